@@ -1,0 +1,248 @@
+//! The error type of every fallible call, with one variant per pipeline stage.
+//!
+//! Invalid *items* are not errors: they are data, counted in the
+//! [`Summary`](crate::Summary) and reported through the skipped-items warning and
+//! the `on_skipped` handler. An [`Error`] means the call itself failed: a broken
+//! schema or option (nothing was touched), malformed input or a database error
+//! (the transaction was rolled back).
+
+use std::fmt;
+
+/// What kind of database failure an [`Error::Database`] is, so callers can branch on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DbErrorKind {
+    /// A unique or primary-key constraint was violated (a duplicate row).
+    UniqueViolation,
+    /// A foreign-key constraint was violated (a child without its parent).
+    ForeignKeyViolation,
+    /// A `NOT NULL` constraint was violated.
+    NotNullViolation,
+    /// A `CHECK` constraint was violated.
+    CheckViolation,
+    /// Anything else: syntax, connection, missing table, …
+    Other,
+}
+
+impl From<sqlx::error::ErrorKind> for DbErrorKind {
+    fn from(kind: sqlx::error::ErrorKind) -> Self {
+        use sqlx::error::ErrorKind as K;
+        match kind {
+            K::UniqueViolation => DbErrorKind::UniqueViolation,
+            K::ForeignKeyViolation => DbErrorKind::ForeignKeyViolation,
+            K::NotNullViolation => DbErrorKind::NotNullViolation,
+            K::CheckViolation => DbErrorKind::CheckViolation,
+            _ => DbErrorKind::Other,
+        }
+    }
+}
+
+/// Everything that can make a bulkinup call fail.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A schema (from the builder or the TOML schema file) is inconsistent. Reported before
+    /// any database work.
+    #[error(
+        "schema error{}: {message}{}",
+        schema_ctx(schema, key),
+        loc_ctx(location)
+    )]
+    Schema {
+        /// The schema the problem is in, when there is one.
+        schema: Option<String>,
+        /// The key (path inside the schema) the problem is at, e.g. `changesets.changeset.cast`.
+        key: Option<String>,
+        /// Where in the schema file, as `FILE:LINE:COLUMN`, when the schema came from a file.
+        location: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// An option is unknown, out of range, or does not apply. Reported before anything is
+    /// written.
+    #[error("invalid option `{name}`: {message}{}", valid.as_ref().map(|v| format!(" (valid: {v})")).unwrap_or_default())]
+    InvalidOption {
+        /// The option's name, as in the docs (`chunk_size`, `on_conflict`, …).
+        name: String,
+        /// What is wrong with it.
+        message: String,
+        /// The valid choices, when they can be listed.
+        valid: Option<String>,
+    },
+
+    /// An input item could not be read (malformed JSON and the like). The call is rolled
+    /// back.
+    #[error("malformed input{}: {message}", input_ctx(file, *line))]
+    Input {
+        /// The input file (`-` for standard input), when known.
+        file: Option<String>,
+        /// The 1-based line (or array element) of the input, when known.
+        line: Option<u64>,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// The database refused a statement, or the connection failed. The transaction was
+    /// rolled back.
+    #[error("database error{}: {message}", table.as_ref().map(|t| format!(" writing table `{t}`")).unwrap_or_default())]
+    Database {
+        /// The table the failing statement wrote to, when the failure came from a write.
+        table: Option<String>,
+        /// The kind of violation, as sqlx classifies it.
+        kind: DbErrorKind,
+        /// The database's own error code (SQLSTATE on PostgreSQL, error number on MySQL).
+        code: Option<String>,
+        /// The violated constraint, when the database names it.
+        constraint: Option<String>,
+        /// The database's message.
+        message: String,
+        /// The underlying driver error.
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// The call (or one chunk of it, with `max_concurrency`) took longer than `timeout`.
+    /// The transaction was rolled back.
+    #[error("timed out after {seconds} s{}; the transaction was rolled back", table.as_ref().map(|t| format!(" writing table `{t}`")).unwrap_or_default())]
+    Timeout {
+        /// The configured limit in seconds.
+        seconds: f64,
+        /// The table being written when the limit was reached, when known.
+        table: Option<String>,
+    },
+
+    /// Reading a file or stream failed.
+    #[error("I/O error{}: {source}", path.as_ref().map(|p| format!(" on `{p}`")).unwrap_or_default())]
+    Io {
+        /// The path involved, when known.
+        path: Option<String>,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn schema_ctx(schema: &Option<String>, key: &Option<String>) -> String {
+    match (schema, key) {
+        (Some(s), Some(k)) => format!(" in schema `{s}` at `{k}`"),
+        (Some(s), None) => format!(" in schema `{s}`"),
+        (None, Some(k)) => format!(" at `{k}`"),
+        (None, None) => String::new(),
+    }
+}
+
+fn loc_ctx(location: &Option<String>) -> String {
+    location
+        .as_ref()
+        .map(|l| format!(" ({l})"))
+        .unwrap_or_default()
+}
+
+fn input_ctx(file: &Option<String>, line: Option<u64>) -> String {
+    match (file, line) {
+        (Some(f), Some(l)) => format!(" in `{f}` line {l}"),
+        (Some(f), None) => format!(" in `{f}`"),
+        (None, Some(l)) => format!(" at item {l}"),
+        (None, None) => String::new(),
+    }
+}
+
+impl Error {
+    /// The command-line exit status for this error: `1` database error (rolled back),
+    /// `2` usage, option or schema error (nothing touched), `3` malformed input (rolled back).
+    ///
+    /// ```
+    /// let e = bulkinup::Error::option("chunk_size", "must be at least 1", None);
+    /// assert_eq!(e.exit_code(), 2);
+    /// ```
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Database { .. } | Error::Timeout { .. } => 1,
+            Error::Schema { .. } | Error::InvalidOption { .. } => 2,
+            Error::Input { .. } | Error::Io { .. } => 3,
+        }
+    }
+
+    /// Builds an [`Error::InvalidOption`].
+    pub fn option(
+        name: impl Into<String>,
+        message: impl Into<String>,
+        valid: Option<&str>,
+    ) -> Self {
+        Error::InvalidOption {
+            name: name.into(),
+            message: message.into(),
+            valid: valid.map(str::to_string),
+        }
+    }
+
+    /// Builds an [`Error::Schema`] for a schema and key, without a file location.
+    pub fn schema(schema: Option<&str>, key: Option<&str>, message: impl Into<String>) -> Self {
+        Error::Schema {
+            schema: schema.map(str::to_string),
+            key: key.map(str::to_string),
+            location: None,
+            message: message.into(),
+        }
+    }
+
+    /// Wraps a driver error, attaching the table being written (if any).
+    pub fn database(table: Option<&str>, source: sqlx::Error) -> Self {
+        let (kind, code, constraint, message) = match &source {
+            sqlx::Error::Database(db) => (
+                db.kind().into(),
+                db.code().map(|c| c.into_owned()),
+                db.constraint().map(str::to_string),
+                db.message().to_string(),
+            ),
+            other => (DbErrorKind::Other, None, None, other.to_string()),
+        };
+        Error::Database {
+            table: table.map(str::to_string),
+            kind,
+            code,
+            constraint,
+            message,
+            source,
+        }
+    }
+
+    /// The table a database error or timeout happened in, if known.
+    pub fn table(&self) -> Option<&str> {
+        match self {
+            Error::Database { table, .. } | Error::Timeout { table, .. } => table.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The kind of a database error, if this is one.
+    pub fn db_kind(&self) -> Option<DbErrorKind> {
+        match self {
+            Error::Database { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+}
+
+/// Formats a list of names as `a, b, c` for error messages.
+pub(crate) struct Choices<'a, I>(pub &'a I);
+
+impl<I> fmt::Display for Choices<'_, I>
+where
+    for<'x> &'x I: IntoIterator,
+    for<'x> <&'x I as IntoIterator>::Item: fmt::Display,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, item) in self.0.into_iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{item}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
