@@ -1,14 +1,184 @@
-//! bulkinup
+//! # bulkinup
+//!
+//! Writes nested records into relational tables in bulk. One call validates a stream of
+//! nested JSON objects against declared [schemas](schema) and [changesets](changeset), then
+//! writes each parent and its `has_many`, `has_one`, `many_to_many` (related rows and join
+//! rows) and embedded children into their own tables, recursively, in one transaction — on
+//! SQLite, PostgreSQL and MySQL/MariaDB. It follows the semantics of the Elixir library
+//! Bulkinup (on Ecto).
+//!
+//! ## Example
+//!
+//! ```
+//! use bulkinup::{Db, Options, Registry};
+//! use serde_json::json;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let registry = Registry::from_toml_str(r#"
+//!     [schemas.Author]
+//!     source = "authors"
+//!     fields = { id = "integer", name = "string" }
+//!     associations = { posts = { kind = "has_many", related = "Post" } }
+//!     changesets.changeset = { cast = ["id", "name"], required = ["id", "name"], cast_assoc = ["posts"] }
+//!
+//!     [schemas.Post]
+//!     source = "posts"
+//!     fields = { id = "integer", author_id = "integer", title = "string" }
+//!     changesets.changeset = { cast = ["id", "author_id", "title"], required = ["id", "author_id", "title"] }
+//! "#, "inline")?.registry;
+//!
+//! let db = Db::connect("sqlite::memory:").await?;
+//! db.execute_script("CREATE TABLE authors (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+//!     CREATE TABLE posts (id INTEGER PRIMARY KEY, author_id INTEGER NOT NULL REFERENCES authors(id), title TEXT NOT NULL);").await?;
+//!
+//! let items = vec![
+//!     json!({"id": 1, "name": "Alice", "posts": [{"id": 10, "author_id": 1, "title": "Hello"}]}),
+//!     json!({"id": 2}), // invalid: name is required — skipped, counted, not written
+//! ];
+//! let summary = bulkinup::upsert(&db, &registry, "Author", items, &Options::default()).await?;
+//! assert_eq!((summary.written, summary.skipped), (1, 1));
+//! assert_eq!(summary.rows["posts"], 1);
+//! # Ok::<(), bulkinup::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! ## Behavior
+//!
+//! - **Validate.** Each item is cast with the root schema's changeset, recursively through
+//!   `cast_assoc`/`cast_embed`. Invalid items (an invalid child makes its parent invalid;
+//!   an item that is not a JSON object is invalid) are skipped: never written, counted in
+//!   [`Summary::skipped`], reported by one `tracing` warning per call (the count and the first
+//!   50 primary keys) and per item at debug level.
+//! - **Write.** Items are consumed `chunk_size` at a time (default 1000): memory is bounded by
+//!   the chunk. For each chunk: the root rows, then every `has_many`/`has_one` child, every
+//!   `many_to_many` related row followed by its join rows, recursively; parents before
+//!   children. A table's R rows of a chunk go out in ⌈R / chunk_size⌉ statements, split further
+//!   only to stay under the database's bound-parameter limit. Embeds are written inline as
+//!   JSON (with a UUID v4 for an embedded primary key that is absent). Nested `belongs_to`
+//!   data is not written; its foreign key field is cast on the owner like any field.
+//! - **Write-only.** Children absent from the attrs are never deleted or nilified.
+//! - **Conflicts.** Upsert: a row conflicting on its primary key has every field replaced
+//!   except the primary key (fields absent from the attrs become their default, `NULL` unless
+//!   declared); join rows do nothing on a conflict of their join keys (the join table needs a
+//!   unique index on them). Rows of one table sharing a conflict key within a chunk are merged,
+//!   the last occurrence winning. Insert: no conflict clause anywhere; a duplicate row is a
+//!   database error. `many_to_many` related rows shared by several parents are written once
+//!   per call (by primary key), duplicate links once.
+//! - **Transactions.** The whole call runs in one transaction: any database error or
+//!   malformed input rolls back every chunk and every table, and is returned as an
+//!   [`Error`] naming the table and the database's reason.
+//!
+//! On MySQL/MariaDB the upsert is `ON DUPLICATE KEY UPDATE`, which fires on whichever unique
+//! key the row collides with (there is no conflict target).
+//!
+//! ## Features
+//!
+//! | | SQLite | PostgreSQL | MySQL/MariaDB |
+//! |---|---|---|---|
+//! | upsert / insert, nested | yes | yes | yes |
+//! | conflict target | `ON CONFLICT (…)` | `ON CONFLICT (…)` | any unique key |
+//! | bind limit per statement | 32766 | 65535 | 65535 |
+//! | uuid, map, arrays | text, JSON text | `uuid`, `jsonb`, arrays | text, JSON text |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod changeset;
+mod connect;
+pub mod dialect;
 pub mod error;
+mod execute;
+mod item;
+mod options;
+pub mod plan;
 pub mod schema;
+mod summary;
 
-pub use changeset::Changeset;
+use futures::Stream;
+
+pub use changeset::{AssocChange, Changeset, FieldError};
+pub use connect::Db;
 pub use error::{DbErrorKind, Error, Result};
+pub use item::{Item, Origin};
+pub use options::{CONFLICT_ACTIONS, ConflictAction, Options, Verb};
 pub use schema::{
     AssocDef, AssocKind, ChangesetDef, FieldDef, FieldType, LengthRule, NumberRule, Registry,
     RegistryBuilder, Schema, SchemaDef, Value,
 };
+pub use summary::{SKIPPED_KEYS_LISTED, Summary};
+
+/// Upserts `items` (nested attrs of the schema `root`) and their associations: existing rows
+/// are updated on conflict. See the crate docs for exactly what is written.
+///
+/// # Errors
+/// [`Error::InvalidOption`]/[`Error::Schema`] before anything is written;
+/// [`Error::Database`] when the database refuses a statement (everything rolled back).
+pub async fn upsert<I>(
+    db: &Db,
+    registry: &Registry,
+    root: &str,
+    items: I,
+    options: &Options,
+) -> Result<Summary>
+where
+    I: IntoIterator,
+    I::Item: Into<Item>,
+{
+    let stream = futures::stream::iter(items.into_iter().map(|i| Ok(i.into())));
+    db.run(registry, root, Verb::Upsert, stream, options).await
+}
+
+/// Inserts `items` and their associations: a row that already exists is an error and rolls
+/// back the call. See [`upsert`] for the rest.
+///
+/// # Errors
+/// As [`upsert`]; a duplicate row is an [`Error::Database`] of kind
+/// [`DbErrorKind::UniqueViolation`].
+pub async fn insert<I>(
+    db: &Db,
+    registry: &Registry,
+    root: &str,
+    items: I,
+    options: &Options,
+) -> Result<Summary>
+where
+    I: IntoIterator,
+    I::Item: Into<Item>,
+{
+    let stream = futures::stream::iter(items.into_iter().map(|i| Ok(i.into())));
+    db.run(registry, root, Verb::Insert, stream, options).await
+}
+
+/// [`upsert`] from a stream, consumed one chunk at a time. An `Err` item (malformed input)
+/// rolls back the call and is returned.
+///
+/// # Errors
+/// As [`upsert`], plus the stream's own errors.
+pub async fn upsert_stream<S>(
+    db: &Db,
+    registry: &Registry,
+    root: &str,
+    items: S,
+    options: &Options,
+) -> Result<Summary>
+where
+    S: Stream<Item = Result<Item>>,
+{
+    db.run(registry, root, Verb::Upsert, items, options).await
+}
+
+/// [`insert`] from a stream, consumed one chunk at a time.
+///
+/// # Errors
+/// As [`insert`], plus the stream's own errors.
+pub async fn insert_stream<S>(
+    db: &Db,
+    registry: &Registry,
+    root: &str,
+    items: S,
+    options: &Options,
+) -> Result<Summary>
+where
+    S: Stream<Item = Result<Item>>,
+{
+    db.run(registry, root, Verb::Insert, items, options).await
+}

@@ -1,15 +1,456 @@
-//! Changesets.
+//! Changesets: cast the permitted keys of an item's attrs, run the validations, and cast the
+//! nested associations and embeds into child changesets, keeping an error tree.
+//!
+//! This follows Ecto: keys not permitted by `cast` are ignored, `""` counts as null, a value
+//! that cannot be cast gives `is invalid`, validations run only on values that were cast
+//! (`required` on missing or blank ones), and an invalid child makes its parent invalid.
+//!
+//! ```
+//! use bulkinup::{Changeset, ChangesetDef, FieldType, Registry, SchemaDef};
+//! use serde_json::json;
+//!
+//! let registry = Registry::builder()
+//!     .schema(
+//!         SchemaDef::new("Tag").source("tags")
+//!             .field("id", FieldType::Integer)
+//!             .field("name", FieldType::String)
+//!             .changeset("changeset", ChangesetDef::new().cast(["id", "name"]).required(["id", "name"])),
+//!     )
+//!     .build()?;
+//! let cs = Changeset::cast(&registry, "Tag", "changeset", &json!({"id": "7", "name": ""}))?;
+//! assert!(!cs.is_valid());
+//! assert_eq!(cs.errors_json(), json!({"name": ["can't be blank"]}));
+//! # Ok::<(), bulkinup::Error>(())
+//! ```
+
 mod cast;
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::Value as J;
+
 pub(crate) use cast::cast_value;
 
-/// A changeset.
+use crate::error::Result;
+use crate::schema::{
+    FieldType, LengthRule, Link, NumberRule, Registry, Required, Rule, Schema, Value,
+};
+
+/// One validation error on one field (or association) of a changeset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field or association name.
+    pub field: String,
+    /// Ecto's message, with its values filled in (`should be at least 3 character(s)`).
+    pub message: String,
+}
+
+/// The cast children of one association or embed.
 #[derive(Debug, Clone)]
-pub struct Changeset {}
-impl Changeset {
-    /// get change
-    pub fn get_change(&self, _f: &str) -> Option<&crate::Value> {
-        None
+pub enum AssocChange {
+    /// `has_one`, `belongs_to`, `embeds_one`: one child, or none (`null`).
+    One(Option<Box<Changeset>>),
+    /// `has_many`, `many_to_many`, `embeds_many`: the children in input order.
+    Many(Vec<Changeset>),
+}
+
+/// The result of casting and validating one map of attrs with one schema's changeset.
+#[derive(Clone)]
+pub struct Changeset {
+    pub(crate) schema: Arc<Schema>,
+    /// Per field of the schema: `Some` when the attrs gave it (possibly null).
+    pub(crate) changes: Vec<Option<Value>>,
+    /// Cast associations and embeds: (association index, children).
+    pub(crate) assocs: Vec<(usize, AssocChange)>,
+    pub(crate) errors: Vec<FieldError>,
+    pub(crate) valid: bool,
+}
+
+impl fmt::Debug for Changeset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Changeset")
+            .field("schema", &self.schema.name)
+            .field("changes", &self.changes_json())
+            .field("errors", &self.errors)
+            .field("valid", &self.valid)
+            .finish()
     }
-    /// add error
-    pub fn add_error(&mut self, _f: &str, _m: &str) {}
+}
+
+impl Changeset {
+    /// Casts `attrs` with the changeset `changeset` of schema `schema` (recursively through
+    /// `cast_assoc`/`cast_embed`) and runs its validations.
+    ///
+    /// # Errors
+    /// Only when the schema or changeset does not exist. Invalid attrs are not an error: they
+    /// give an invalid changeset.
+    pub fn cast(registry: &Registry, schema: &str, changeset: &str, attrs: &J) -> Result<Self> {
+        let si = registry.index(schema)?;
+        let s = registry.at(si);
+        s.resolved_changeset(changeset)?;
+        Ok(cast_with(registry, s, changeset, attrs))
+    }
+
+    /// The schema's name.
+    pub fn schema_name(&self) -> &str {
+        &self.schema.name
+    }
+
+    /// Whether this changeset and all its children are valid.
+    pub fn is_valid(&self) -> bool {
+        self.valid
+    }
+
+    /// The cast value of a field, if the attrs gave it.
+    pub fn get_change(&self, field: &str) -> Option<&Value> {
+        let i = *self.schema.field_index.get(field)?;
+        self.changes[i].as_ref()
+    }
+
+    /// Sets (or replaces) the value of a field. Unknown fields are ignored.
+    pub fn put_change(&mut self, field: &str, value: Value) {
+        if let Some(&i) = self.schema.field_index.get(field) {
+            self.changes[i] = Some(value);
+        }
+    }
+
+    /// Adds an error on a field and marks the changeset invalid.
+    pub fn add_error(&mut self, field: &str, message: impl Into<String>) {
+        self.errors.push(FieldError {
+            field: field.to_string(),
+            message: message.into(),
+        });
+        self.valid = false;
+    }
+
+    /// This changeset's own errors (not its children's).
+    pub fn errors(&self) -> &[FieldError] {
+        &self.errors
+    }
+
+    /// The cast children of an association or embed, if it was cast.
+    pub fn assoc(&self, name: &str) -> Option<&AssocChange> {
+        let ai = *self.schema.assoc_index.get(name)?;
+        self.assocs.iter().find(|(i, _)| *i == ai).map(|(_, c)| c)
+    }
+
+    /// The error tree, as Ecto's `traverse_errors`: `{field: [messages]}`, with an
+    /// association's errors under its name (`[{}, {"title": [...]}]` for a list, where `{}`
+    /// is a valid child). Associations whose children are all valid are left out.
+    pub fn errors_json(&self) -> J {
+        let mut out = serde_json::Map::new();
+        for e in &self.errors {
+            let entry = out
+                .entry(e.field.clone())
+                .or_insert_with(|| J::Array(Vec::new()));
+            if let J::Array(list) = entry {
+                list.push(J::String(e.message.clone()));
+            }
+        }
+        for (ai, change) in &self.assocs {
+            let name = &self.schema.assocs[*ai].name;
+            match change {
+                AssocChange::One(Some(child)) if !child.valid => {
+                    out.insert(name.clone(), child.errors_json());
+                }
+                AssocChange::Many(children) if children.iter().any(|c| !c.valid) => {
+                    out.insert(
+                        name.clone(),
+                        J::Array(children.iter().map(Changeset::errors_json).collect()),
+                    );
+                }
+                _ => {}
+            }
+        }
+        J::Object(out)
+    }
+
+    /// The cast values as JSON (fields the attrs gave, plus cast children), for reports.
+    pub fn changes_json(&self) -> J {
+        let mut out = serde_json::Map::new();
+        for (f, v) in self.schema.fields.iter().zip(&self.changes) {
+            if let Some(v) = v {
+                out.insert(f.name.clone(), v.to_json());
+            }
+        }
+        for (ai, change) in &self.assocs {
+            let name = self.schema.assocs[*ai].name.clone();
+            let v = match change {
+                AssocChange::One(None) => J::Null,
+                AssocChange::One(Some(c)) => c.changes_json(),
+                AssocChange::Many(cs) => J::Array(cs.iter().map(Changeset::changes_json).collect()),
+            };
+            out.insert(name, v);
+        }
+        J::Object(out)
+    }
+
+    /// The primary key as JSON: the value for a one-field key, an array for a composite one,
+    /// `null` when absent.
+    pub fn primary_key_json(&self) -> J {
+        let pk: Vec<J> = self
+            .schema
+            .primary_key
+            .iter()
+            .map(|&i| self.changes[i].as_ref().map_or(J::Null, Value::to_json))
+            .collect();
+        match pk.len() {
+            0 => J::Null,
+            1 => pk.into_iter().next().unwrap_or(J::Null),
+            _ => J::Array(pk),
+        }
+    }
+
+    /// The value a row gets for field `i`: the change, else the field's default.
+    pub(crate) fn value(&self, i: usize) -> &Value {
+        match &self.changes[i] {
+            Some(v) => v,
+            None => &self.schema.fields[i].default,
+        }
+    }
+}
+
+/// Casts attrs with a changeset that is known to exist (checked at registry build time for
+/// nested ones, by the caller for the root).
+pub(crate) fn cast_with(
+    registry: &Registry,
+    schema: &Arc<Schema>,
+    changeset: &str,
+    attrs: &J,
+) -> Changeset {
+    let n = schema.fields.len();
+    let mut cs = Changeset {
+        schema: Arc::clone(schema),
+        changes: vec![None; n],
+        assocs: Vec::new(),
+        errors: Vec::new(),
+        valid: true,
+    };
+    let Some(def) = schema.changesets.get(changeset) else {
+        cs.add_error(
+            "item",
+            format!("schema `{}` has no changeset `{changeset}`", schema.name),
+        );
+        return cs;
+    };
+    let J::Object(obj) = attrs else {
+        cs.add_error("item", "is not a JSON object");
+        return cs;
+    };
+
+    // cast
+    for &fi in &def.cast {
+        let field = &schema.fields[fi];
+        let Some(raw) = obj.get(&field.name) else {
+            continue;
+        };
+        if matches!(raw, J::String(s) if s.is_empty()) {
+            cs.changes[fi] = Some(Value::Null);
+            continue;
+        }
+        match cast_value(&field.ty, raw) {
+            Ok(v) => cs.changes[fi] = Some(v),
+            Err(()) => cs.add_error(&field.name, "is invalid"),
+        }
+    }
+
+    // cast_assoc / cast_embed
+    for (ai, with) in &def.cast_assoc {
+        let assoc = &schema.assocs[*ai];
+        let Some(raw) = obj.get(&assoc.name) else {
+            continue;
+        };
+        let related = registry.at(assoc.related);
+        let embed_field = match assoc.link {
+            Link::Embed { field } => Some(field),
+            _ => None,
+        };
+        let change = if assoc.kind.is_many() {
+            match raw {
+                J::Array(items) => AssocChange::Many(
+                    items
+                        .iter()
+                        .map(|item| cast_child(registry, related, with, item))
+                        .collect(),
+                ),
+                _ => {
+                    cs.add_error(&assoc.name, "is invalid");
+                    continue;
+                }
+            }
+        } else {
+            match raw {
+                J::Null => AssocChange::One(None),
+                J::Object(_) => {
+                    AssocChange::One(Some(Box::new(cast_child(registry, related, with, raw))))
+                }
+                _ => {
+                    cs.add_error(&assoc.name, "is invalid");
+                    continue;
+                }
+            }
+        };
+        let children_valid = match &change {
+            AssocChange::One(c) => c.as_ref().is_none_or(|c| c.valid),
+            AssocChange::Many(cs) => cs.iter().all(|c| c.valid),
+        };
+        if !children_valid {
+            cs.valid = false;
+        }
+        if let Some(fi) = embed_field {
+            cs.changes[fi] = Some(Value::Null); // filled from the children when planned
+        }
+        cs.assocs.push((*ai, change));
+    }
+
+    // validations
+    for req in &def.required {
+        match *req {
+            Required::Field(fi) => {
+                let blank = match &cs.changes[fi] {
+                    Some(v) => is_blank(v),
+                    None => is_blank(&schema.fields[fi].default),
+                };
+                let name = &schema.fields[fi].name;
+                if blank && !cs.errors.iter().any(|e| &e.field == name) {
+                    cs.add_error(&schema.fields[fi].name.clone(), "can't be blank");
+                }
+            }
+            Required::Assoc(ai) => {
+                let present = cs.assocs.iter().any(|(i, c)| {
+                    *i == ai
+                        && match c {
+                            AssocChange::One(c) => c.is_some(),
+                            AssocChange::Many(v) => !v.is_empty(),
+                        }
+                });
+                let name = schema.assocs[ai].name.clone();
+                if !present && !cs.errors.iter().any(|e| e.field == name) {
+                    cs.add_error(&name, "can't be blank");
+                }
+            }
+        }
+    }
+    for (fi, rule) in &def.rules {
+        let Some(v) = cs.changes[*fi].as_ref() else {
+            continue;
+        };
+        if v.is_null() {
+            continue;
+        }
+        if let Some(message) = check_rule(rule, v, &schema.fields[*fi].ty) {
+            let name = schema.fields[*fi].name.clone();
+            cs.add_error(&name, message);
+        }
+    }
+    for custom in &def.custom {
+        custom(&mut cs);
+    }
+    cs
+}
+
+fn cast_child(registry: &Registry, related: &Arc<Schema>, with: &str, item: &J) -> Changeset {
+    let mut child = cast_with(registry, related, with, item);
+    // Embedded schemas with a primary key get a UUID v4 when the attrs give none.
+    if related.embedded {
+        for &pk in &related.primary_key {
+            let f = &related.fields[pk];
+            if f.ty == FieldType::BinaryId && child.changes[pk].as_ref().is_none_or(Value::is_null)
+            {
+                child.changes[pk] = Some(Value::Uuid(uuid::Uuid::new_v4()));
+            }
+        }
+    }
+    child
+}
+
+/// Ecto's blank: null, or a string of only whitespace.
+fn is_blank(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+fn check_rule(rule: &Rule, v: &Value, ty: &FieldType) -> Option<String> {
+    match rule {
+        Rule::Format(re) => match v {
+            Value::String(s) if !re.is_match(s) => Some("has invalid format".into()),
+            _ => None,
+        },
+        Rule::Length(l) => check_length(l, v, ty),
+        Rule::Number(n) => {
+            let x = match v {
+                Value::Int(i) => *i as f64,
+                Value::Float(f) => *f,
+                Value::Decimal(d) => d.to_string().parse().ok()?,
+                _ => return None,
+            };
+            check_number(n, x)
+        }
+        Rule::Inclusion(list) => (!list.contains(&v.to_json())).then(|| "is invalid".into()),
+        Rule::Exclusion(list) => list.contains(&v.to_json()).then(|| "is reserved".into()),
+    }
+}
+
+fn check_length(l: &LengthRule, v: &Value, ty: &FieldType) -> Option<String> {
+    let (len, unit) = match v {
+        Value::String(s) => (s.chars().count(), "character(s)"),
+        Value::Bytes(b) if *ty == FieldType::Binary => (b.len(), "byte(s)"),
+        Value::Array(a) => (a.len(), "item(s)"),
+        _ => return None,
+    };
+    let (verb_is, verb_min, verb_max) = if unit == "item(s)" {
+        ("should have", "should have at least", "should have at most")
+    } else {
+        ("should be", "should be at least", "should be at most")
+    };
+    if let Some(is) = l.is {
+        if len != is {
+            return Some(format!("{verb_is} {is} {unit}"));
+        }
+    }
+    if let Some(min) = l.min {
+        if len < min {
+            return Some(format!("{verb_min} {min} {unit}"));
+        }
+    }
+    if let Some(max) = l.max {
+        if len > max {
+            return Some(format!("{verb_max} {max} {unit}"));
+        }
+    }
+    None
+}
+
+fn check_number(n: &NumberRule, x: f64) -> Option<String> {
+    let fmt = |b: f64| {
+        if b.fract() == 0.0 && b.abs() < 1e15 {
+            format!("{}", b as i64)
+        } else {
+            format!("{b}")
+        }
+    };
+    let checks: [(Option<f64>, fn(f64, f64) -> bool, &str); 6] = [
+        (n.greater_than, |x, b| x > b, "must be greater than"),
+        (
+            n.greater_than_or_equal_to,
+            |x, b| x >= b,
+            "must be greater than or equal to",
+        ),
+        (n.less_than, |x, b| x < b, "must be less than"),
+        (
+            n.less_than_or_equal_to,
+            |x, b| x <= b,
+            "must be less than or equal to",
+        ),
+        (n.equal_to, |x, b| x == b, "must be equal to"),
+        (n.not_equal_to, |x, b| x != b, "must be not equal to"),
+    ];
+    checks.iter().find_map(|(bound, ok, msg)| {
+        let b = (*bound)?;
+        (!ok(x, b)).then(|| format!("{msg} {}", fmt(b)))
+    })
 }

@@ -1,0 +1,190 @@
+//! The database handle. This is the one place that matches on the kind of database: every
+//! call is dispatched from here to the generic pipeline with its [`Backend`].
+
+use std::str::FromStr;
+
+use futures::Stream;
+use sqlx::Executor;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+
+use crate::dialect::{Dialect, MySqlDialect, PgDialect, SqliteDialect};
+use crate::error::{Error, Result};
+use crate::execute;
+use crate::item::Item;
+use crate::options::{Options, Verb};
+use crate::schema::Registry;
+use crate::summary::Summary;
+
+/// A connection pool to one database: SQLite, PostgreSQL or MySQL/MariaDB.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let db = bulkinup::Db::connect("sqlite::memory:").await?;
+/// assert_eq!(db.dialect().name(), "SQLite");
+/// # Ok::<(), bulkinup::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Db {
+    /// SQLite (embedded).
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+    /// MySQL or MariaDB.
+    MySql(MySqlPool),
+}
+
+impl Db {
+    /// Connects to `sqlite://PATH` (created if missing; `sqlite::memory:` for an in-memory
+    /// database), `postgres://…` or `mysql://…` (also MariaDB).
+    ///
+    /// SQLite connections enforce foreign keys. PostgreSQL sessions use the UTC time zone,
+    /// and sqlx sets MySQL sessions to `+00:00`, so timestamps are written in UTC whether a
+    /// column is `timestamp` or `timestamptz`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] (`database_url`) for a URL of no supported database;
+    /// [`Error::Database`] when the connection fails.
+    pub async fn connect(url: &str) -> Result<Db> {
+        let bad_url = |e: sqlx::Error| {
+            Error::option("database_url", format!("cannot parse the URL: {e}"), None)
+        };
+        let conn_err = |e| Error::database(None, e);
+        if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)
+                .map_err(bad_url)?
+                .create_if_missing(true)
+                .foreign_keys(true);
+            let memory = url.contains(":memory:") || url.contains("mode=memory");
+            let pool = if memory {
+                // Each connection to `:memory:` is its own database: keep exactly one.
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .connect_with(opts)
+                    .await
+            } else {
+                SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(opts)
+                    .await
+            };
+            Ok(Db::Sqlite(pool.map_err(conn_err)?))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let opts = PgConnectOptions::from_str(url)
+                .map_err(bad_url)?
+                .options([("timezone", "UTC")]);
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .connect_with(opts)
+                .await;
+            Ok(Db::Postgres(pool.map_err(conn_err)?))
+        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            let url = url.replacen("mariadb:", "mysql:", 1);
+            let opts = MySqlConnectOptions::from_str(&url).map_err(bad_url)?;
+            let pool = MySqlPoolOptions::new()
+                .max_connections(8)
+                .connect_with(opts)
+                .await;
+            Ok(Db::MySql(pool.map_err(conn_err)?))
+        } else {
+            Err(Error::option(
+                "database_url",
+                format!("unsupported database URL `{}`", redact(url)),
+                Some("sqlite://PATH, sqlite::memory:, postgres://…, mysql://…"),
+            ))
+        }
+    }
+
+    /// The dialect of this database.
+    pub fn dialect(&self) -> &'static dyn Dialect {
+        match self {
+            Db::Sqlite(_) => &SqliteDialect,
+            Db::Postgres(_) => &PgDialect,
+            Db::MySql(_) => &MySqlDialect,
+        }
+    }
+
+    /// Runs SQL text as is, several statements allowed (DDL of fixtures and the demo).
+    /// Never pass it input: it binds nothing.
+    ///
+    /// # Errors
+    /// [`Error::Database`] with the database's reason.
+    pub async fn execute_script(&self, sql: &str) -> Result<()> {
+        let sql = crate::dialect::trusted_sql(sql);
+        let r = match self {
+            Db::Sqlite(p) => p.execute(sqlx::raw_sql(sql)).await.map(drop),
+            Db::Postgres(p) => p.execute(sqlx::raw_sql(sql)).await.map(drop),
+            Db::MySql(p) => p.execute(sqlx::raw_sql(sql)).await.map(drop),
+        };
+        r.map_err(|e| Error::database(None, e))
+    }
+
+    /// Runs a query and returns its rows as JSON objects (column name → value), decoding
+    /// each column by its database type. For reports, the demo and tests.
+    ///
+    /// # Errors
+    /// [`Error::Database`] with the database's reason.
+    pub async fn fetch_json(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+        match self {
+            Db::Sqlite(p) => crate::dialect::fetch_json::<SqliteDialect>(p, sql).await,
+            Db::Postgres(p) => crate::dialect::fetch_json::<PgDialect>(p, sql).await,
+            Db::MySql(p) => crate::dialect::fetch_json::<MySqlDialect>(p, sql).await,
+        }
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(p) => p.close().await,
+            Db::Postgres(p) => p.close().await,
+            Db::MySql(p) => p.close().await,
+        }
+    }
+
+    pub(crate) async fn run<S>(
+        &self,
+        registry: &Registry,
+        root: &str,
+        verb: Verb,
+        items: S,
+        options: &Options,
+    ) -> Result<Summary>
+    where
+        S: Stream<Item = Result<Item>>,
+    {
+        match self {
+            Db::Sqlite(p) => {
+                execute::run::<SqliteDialect, S>(p, registry, root, verb, items, options).await
+            }
+            Db::Postgres(p) => {
+                execute::run::<PgDialect, S>(p, registry, root, verb, items, options).await
+            }
+            Db::MySql(p) => {
+                execute::run::<MySqlDialect, S>(p, registry, root, verb, items, options).await
+            }
+        }
+    }
+}
+
+/// The URL without its password, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
