@@ -94,6 +94,7 @@ where
         }
     }
     tx.commit().await.map_err(|e| Error::database(None, e))?;
+    summary.statements = writer.statements.into_iter().collect();
     skipped.warn(&summary);
     Ok(summary)
 }

@@ -23,6 +23,8 @@ pub struct Summary {
     pub skipped: u64,
     /// Rows sent to each table after de-duplication, join tables included.
     pub rows: BTreeMap<String, u64>,
+    /// Statements sent to each table (not part of the JSON summary).
+    pub statements: BTreeMap<String, u64>,
 }
 
 impl Summary {
@@ -32,6 +34,7 @@ impl Summary {
             written: 0,
             skipped: 0,
             rows: BTreeMap::new(),
+            statements: BTreeMap::new(),
         }
     }
 
