@@ -99,7 +99,7 @@ pub enum Error {
         message: String,
         /// The underlying driver error.
         #[source]
-        source: sqlx::Error,
+        source: Box<sqlx::Error>,
     },
 
     /// The call (or one chunk of it, with `max_concurrency`) took longer than `timeout`.
@@ -204,7 +204,7 @@ impl Error {
             code,
             constraint,
             message,
-            source,
+            source: Box::new(source),
         }
     }
 

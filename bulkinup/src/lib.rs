@@ -102,7 +102,7 @@ pub use item::{Item, Origin};
 pub use options::{CONFLICT_ACTIONS, ConflictAction, Options, Verb};
 pub use schema::{
     AssocDef, AssocKind, ChangesetDef, FieldDef, FieldType, LengthRule, NumberRule, Registry,
-    RegistryBuilder, Schema, SchemaDef, Value,
+    RegistryBuilder, Schema, SchemaDef, SchemaFile, Value,
 };
 pub use summary::{SKIPPED_KEYS_LISTED, Summary};
 

@@ -119,24 +119,24 @@ impl Planner {
         for node in &mut self.nodes {
             node.seen.clear();
             let mut rows = std::mem::take(&mut node.rows);
-            if node.shared {
-                if let Some(key_cols) = &node.dedup {
-                    let verb = self.options.verb;
-                    rows.retain(|row| {
-                        let Some(key) = key_of(row, key_cols) else {
-                            return true;
-                        };
-                        let h = row_hash(row);
-                        match node.sent.get(&key) {
-                            Some(_) if verb == Verb::Insert => false,
-                            Some(prev) if *prev == h => false,
-                            _ => {
-                                node.sent.insert(key, h);
-                                true
-                            }
+            if node.shared
+                && let Some(key_cols) = &node.dedup
+            {
+                let verb = self.options.verb;
+                rows.retain(|row| {
+                    let Some(key) = key_of(row, key_cols) else {
+                        return true;
+                    };
+                    let h = row_hash(row);
+                    match node.sent.get(&key) {
+                        Some(_) if verb == Verb::Insert => false,
+                        Some(prev) if *prev == h => false,
+                        _ => {
+                            node.sent.insert(key, h);
+                            true
                         }
-                    });
-                }
+                    }
+                });
             }
             if !rows.is_empty() {
                 out.push(Batch {
@@ -233,14 +233,14 @@ impl Planner {
     /// Pushes `row` into `node`, merging it with an earlier row of the same key.
     fn push_row(&mut self, node: usize, row: Vec<Value>) {
         let n = &mut self.nodes[node];
-        if let Some(key_cols) = &n.dedup {
-            if let Some(key) = key_of(&row, key_cols) {
-                if let Some(&at) = n.seen.get(&key) {
-                    n.rows[at] = row;
-                    return;
-                }
-                n.seen.insert(key, n.rows.len());
+        if let Some(key_cols) = &n.dedup
+            && let Some(key) = key_of(&row, key_cols)
+        {
+            if let Some(&at) = n.seen.get(&key) {
+                n.rows[at] = row;
+                return;
             }
+            n.seen.insert(key, n.rows.len());
         }
         n.rows.push(row);
     }

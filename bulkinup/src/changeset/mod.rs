@@ -407,20 +407,20 @@ fn check_length(l: &LengthRule, v: &Value, ty: &FieldType) -> Option<String> {
     } else {
         ("should be", "should be at least", "should be at most")
     };
-    if let Some(is) = l.is {
-        if len != is {
-            return Some(format!("{verb_is} {is} {unit}"));
-        }
+    if let Some(is) = l.is
+        && len != is
+    {
+        return Some(format!("{verb_is} {is} {unit}"));
     }
-    if let Some(min) = l.min {
-        if len < min {
-            return Some(format!("{verb_min} {min} {unit}"));
-        }
+    if let Some(min) = l.min
+        && len < min
+    {
+        return Some(format!("{verb_min} {min} {unit}"));
     }
-    if let Some(max) = l.max {
-        if len > max {
-            return Some(format!("{verb_max} {max} {unit}"));
-        }
+    if let Some(max) = l.max
+        && len > max
+    {
+        return Some(format!("{verb_max} {max} {unit}"));
     }
     None
 }
@@ -433,7 +433,8 @@ fn check_number(n: &NumberRule, x: f64) -> Option<String> {
             format!("{b}")
         }
     };
-    let checks: [(Option<f64>, fn(f64, f64) -> bool, &str); 6] = [
+    type Check = (Option<f64>, fn(f64, f64) -> bool, &'static str);
+    let checks: [Check; 6] = [
         (n.greater_than, |x, b| x > b, "must be greater than"),
         (
             n.greater_than_or_equal_to,

@@ -1,1 +1,1536 @@
-//! The TOML schema file.
+//! The TOML schema file (SPEC §6).
+//!
+//! A schema file holds `[schemas.NAME]` tables — `source`, `embedded`, `primary_key`,
+//! `timestamps`, `fields`, `associations` and `changesets.NAME` — and, optionally, default
+//! options under `[options]` (with `[options.insert]` / `[options.upsert]`). The schemas are
+//! turned into [`SchemaDef`]s and resolved by [`RegistryBuilder::build`](super::RegistryBuilder::build);
+//! the options table is handed back untouched for the command-line layer to check.
+//!
+//! Every key is checked here: an unknown key or a value of the wrong type is an
+//! [`Error::Schema`] naming the key path (e.g. `schemas.Author.changesets.changeset.casts`)
+//! and its position `FILE:LINE:COLUMN`. Broken references found later by the registry builder
+//! (an unknown related schema, an unknown field in `cast`, …) carry the position of the key
+//! they were read from.
+
+// `Error` is large crate-wide (its database variant); boxing it is a decision for
+// `error.rs`, not for this loader.
+
+use std::ops::Range;
+use std::path::Path;
+
+use toml::Spanned;
+use toml::de::{DeArray, DeString, DeTable, DeValue};
+
+use super::{
+    AssocDef, AssocKind, ChangesetDef, FieldDef, FieldType, LengthRule, NumberRule, Registry,
+    SchemaDef,
+};
+use crate::error::{Error, Result};
+
+/// A loaded schema file: the resolved registry, and the raw default options.
+#[derive(Debug, Clone)]
+pub struct SchemaFile {
+    /// The schemas of the file, resolved and checked.
+    pub registry: Registry,
+    /// The raw `[options]` table (with its `[options.insert]` / `[options.upsert]`
+    /// sub-tables), when the file has one. Only its being a table is checked here; the option
+    /// names and values are checked by whoever applies them.
+    pub options: Option<toml::Table>,
+}
+
+impl Registry {
+    /// Builds a registry from the text of a TOML schema file (SPEC §6). `origin` names the
+    /// file in error positions (`ORIGIN:LINE:COLUMN`).
+    ///
+    /// ```
+    /// use bulkinup::Registry;
+    ///
+    /// let file = Registry::from_toml_str(
+    ///     r#"
+    /// [schemas.Tag]
+    /// source = "tags"
+    /// fields = { id = "integer", name = "string" }
+    /// [schemas.Tag.changesets.changeset]
+    /// cast = ["id", "name"]
+    /// required = ["id", "name"]
+    /// "#,
+    ///     "tags.toml",
+    /// )?;
+    /// assert_eq!(file.registry.get("Tag")?.source(), Some("tags"));
+    /// assert!(file.options.is_none());
+    /// # Ok::<(), bulkinup::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Schema`] with the key path and position of the first problem: a TOML syntax
+    /// error, an unknown key, a value of the wrong type, an unknown field type or association
+    /// kind, or any error of [`RegistryBuilder::build`](super::RegistryBuilder::build).
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<SchemaFile> {
+        Loader::new(text, origin).load()
+    }
+
+    /// Reads a TOML schema file (SPEC §6) and builds its registry, see
+    /// [`Registry::from_toml_str`]. Error positions name the file by `path`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be read; otherwise as [`Registry::from_toml_str`].
+    pub fn from_file(path: impl AsRef<Path>) -> Result<SchemaFile> {
+        let path = path.as_ref();
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: Some(origin.clone()),
+            source,
+        })?;
+        Self::from_toml_str(&text, &origin)
+    }
+}
+
+type Val<'i> = Spanned<DeValue<'i>>;
+type Key<'i> = Spanned<DeString<'i>>;
+
+const TOP_KEYS: &[&str] = &["schemas", "options"];
+const SCHEMA_KEYS: &[&str] = &[
+    "source",
+    "embedded",
+    "primary_key",
+    "timestamps",
+    "fields",
+    "associations",
+    "changesets",
+];
+const FIELD_KEYS: &[&str] = &["type", "source", "default", "autogenerate"];
+const ASSOC_KEYS: &[&str] = &[
+    "kind",
+    "related",
+    "foreign_key",
+    "references",
+    "join_through",
+    "join_keys",
+    "source",
+    "type",
+    "through",
+];
+const ASSOC_KINDS: &str = "has_many, has_one, many_to_many, belongs_to, embeds_one, embeds_many";
+const CHANGESET_KEYS: &[&str] = &[
+    "cast",
+    "required",
+    "format",
+    "length",
+    "number",
+    "inclusion",
+    "exclusion",
+    "cast_assoc",
+    "cast_embed",
+];
+const LENGTH_KEYS: &[&str] = &["min", "max", "is"];
+const NUMBER_KEYS: &[&str] = &[
+    "greater_than",
+    "greater_than_or_equal_to",
+    "less_than",
+    "less_than_or_equal_to",
+    "equal_to",
+    "not_equal_to",
+];
+const CAST_ENTRY_KEYS: &[&str] = &["name", "with"];
+
+/// The keys an association of this kind accepts (besides `through`, handled apart).
+fn assoc_keys_for(kind: AssocKind) -> &'static [&'static str] {
+    match kind {
+        AssocKind::HasMany | AssocKind::HasOne => {
+            &["kind", "related", "foreign_key", "references", "through"]
+        }
+        AssocKind::BelongsTo => &["kind", "related", "foreign_key", "references", "type"],
+        AssocKind::ManyToMany => &["kind", "related", "join_through", "join_keys"],
+        AssocKind::EmbedsOne | AssocKind::EmbedsMany => &["kind", "related", "source"],
+    }
+}
+
+/// `a.b` (or `b` at the top).
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn key_str<'k>(key: &'k Key<'_>) -> &'k str {
+    key.get_ref().as_ref()
+}
+
+/// Walks the parsed document, keeping the text to turn byte spans into positions.
+struct Loader<'a> {
+    text: &'a str,
+    origin: &'a str,
+    /// Byte offset of the start of each line.
+    line_starts: Vec<usize>,
+}
+
+impl<'a> Loader<'a> {
+    fn new(text: &'a str, origin: &'a str) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Loader {
+            text,
+            origin,
+            line_starts,
+        }
+    }
+
+    /// `ORIGIN:LINE:COLUMN` (1-based; the column counts characters) of a span's start.
+    fn location(&self, span: &Range<usize>) -> String {
+        let offset = span.start.min(self.text.len());
+        let line = self.line_starts.partition_point(|&s| s <= offset).max(1);
+        let start = self.line_starts.get(line - 1).copied().unwrap_or(0);
+        let column = self
+            .text
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count())
+            + 1;
+        format!("{}:{line}:{column}", self.origin)
+    }
+
+    fn error(&self, path: &str, span: &Range<usize>, message: impl Into<String>) -> Error {
+        Error::Schema {
+            schema: None,
+            key: (!path.is_empty()).then(|| path.to_string()),
+            location: Some(self.location(span)),
+            message: message.into(),
+        }
+    }
+
+    fn unknown_key(&self, path: &str, key: &Key<'_>, valid: &[&str]) -> Error {
+        let name = key_str(key);
+        self.error(
+            &join(path, name),
+            &key.span(),
+            format!("unknown key `{name}` (valid: {})", valid.join(", ")),
+        )
+    }
+
+    fn wrong_type(&self, path: &str, value: &Val<'_>, expected: &str) -> Error {
+        self.error(
+            path,
+            &value.span(),
+            format!("expected {expected}, found {}", value.get_ref().type_str()),
+        )
+    }
+
+    fn table<'v, 'i>(&self, path: &str, value: &'v Val<'i>) -> Result<&'v DeTable<'i>> {
+        value
+            .get_ref()
+            .as_table()
+            .ok_or_else(|| self.wrong_type(path, value, "a table"))
+    }
+
+    fn array<'v, 'i>(&self, path: &str, value: &'v Val<'i>) -> Result<&'v DeArray<'i>> {
+        value
+            .get_ref()
+            .as_array()
+            .ok_or_else(|| self.wrong_type(path, value, "an array"))
+    }
+
+    fn string<'v>(&self, path: &str, value: &'v Val<'_>) -> Result<&'v str> {
+        value
+            .get_ref()
+            .as_str()
+            .ok_or_else(|| self.wrong_type(path, value, "a string"))
+    }
+
+    fn boolean(&self, path: &str, value: &Val<'_>) -> Result<bool> {
+        value
+            .get_ref()
+            .as_bool()
+            .ok_or_else(|| self.wrong_type(path, value, "a boolean"))
+    }
+
+    fn strings(&self, path: &str, value: &Val<'_>) -> Result<Vec<String>> {
+        self.array(path, value)?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| self.string(&format!("{path}[{i}]"), v).map(str::to_string))
+            .collect()
+    }
+
+    fn integer(&self, path: &str, value: &Val<'_>) -> Result<i64> {
+        match value.get_ref() {
+            DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
+                .map_err(|_| {
+                    self.error(path, &value.span(), format!("integer {i} is out of range"))
+                }),
+            _ => Err(self.wrong_type(path, value, "an integer")),
+        }
+    }
+
+    fn float(&self, path: &str, value: &Val<'_>) -> Result<f64> {
+        match value.get_ref() {
+            DeValue::Float(f) => f
+                .as_str()
+                .replace('_', "")
+                .parse()
+                .map_err(|_| self.error(path, &value.span(), format!("invalid float {f}"))),
+            _ => Err(self.wrong_type(path, value, "a float")),
+        }
+    }
+
+    /// An integer or a float, as `f64`.
+    fn number(&self, path: &str, value: &Val<'_>) -> Result<f64> {
+        match value.get_ref() {
+            DeValue::Integer(_) => Ok(self.integer(path, value)? as f64),
+            DeValue::Float(_) => self.float(path, value),
+            _ => Err(self.wrong_type(path, value, "a number")),
+        }
+    }
+
+    fn field_type(&self, path: &str, value: &Val<'_>) -> Result<FieldType> {
+        self.string(path, value)?.parse().map_err(|e| match e {
+            Error::Schema { message, .. } => self.error(path, &value.span(), message),
+            other => other,
+        })
+    }
+
+    /// A TOML value as JSON (defaults, inclusion lists). Datetimes become their RFC 3339
+    /// text.
+    fn json(&self, path: &str, value: &Val<'_>) -> Result<serde_json::Value> {
+        use serde_json::Value as J;
+        Ok(match value.get_ref() {
+            DeValue::String(s) => J::String(s.to_string()),
+            DeValue::Integer(_) => J::from(self.integer(path, value)?),
+            DeValue::Float(_) => {
+                let f = self.float(path, value)?;
+                serde_json::Number::from_f64(f)
+                    .map(J::Number)
+                    .ok_or_else(|| {
+                        self.error(
+                            path,
+                            &value.span(),
+                            format!("{f} cannot be represented in JSON"),
+                        )
+                    })?
+            }
+            DeValue::Boolean(b) => J::Bool(*b),
+            DeValue::Datetime(d) => J::String(d.to_string()),
+            DeValue::Array(a) => J::Array(
+                a.iter()
+                    .enumerate()
+                    .map(|(i, v)| self.json(&format!("{path}[{i}]"), v))
+                    .collect::<Result<_>>()?,
+            ),
+            DeValue::Table(t) => J::Object(
+                t.iter()
+                    .map(|(k, v)| {
+                        Ok((
+                            key_str(k).to_string(),
+                            self.json(&join(path, key_str(k)), v)?,
+                        ))
+                    })
+                    .collect::<Result<_>>()?,
+            ),
+        })
+    }
+
+    /// A parsed TOML value as a [`toml::Value`] (the options table).
+    fn toml_value(&self, path: &str, value: &Val<'_>) -> Result<toml::Value> {
+        use toml::Value as T;
+        Ok(match value.get_ref() {
+            DeValue::String(s) => T::String(s.to_string()),
+            DeValue::Integer(_) => T::Integer(self.integer(path, value)?),
+            DeValue::Float(_) => T::Float(self.float(path, value)?),
+            DeValue::Boolean(b) => T::Boolean(*b),
+            DeValue::Datetime(d) => T::Datetime(*d),
+            DeValue::Array(a) => T::Array(
+                a.iter()
+                    .enumerate()
+                    .map(|(i, v)| self.toml_value(&format!("{path}[{i}]"), v))
+                    .collect::<Result<_>>()?,
+            ),
+            DeValue::Table(t) => T::Table(self.toml_table(path, t)?),
+        })
+    }
+
+    fn toml_table(&self, path: &str, table: &DeTable<'_>) -> Result<toml::Table> {
+        table
+            .iter()
+            .map(|(k, v)| {
+                let key = key_str(k);
+                Ok((key.to_string(), self.toml_value(&join(path, key), v)?))
+            })
+            .collect()
+    }
+
+    fn load(&self) -> Result<SchemaFile> {
+        let root = DeTable::parse(self.text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            self.error("", &span, format!("invalid TOML: {}", e.message()))
+        })?;
+        let mut builder = Registry::builder();
+        let mut options = None;
+        let mut has_schemas = false;
+        for (k, v) in root.get_ref() {
+            match key_str(k) {
+                "schemas" => {
+                    for (name, schema) in self.table("schemas", v)? {
+                        builder = builder.schema(self.schema(name, schema)?);
+                        has_schemas = true;
+                    }
+                }
+                "options" => {
+                    let table = self.table("options", v)?;
+                    options = Some(self.toml_table("options", table)?);
+                }
+                _ => return Err(self.unknown_key("", k, TOP_KEYS)),
+            }
+        }
+        if !has_schemas {
+            return Err(self.error(
+                "schemas",
+                &(0..0),
+                "the file defines no schema: add a `[schemas.NAME]` table",
+            ));
+        }
+        Ok(SchemaFile {
+            registry: builder.build()?,
+            options,
+        })
+    }
+
+    fn schema(&self, name_key: &Key<'_>, value: &Val<'_>) -> Result<SchemaDef> {
+        let name = key_str(name_key);
+        let path = join("schemas", name);
+        let table = self.table(&path, value)?;
+        let mut def = SchemaDef::new(name);
+        def.set_location(String::new(), self.location(&name_key.span()));
+        for (k, v) in table {
+            let key = key_str(k);
+            let kpath = join(&path, key);
+            def.set_location(key.to_string(), self.location(&k.span()));
+            match key {
+                "source" => def = def.source(self.string(&kpath, v)?),
+                "embedded" => def.embedded = self.boolean(&kpath, v)?,
+                "primary_key" => def = def.primary_key(self.strings(&kpath, v)?),
+                // Accepted and checked here; automatic timestamps come with a later feature.
+                "timestamps" => {
+                    self.boolean(&kpath, v)?;
+                }
+                "fields" => {
+                    for (fk, fv) in self.table(&kpath, v)? {
+                        let fname = key_str(fk);
+                        def.set_location(join("fields", fname), self.location(&fk.span()));
+                        let field = self.field(&join(&kpath, fname), fname, fv)?;
+                        def = def.field_def(field);
+                    }
+                }
+                "associations" => {
+                    for (ak, av) in self.table(&kpath, v)? {
+                        let aname = key_str(ak);
+                        let rel = join("associations", aname);
+                        def.set_location(rel.clone(), self.location(&ak.span()));
+                        let assoc =
+                            self.association(&join(&kpath, aname), &rel, aname, av, &mut def)?;
+                        def = def.assoc(assoc);
+                    }
+                }
+                "changesets" => {
+                    for (ck, cv) in self.table(&kpath, v)? {
+                        let cname = key_str(ck);
+                        let rel = join("changesets", cname);
+                        def.set_location(rel.clone(), self.location(&ck.span()));
+                        let changeset = self.changeset(&join(&kpath, cname), &rel, cv, &mut def)?;
+                        def = def.changeset(cname, changeset);
+                    }
+                }
+                _ => return Err(self.unknown_key(&path, k, SCHEMA_KEYS)),
+            }
+        }
+        Ok(def)
+    }
+
+    fn field(&self, path: &str, name: &str, value: &Val<'_>) -> Result<FieldDef> {
+        let table = match value.get_ref() {
+            DeValue::String(_) => return Ok(FieldDef::new(name, self.field_type(path, value)?)),
+            DeValue::Table(table) => table,
+            _ => {
+                return Err(self.wrong_type(
+                    path,
+                    value,
+                    "a type name or a table `{ type = \"...\", source = \"...\" }`",
+                ));
+            }
+        };
+        let mut ty = None;
+        let mut source = None;
+        let mut default = None;
+        let mut autogenerate = false;
+        for (k, v) in table {
+            let key = key_str(k);
+            let kpath = join(path, key);
+            match key {
+                "type" => ty = Some(self.field_type(&kpath, v)?),
+                "source" => source = Some(self.string(&kpath, v)?),
+                "default" => default = Some(self.json(&kpath, v)?),
+                "autogenerate" => autogenerate = self.boolean(&kpath, v)?,
+                _ => return Err(self.unknown_key(path, k, FIELD_KEYS)),
+            }
+        }
+        let ty = ty.ok_or_else(|| self.error(path, &value.span(), "missing key `type`"))?;
+        let mut field = FieldDef::new(name, ty).autogenerate(autogenerate);
+        if let Some(source) = source {
+            field = field.source(source);
+        }
+        if let Some(default) = default {
+            field = field.default_value(default);
+        }
+        Ok(field)
+    }
+
+    /// One association; `rel` is its key path relative to the schema (`associations.NAME`).
+    fn association(
+        &self,
+        path: &str,
+        rel: &str,
+        name: &str,
+        value: &Val<'_>,
+        def: &mut SchemaDef,
+    ) -> Result<AssocDef> {
+        let table = self.table(path, value)?;
+        let (kind_key, kind_value) = table.get_key_value("kind").ok_or_else(|| {
+            self.error(
+                path,
+                &value.span(),
+                format!("missing key `kind` (one of {ASSOC_KINDS})"),
+            )
+        })?;
+        let kind_path = join(path, key_str(kind_key));
+        let kind_name = self.string(&kind_path, kind_value)?;
+        let kind = AssocKind::parse(kind_name).ok_or_else(|| {
+            self.error(
+                &kind_path,
+                &kind_value.span(),
+                format!("unknown association kind `{kind_name}` (valid: {ASSOC_KINDS})"),
+            )
+        })?;
+        let through_given = table.contains_key("through");
+        if through_given && !matches!(kind, AssocKind::HasMany | AssocKind::HasOne) {
+            return Err(self.error(
+                &kind_path,
+                &kind_value.span(),
+                format!("`through` applies to `has_many` and `has_one` associations, not `{kind}`"),
+            ));
+        }
+        let valid: &[&str] = if through_given {
+            &["kind", "through", "related"]
+        } else {
+            assoc_keys_for(kind)
+        };
+
+        let mut related = None;
+        let mut foreign_key = None;
+        let mut references = None;
+        let mut join_through = None;
+        let mut join_keys = None;
+        let mut source = None;
+        let mut fk_type = None;
+        let mut through = None;
+        for (k, v) in table {
+            let key = key_str(k);
+            let kpath = join(path, key);
+            def.set_location(join(rel, key), self.location(&k.span()));
+            if !valid.contains(&key) {
+                if !ASSOC_KEYS.contains(&key) {
+                    return Err(self.unknown_key(path, k, ASSOC_KEYS));
+                }
+                let what = if through_given {
+                    "a `through` association".to_string()
+                } else {
+                    format!("a `{kind}` association")
+                };
+                return Err(self.error(
+                    &kpath,
+                    &k.span(),
+                    format!(
+                        "key `{key}` does not apply to {what} (valid: {})",
+                        valid.join(", ")
+                    ),
+                ));
+            }
+            match key {
+                "related" => related = Some(self.string(&kpath, v)?),
+                "foreign_key" => foreign_key = Some(self.string(&kpath, v)?),
+                "references" => references = Some(self.string(&kpath, v)?),
+                "join_through" => join_through = Some(self.string(&kpath, v)?),
+                "join_keys" => join_keys = Some(self.join_keys(&kpath, v)?),
+                "source" => source = Some(self.string(&kpath, v)?),
+                "type" => fk_type = Some(self.field_type(&kpath, v)?),
+                "through" => {
+                    let hops = self.strings(&kpath, v)?;
+                    if hops.is_empty() {
+                        return Err(self.error(
+                            &kpath,
+                            &v.span(),
+                            "`through` needs at least one association name",
+                        ));
+                    }
+                    through = Some(hops);
+                }
+                _ => {} // `kind`, read above
+            }
+        }
+
+        if let Some(hops) = through {
+            let mut assoc = AssocDef::through(name, kind, hops);
+            if let Some(related) = related {
+                assoc.related = related.to_string();
+            }
+            return Ok(assoc);
+        }
+        let related = related.ok_or_else(|| {
+            self.error(
+                path,
+                &value.span(),
+                "missing key `related` (the related schema's name)",
+            )
+        })?;
+        let mut assoc = AssocDef::new(name, kind, related);
+        if let Some(fk) = foreign_key {
+            assoc = assoc.foreign_key(fk);
+        }
+        if let Some(r) = references {
+            assoc = assoc.references(r);
+        }
+        if let Some(t) = join_through {
+            assoc = assoc.join_through(t);
+        }
+        if let Some([owner, related]) = join_keys {
+            assoc = assoc.join_keys(owner, related);
+        }
+        if let Some(s) = source {
+            assoc = assoc.source(s);
+        }
+        if let Some(ty) = fk_type {
+            assoc = assoc.fk_type(ty);
+        }
+        Ok(assoc)
+    }
+
+    /// `[[join column, owner field], [join column, related field]]`.
+    fn join_keys(&self, path: &str, value: &Val<'_>) -> Result<[(String, String); 2]> {
+        const SHAPE: &str =
+            "`[[join column, owner field], [join column, related field]]` (two pairs of strings)";
+        let pairs = self.array(path, value)?;
+        let [owner, related] = &pairs[..] else {
+            return Err(self.error(path, &value.span(), format!("expected {SHAPE}")));
+        };
+        let pair = |i: usize, v: &Val<'_>| -> Result<(String, String)> {
+            let ipath = format!("{path}[{i}]");
+            let items = self.strings(&ipath, v)?;
+            match <[String; 2]>::try_from(items) {
+                Ok([column, field]) => Ok((column, field)),
+                Err(_) => Err(self.error(&ipath, &v.span(), format!("expected {SHAPE}"))),
+            }
+        };
+        Ok([pair(0, owner)?, pair(1, related)?])
+    }
+
+    /// One named changeset; `rel` is its key path relative to the schema
+    /// (`changesets.NAME`).
+    fn changeset(
+        &self,
+        path: &str,
+        rel: &str,
+        value: &Val<'_>,
+        def: &mut SchemaDef,
+    ) -> Result<ChangesetDef> {
+        let table = self.table(path, value)?;
+        let mut cs = ChangesetDef::new();
+        for (k, v) in table {
+            let key = key_str(k);
+            let kpath = join(path, key);
+            let krel = join(rel, key);
+            def.set_location(krel.clone(), self.location(&k.span()));
+            match key {
+                "cast" => cs = cs.cast(self.strings(&kpath, v)?),
+                "required" => cs = cs.required(self.strings(&kpath, v)?),
+                "format" | "length" | "number" | "inclusion" | "exclusion" => {
+                    for (fk, fv) in self.table(&kpath, v)? {
+                        let field = key_str(fk);
+                        let fpath = join(&kpath, field);
+                        def.set_location(join(&krel, field), self.location(&fk.span()));
+                        cs = match key {
+                            "format" => cs.format(field, self.string(&fpath, fv)?),
+                            "length" => cs.length(field, self.length_rule(&fpath, fv)?),
+                            "number" => cs.number(field, self.number_rule(&fpath, fv)?),
+                            "inclusion" => cs.inclusion(field, self.values(&fpath, fv)?),
+                            _ => cs.exclusion(field, self.values(&fpath, fv)?),
+                        };
+                    }
+                }
+                "cast_assoc" | "cast_embed" => {
+                    for (i, entry) in self.array(&kpath, v)?.iter().enumerate() {
+                        let (name, with) = self.cast_entry(&format!("{kpath}[{i}]"), entry)?;
+                        cs = match (key, with) {
+                            ("cast_assoc", None) => cs.cast_assoc(name),
+                            ("cast_assoc", Some(with)) => cs.cast_assoc_with(name, with),
+                            (_, None) => cs.cast_embed(name),
+                            (_, Some(with)) => cs.cast_embed_with(name, with),
+                        };
+                    }
+                }
+                _ => return Err(self.unknown_key(path, k, CHANGESET_KEYS)),
+            }
+        }
+        Ok(cs)
+    }
+
+    /// A `cast_assoc`/`cast_embed` entry: `"name"` or `{ name = "...", with = "changeset" }`.
+    fn cast_entry<'v>(&self, path: &str, entry: &'v Val<'_>) -> Result<(&'v str, Option<&'v str>)> {
+        let table = match entry.get_ref() {
+            DeValue::String(name) => return Ok((name.as_ref(), None)),
+            DeValue::Table(table) => table,
+            _ => {
+                return Err(self.wrong_type(
+                    path,
+                    entry,
+                    "an association name or a table `{ name = \"...\", with = \"...\" }`",
+                ));
+            }
+        };
+        let mut name = None;
+        let mut with = None;
+        for (k, v) in table {
+            let key = key_str(k);
+            let kpath = join(path, key);
+            match key {
+                "name" => name = Some(self.string(&kpath, v)?),
+                "with" => with = Some(self.string(&kpath, v)?),
+                _ => return Err(self.unknown_key(path, k, CAST_ENTRY_KEYS)),
+            }
+        }
+        let name = name.ok_or_else(|| self.error(path, &entry.span(), "missing key `name`"))?;
+        Ok((name, with))
+    }
+
+    fn length_rule(&self, path: &str, value: &Val<'_>) -> Result<LengthRule> {
+        let mut rule = LengthRule::default();
+        let table = self.table(path, value)?;
+        for (k, v) in table {
+            let key = key_str(k);
+            let kpath = join(path, key);
+            let slot = match key {
+                "min" => &mut rule.min,
+                "max" => &mut rule.max,
+                "is" => &mut rule.is,
+                _ => return Err(self.unknown_key(path, k, LENGTH_KEYS)),
+            };
+            let n = self.integer(&kpath, v)?;
+            *slot = Some(usize::try_from(n).map_err(|_| {
+                self.error(
+                    &kpath,
+                    &v.span(),
+                    format!("expected a count (0 or more), found {n}"),
+                )
+            })?);
+        }
+        if table.is_empty() {
+            return Err(self.error(
+                path,
+                &value.span(),
+                format!("give at least one of {}", LENGTH_KEYS.join(", ")),
+            ));
+        }
+        Ok(rule)
+    }
+
+    fn number_rule(&self, path: &str, value: &Val<'_>) -> Result<NumberRule> {
+        let mut rule = NumberRule::default();
+        let table = self.table(path, value)?;
+        for (k, v) in table {
+            let key = key_str(k);
+            let slot = match key {
+                "greater_than" => &mut rule.greater_than,
+                "greater_than_or_equal_to" => &mut rule.greater_than_or_equal_to,
+                "less_than" => &mut rule.less_than,
+                "less_than_or_equal_to" => &mut rule.less_than_or_equal_to,
+                "equal_to" => &mut rule.equal_to,
+                "not_equal_to" => &mut rule.not_equal_to,
+                _ => return Err(self.unknown_key(path, k, NUMBER_KEYS)),
+            };
+            *slot = Some(self.number(&join(path, key), v)?);
+        }
+        if table.is_empty() {
+            return Err(self.error(
+                path,
+                &value.span(),
+                format!("give at least one of {}", NUMBER_KEYS.join(", ")),
+            ));
+        }
+        Ok(rule)
+    }
+
+    /// An `inclusion`/`exclusion` list, as JSON values.
+    fn values(&self, path: &str, value: &Val<'_>) -> Result<Vec<serde_json::Value>> {
+        self.array(path, value)?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| self.json(&format!("{path}[{i}]"), v))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::Link;
+
+    /// The blog schema of SPEC §6, followed by its `[options]` example.
+    const BLOG: &str = concat!(
+        r#"[schemas.Author]
+source = "authors"
+primary_key = ["id"]                       # default ["id"]; [] for none
+fields = { id = "integer", name = "string", phone_number = "string", inserted_at = "utc_datetime_usec" }
+
+[schemas.Author.associations]
+posts        = { kind = "has_many",    related = "Post" }              # foreign_key author_id
+profile      = { kind = "has_one",     related = "Profile", foreign_key = "author_id" }
+address      = { kind = "embeds_one",  related = "Address" }
+social_links = { kind = "embeds_many", related = "SocialLink" }
+
+[schemas.Author.changesets.changeset]
+cast = ["id", "name", "phone_number"]
+required = ["id", "name"]
+format = { phone_number = '^\d{3}-\d{4}$' }
+cast_assoc = ["posts", "profile"]
+cast_embed = ["address", "social_links"]
+
+[schemas.Author.changesets.upsert_changeset]
+cast = ["id"]
+required = ["id"]
+
+[schemas.Post]
+source = "posts"
+fields = { id = "integer", author_id = "integer", title = "string", inserted_at = "utc_datetime_usec" }
+[schemas.Post.associations]
+category = { kind = "belongs_to",   related = "Category" }            # field category_id
+comments = { kind = "has_many",     related = "Comment" }
+tags     = { kind = "many_to_many", related = "Tag", join_through = "posts_tags", join_keys = [["post_id", "id"], ["tag_id", "id"]] }
+[schemas.Post.changesets.changeset]
+cast = ["id", "author_id", "category_id", "title"]
+required = ["id", "author_id", "title"]
+cast_assoc = ["category", "comments", "tags"]
+
+[schemas.Comment]
+source = "comments"
+fields = { id = "integer", post_id = "integer", body = "string" }
+[schemas.Comment.changesets.changeset]
+cast = ["id", "post_id", "body"]
+required = ["id", "post_id", "body"]
+
+[schemas.Profile]
+source = "profiles"
+fields = { id = "integer", author_id = "integer", bio = "string" }
+[schemas.Profile.changesets.changeset]
+cast = ["id", "author_id", "bio"]
+required = ["id", "author_id", "bio"]
+
+[schemas.Category]
+source = "categories"
+fields = { id = "integer", name = "string" }
+[schemas.Category.changesets.changeset]
+cast = ["id", "name"]
+required = ["id", "name"]
+
+[schemas.Tag]
+source = "tags"
+fields = { id = "integer", name = "string" }
+[schemas.Tag.changesets.changeset]
+cast = ["id", "name"]
+required = ["id", "name"]
+
+[schemas.Address]
+embedded = true
+primary_key = []
+fields = { street = "string", city = "string" }
+[schemas.Address.changesets.changeset]
+cast = ["street", "city"]
+required = ["street", "city"]
+
+[schemas.SocialLink]
+embedded = true
+primary_key = []
+fields = { label = "string", url = "string" }
+[schemas.SocialLink.changesets.changeset]
+cast = ["label", "url"]
+required = ["label", "url"]
+"#,
+        r#"[options]
+chunk_size = 500
+timeout = 30                                   # seconds
+placeholders = { Author = { name = "Anonymous" }, Post = { inserted_at = "now()" } }
+recover_changeset_errors = { Post = { title = "UNTITLED" } }
+on_conflict = { Tag = "nothing", posts_tags = "nothing", Post = "replace:title" }
+conflict_target = { Setting = ["key"] }
+[options.upsert]
+replace_all_except = ["inserted_at"]
+"#,
+    );
+
+    fn load(text: &str) -> Result<SchemaFile> {
+        Registry::from_toml_str(text, "t.toml")
+    }
+
+    /// The error message of a load that must fail.
+    fn load_err(text: &str) -> String {
+        match load(text) {
+            Ok(_) => panic!("expected an error loading:\n{text}"),
+            Err(e) => {
+                assert!(matches!(e, Error::Schema { .. }), "{e:?}");
+                e.to_string()
+            }
+        }
+    }
+
+    fn assert_contains(message: &str, parts: &[&str]) {
+        for part in parts {
+            assert!(
+                message.contains(part),
+                "`{message}` does not contain `{part}`"
+            );
+        }
+    }
+
+    fn field_names(registry: &Registry, schema: &str) -> Vec<String> {
+        registry
+            .get(schema)
+            .unwrap()
+            .fields()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn loads_the_blog_schema() {
+        let file = load(BLOG).unwrap();
+        let r = &file.registry;
+        assert_eq!(
+            r.schema_names(),
+            [
+                "Address",
+                "Author",
+                "Category",
+                "Comment",
+                "Post",
+                "Profile",
+                "SocialLink",
+                "Tag"
+            ]
+        );
+        assert_eq!(
+            field_names(r, "Author"),
+            [
+                "id",
+                "name",
+                "phone_number",
+                "inserted_at",
+                "address",
+                "social_links"
+            ]
+        );
+        let author = r.get("Author").unwrap();
+        assert_eq!(author.source(), Some("authors"));
+        assert_eq!(author.primary_key(), ["id"]);
+        assert_eq!(author.changeset_names(), ["changeset", "upsert_changeset"]);
+        assert_eq!(
+            author.field("inserted_at").unwrap().ty(),
+            &FieldType::UtcDatetimeUsec
+        );
+
+        let post = r.get("Post").unwrap();
+        let category_id = post
+            .field("category_id")
+            .expect("belongs_to defines category_id");
+        assert_eq!(category_id.ty(), &FieldType::Id);
+        assert_eq!(post.primary_key(), ["id"]);
+        let tags = post
+            .associations()
+            .iter()
+            .find(|a| a.name() == "tags")
+            .unwrap();
+        assert_eq!(tags.kind(), AssocKind::ManyToMany);
+        match &tags.link {
+            Link::Join {
+                table,
+                owner_column,
+                related_column,
+                ..
+            } => {
+                assert_eq!(table, "posts_tags");
+                assert_eq!(owner_column, "post_id");
+                assert_eq!(related_column, "tag_id");
+            }
+            other => panic!("unexpected link {other:?}"),
+        }
+        assert_eq!(r.join_tables(), ["posts_tags"]);
+
+        let address = r.get("Address").unwrap();
+        assert!(address.is_embedded());
+        assert_eq!(address.source(), None);
+        assert!(address.primary_key().is_empty());
+
+        let options = file.options.expect("the [options] table");
+        let expected: toml::Table = toml::from_str(
+            r#"
+chunk_size = 500
+timeout = 30
+placeholders = { Author = { name = "Anonymous" }, Post = { inserted_at = "now()" } }
+recover_changeset_errors = { Post = { title = "UNTITLED" } }
+on_conflict = { Tag = "nothing", posts_tags = "nothing", Post = "replace:title" }
+conflict_target = { Setting = ["key"] }
+[upsert]
+replace_all_except = ["inserted_at"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(options, expected);
+    }
+
+    #[test]
+    fn loads_the_example_file() {
+        let file = Registry::from_file(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/blog/schema.toml"
+        ))
+        .unwrap();
+        assert!(file.options.is_none());
+        assert_eq!(file.registry.schema_names().len(), 8);
+        assert_eq!(
+            field_names(&file.registry, "Author"),
+            field_names(&load(BLOG).unwrap().registry, "Author")
+        );
+    }
+
+    #[test]
+    fn missing_file_is_an_io_error() {
+        let err = Registry::from_file("/nonexistent/bulkinup/schema.toml").unwrap_err();
+        assert!(matches!(err, Error::Io { path: Some(ref p), .. } if p.contains("nonexistent")));
+    }
+
+    /// The blog registry written with the builder API.
+    fn blog_in_code() -> Registry {
+        let ts = FieldType::UtcDatetimeUsec;
+        let simple = |name: &str, source: &str, fields: &[(&str, FieldType)]| {
+            let mut def = SchemaDef::new(name).source(source);
+            for (f, ty) in fields {
+                def = def.field(*f, ty.clone());
+            }
+            let names: Vec<&str> = fields.iter().map(|(f, _)| *f).collect();
+            def.changeset(
+                "changeset",
+                ChangesetDef::new().cast(names.clone()).required(names),
+            )
+        };
+        Registry::builder()
+            .schema(
+                SchemaDef::new("Author")
+                    .source("authors")
+                    .primary_key(["id"])
+                    .field("id", FieldType::Integer)
+                    .field("name", FieldType::String)
+                    .field("phone_number", FieldType::String)
+                    .field("inserted_at", ts.clone())
+                    .has_many("posts", "Post")
+                    .assoc(
+                        AssocDef::new("profile", AssocKind::HasOne, "Profile")
+                            .foreign_key("author_id"),
+                    )
+                    .embeds_one("address", "Address")
+                    .embeds_many("social_links", "SocialLink")
+                    .changeset(
+                        "changeset",
+                        ChangesetDef::new()
+                            .cast(["id", "name", "phone_number"])
+                            .required(["id", "name"])
+                            .format("phone_number", r"^\d{3}-\d{4}$")
+                            .cast_assoc("posts")
+                            .cast_assoc("profile")
+                            .cast_embed("address")
+                            .cast_embed("social_links"),
+                    )
+                    .changeset(
+                        "upsert_changeset",
+                        ChangesetDef::new().cast(["id"]).required(["id"]),
+                    ),
+            )
+            .schema(
+                SchemaDef::new("Post")
+                    .source("posts")
+                    .field("id", FieldType::Integer)
+                    .field("author_id", FieldType::Integer)
+                    .field("title", FieldType::String)
+                    .field("inserted_at", ts)
+                    .belongs_to("category", "Category")
+                    .has_many("comments", "Comment")
+                    .assoc(
+                        AssocDef::new("tags", AssocKind::ManyToMany, "Tag")
+                            .join_through("posts_tags")
+                            .join_keys(("post_id", "id"), ("tag_id", "id")),
+                    )
+                    .changeset(
+                        "changeset",
+                        ChangesetDef::new()
+                            .cast(["id", "author_id", "category_id", "title"])
+                            .required(["id", "author_id", "title"])
+                            .cast_assoc("category")
+                            .cast_assoc("comments")
+                            .cast_assoc("tags"),
+                    ),
+            )
+            .schema(simple(
+                "Comment",
+                "comments",
+                &[
+                    ("id", FieldType::Integer),
+                    ("post_id", FieldType::Integer),
+                    ("body", FieldType::String),
+                ],
+            ))
+            .schema(simple(
+                "Profile",
+                "profiles",
+                &[
+                    ("id", FieldType::Integer),
+                    ("author_id", FieldType::Integer),
+                    ("bio", FieldType::String),
+                ],
+            ))
+            .schema(simple(
+                "Category",
+                "categories",
+                &[("id", FieldType::Integer), ("name", FieldType::String)],
+            ))
+            .schema(simple(
+                "Tag",
+                "tags",
+                &[("id", FieldType::Integer), ("name", FieldType::String)],
+            ))
+            .schema(
+                SchemaDef::embedded("Address")
+                    .primary_key(Vec::<String>::new())
+                    .field("street", FieldType::String)
+                    .field("city", FieldType::String)
+                    .changeset(
+                        "changeset",
+                        ChangesetDef::new()
+                            .cast(["street", "city"])
+                            .required(["street", "city"]),
+                    ),
+            )
+            .schema(
+                SchemaDef::embedded("SocialLink")
+                    .primary_key(Vec::<String>::new())
+                    .field("label", FieldType::String)
+                    .field("url", FieldType::String)
+                    .changeset(
+                        "changeset",
+                        ChangesetDef::new()
+                            .cast(["label", "url"])
+                            .required(["label", "url"]),
+                    ),
+            )
+            .build()
+            .unwrap()
+    }
+
+    /// Everything a registry shows through its public getters.
+    fn observe(r: &Registry) -> Vec<String> {
+        let mut out = vec![format!("schemas {:?}", r.schema_names())];
+        out.push(format!("join tables {:?}", r.join_tables()));
+        for name in r.schema_names() {
+            let s = r.get(name).unwrap();
+            out.push(format!(
+                "{name}: source {:?} embedded {} pk {:?} changesets {:?}",
+                s.source(),
+                s.is_embedded(),
+                s.primary_key(),
+                s.changeset_names()
+            ));
+            for f in s.fields() {
+                out.push(format!(
+                    "{name}.{}: {} in {} auto {}",
+                    f.name(),
+                    f.ty(),
+                    f.column(),
+                    f.is_autogenerated()
+                ));
+            }
+            for a in s.associations() {
+                out.push(format!("{name}.{}: {}", a.name(), a.kind()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn file_and_builder_agree() {
+        let from_file = load(BLOG).unwrap().registry;
+        let from_code = blog_in_code();
+        assert_eq!(observe(&from_file), observe(&from_code));
+        // Spot checks, so an empty observation cannot pass.
+        let observed = observe(&from_file);
+        assert!(observed.contains(&"Author.posts: has_many".to_string()));
+        assert!(observed.contains(&"Post.category_id: id in category_id auto false".to_string()));
+        assert!(observed.contains(&"Author.address: embed in address auto false".to_string()));
+    }
+
+    #[test]
+    fn reads_every_key() {
+        let file = load(
+            r#"
+[schemas.Account]
+source = "accounts"
+primary_key = ["uid"]
+timestamps = true
+[schemas.Account.fields]
+uid = { type = "integer", autogenerate = true }
+phone = { type = "string", source = "phone_col" }
+role = { type = "string", default = "user" }
+tags = "array:string"
+score = "float"
+[schemas.Account.associations]
+owner = { kind = "belongs_to", related = "Account", foreign_key = "owner_uid", references = "uid", type = "integer" }
+settings = { kind = "embeds_one", related = "Settings", source = "settings_json" }
+children = { kind = "has_many", related = "Account", foreign_key = "owner_uid", references = "uid" }
+grandchildren = { kind = "has_many", through = ["children", "children"] }
+[schemas.Account.changesets.changeset]
+cast = ["uid", "phone", "role", "tags", "score", "owner_uid"]
+required = ["uid"]
+format = { phone = '^\d+$' }
+length = { phone = { min = 3, max = 12 }, tags = { is = 2 } }
+number = { score = { greater_than = 0, less_than_or_equal_to = 9.5 } }
+inclusion = { role = ["user", "admin"] }
+exclusion = { role = ["root"] }
+cast_assoc = [{ name = "children", with = "child" }]
+cast_embed = ["settings"]
+[schemas.Account.changesets.child]
+cast = ["uid"]
+[schemas.Settings]
+embedded = true
+fields = { theme = "string" }
+[schemas.Settings.changesets.changeset]
+cast = ["theme"]
+"#,
+        )
+        .unwrap();
+        let r = &file.registry;
+        let a = r.get("Account").unwrap();
+        assert_eq!(a.primary_key(), ["uid"]);
+        assert!(a.field("uid").unwrap().is_autogenerated());
+        assert_eq!(a.field("phone").unwrap().column(), "phone_col");
+        assert_eq!(
+            a.field("role").unwrap().default,
+            crate::Value::String("user".into())
+        );
+        assert_eq!(
+            a.field("tags").unwrap().ty(),
+            &FieldType::Array(Box::new(FieldType::String))
+        );
+        assert_eq!(a.field("owner_uid").unwrap().ty(), &FieldType::Integer);
+        assert_eq!(a.field("settings").unwrap().column(), "settings_json");
+        let cs = a.resolved_changeset("changeset").unwrap();
+        assert_eq!(cs.rules.len(), 6);
+        assert!(matches!(
+            &cs.rules[3].1,
+            crate::schema::Rule::Number(n) if n.greater_than == Some(0.0) && n.less_than_or_equal_to == Some(9.5)
+        ));
+        assert!(matches!(
+            &cs.rules[1].1,
+            crate::schema::Rule::Length(l) if l.min == Some(3) && l.max == Some(12) && l.is.is_none()
+        ));
+        let children = a.assoc_index["children"];
+        assert!(cs.cast_assoc.contains(&(children, "child".to_string())));
+        let settings = r.get("Settings").unwrap();
+        // Embedded schemas get a `binary_id` primary key `id` by default.
+        assert_eq!(settings.primary_key(), ["id"]);
+        assert_eq!(settings.field("id").unwrap().ty(), &FieldType::BinaryId);
+    }
+
+    const TAG: &str =
+        "[schemas.Tag]\nsource = \"tags\"\nfields = { id = \"integer\", name = \"string\" }\n";
+
+    #[test]
+    fn unknown_top_level_key() {
+        let m = load_err(&format!("{TAG}\n[extra]\nx = 1\n"));
+        assert_contains(
+            &m,
+            &[
+                "unknown key `extra`",
+                "valid: schemas, options",
+                "t.toml:5:2",
+            ],
+        );
+    }
+
+    #[test]
+    fn unknown_schema_key() {
+        let m = load_err(&format!("{TAG}tabel = \"x\"\n"));
+        assert_contains(
+            &m,
+            &["`schemas.Tag.tabel`", "unknown key `tabel`", "t.toml:4:1"],
+        );
+    }
+
+    #[test]
+    fn unknown_changeset_key() {
+        let m = load_err(&format!(
+            "{TAG}[schemas.Tag.changesets.changeset]\ncast = [\"id\"]\ncasts = [\"id\"]\n"
+        ));
+        assert_contains(
+            &m,
+            &[
+                "`schemas.Tag.changesets.changeset.casts`",
+                "unknown key `casts`",
+                "valid: cast, required,",
+                "t.toml:6:1",
+            ],
+        );
+    }
+
+    #[test]
+    fn unknown_nested_keys() {
+        let m = load_err(&format!(
+            "{TAG}[schemas.Tag.changesets.changeset]\nlength = {{ name = {{ minimum = 1 }} }}\n"
+        ));
+        assert_contains(
+            &m,
+            &[
+                "`schemas.Tag.changesets.changeset.length.name.minimum`",
+                "t.toml:5:21",
+            ],
+        );
+        let m = load_err(&format!(
+            "{TAG}[schemas.Tag.changesets.changeset]\nnumber = {{ id = {{ greater = 1 }} }}\n"
+        ));
+        assert_contains(
+            &m,
+            &[
+                "`schemas.Tag.changesets.changeset.number.id.greater`",
+                "t.toml:5:19",
+            ],
+        );
+        let m = load_err(&format!(
+            "{TAG}[schemas.Tag.changesets.changeset]\ncast_assoc = [{{ name = \"x\", using = \"y\" }}]\n"
+        ));
+        assert_contains(
+            &m,
+            &[
+                "`schemas.Tag.changesets.changeset.cast_assoc[0].using`",
+                "t.toml:5:29",
+            ],
+        );
+        let m = load_err(
+            "[schemas.Tag]\nsource = \"tags\"\nfields = { id = { type = \"integer\", column = \"x\" } }\n",
+        );
+        assert_contains(&m, &["`schemas.Tag.fields.id.column`", "t.toml:3:37"]);
+        let m = load_err(&format!(
+            "{TAG}[schemas.Tag.associations]\nposts = {{ kind = \"has_many\", related = \"Tag\", fk = \"x\" }}\n"
+        ));
+        assert_contains(
+            &m,
+            &[
+                "`schemas.Tag.associations.posts.fk`",
+                "unknown key `fk`",
+                "t.toml:5:47",
+            ],
+        );
+        let m = load_err(&format!(
+            "{TAG}[schemas.Tag.associations]\nposts = {{ kind = \"has_many\", related = \"Tag\", join_through = \"x\" }}\n"
+        ));
+        assert_contains(
+            &m,
+            &[
+                "`schemas.Tag.associations.posts.join_through`",
+                "does not apply to a `has_many`",
+                "t.toml:5:47",
+            ],
+        );
+    }
+
+    #[test]
+    fn wrong_value_type() {
+        let m = load_err(&format!(
+            "{TAG}[schemas.Tag.changesets.changeset]\ncast = \"id\"\n"
+        ));
+        assert_contains(
+            &m,
+            &[
+                "`schemas.Tag.changesets.changeset.cast`",
+                "expected an array, found string",
+                "t.toml:5:8",
+            ],
+        );
+        let m = load_err(&format!(
+            "{TAG}[schemas.Tag.changesets.changeset]\nrequired = [\"id\", 2]\n"
+        ));
+        assert_contains(
+            &m,
+            &[
+                "`schemas.Tag.changesets.changeset.required[1]`",
+                "t.toml:5:19",
+            ],
+        );
+        let m = load_err(&format!("{TAG}embedded = \"yes\"\n"));
+        assert_contains(
+            &m,
+            &[
+                "`schemas.Tag.embedded`",
+                "expected a boolean",
+                "t.toml:4:12",
+            ],
+        );
+        let m = load_err(&format!(
+            "{TAG}[schemas.Tag.changesets.changeset]\nlength = {{ name = {{ min = -1 }} }}\n"
+        ));
+        assert_contains(
+            &m,
+            &[
+                "`schemas.Tag.changesets.changeset.length.name.min`",
+                "-1",
+                "t.toml:5:27",
+            ],
+        );
+        let m = load_err("schemas = 3\n");
+        assert_contains(&m, &["`schemas`", "expected a table", "t.toml:1:11"]);
+        let m = load_err(&format!("{TAG}options = [1]\n"));
+        assert_contains(&m, &["`schemas.Tag.options`", "unknown key"]);
+    }
+
+    #[test]
+    fn unknown_field_in_cast_carries_the_cast_position() {
+        let m = load_err(&format!(
+            "{TAG}[schemas.Tag.changesets.changeset]\nrequired = [\"id\"]\ncast = [\"id\", \"nme\"]\n"
+        ));
+        assert_contains(
+            &m,
+            &[
+                "schema `Tag`",
+                "`changesets.changeset.cast`",
+                "unknown field `nme`",
+                "t.toml:6:1",
+            ],
+        );
+    }
+
+    #[test]
+    fn unknown_related_schema() {
+        let m = load_err(&format!(
+            "{TAG}[schemas.Tag.associations]\nposts = {{ kind = \"has_many\", related = \"Psot\" }}\n"
+        ));
+        assert_contains(
+            &m,
+            &[
+                "schema `Tag`",
+                "`associations.posts.related`",
+                "unknown related schema `Psot`",
+                "t.toml:5:30",
+            ],
+        );
+    }
+
+    #[test]
+    fn cast_assoc_of_a_through_association() {
+        let m = load_err(
+            r#"[schemas.Author]
+source = "authors"
+fields = { id = "integer" }
+[schemas.Author.associations]
+posts = { kind = "has_many", related = "Post" }
+comments = { kind = "has_many", through = ["posts", "comments"] }
+[schemas.Author.changesets.changeset]
+cast = ["id"]
+cast_assoc = ["comments"]
+[schemas.Post]
+source = "posts"
+fields = { id = "integer", author_id = "integer" }
+"#,
+        );
+        assert_contains(
+            &m,
+            &[
+                "schema `Author`",
+                "`changesets.changeset.cast_assoc`",
+                "`through` association",
+                "t.toml:9:1",
+            ],
+        );
+    }
+
+    #[test]
+    fn bad_regex() {
+        let m = load_err(&format!(
+            "{TAG}[schemas.Tag.changesets.changeset]\ncast = [\"name\"]\nformat = {{ name = '^(' }}\n"
+        ));
+        assert_contains(
+            &m,
+            &[
+                "`changesets.changeset.format.name`",
+                "invalid regex",
+                "t.toml:6:12",
+            ],
+        );
+    }
+
+    #[test]
+    fn unknown_field_type() {
+        let m = load_err("[schemas.Tag]\nsource = \"tags\"\nfields = { id = \"integr\" }\n");
+        assert_contains(
+            &m,
+            &[
+                "`schemas.Tag.fields.id`",
+                "unknown field type `integr`",
+                "valid: id, integer, float",
+                "t.toml:3:17",
+            ],
+        );
+        let m = load_err(
+            "[schemas.Tag]\nsource = \"tags\"\nfields = { id = \"integer\" }\n[schemas.Tag.associations]\nx = { kind = \"has_few\", related = \"Tag\" }\n",
+        );
+        assert_contains(
+            &m,
+            &[
+                "`schemas.Tag.associations.x.kind`",
+                "unknown association kind `has_few`",
+                "has_many",
+                "t.toml:5:14",
+            ],
+        );
+    }
+
+    #[test]
+    fn toml_syntax_error() {
+        let m = load_err("[schemas.Tag]\nsource = \"tags\nfields = { id = \"integer\" }\n");
+        assert_contains(&m, &["invalid TOML", "t.toml:2:"]);
+        let m = load_err("[schemas.Tag]\nsource = \"tags\"\nsource = \"x\"\n");
+        assert_contains(&m, &["invalid TOML", "duplicate key", "t.toml:3:1"]);
+    }
+
+    #[test]
+    fn columns_count_characters() {
+        let m = load_err(
+            "# é\n[schemas.Tag]\nsource = \"tägs\"\nfields = { id = \"integer\" }\nx = { \"é\" = 1 }\n",
+        );
+        assert_contains(&m, &["`schemas.Tag.x`", "t.toml:5:1"]);
+        let m = load_err(
+            "[schemas.Tag]\nsource = \"tags\"\nfields = { \"é\" = \"integer\", x = \"bad\" }\n",
+        );
+        assert_contains(&m, &["`schemas.Tag.fields.x`", "t.toml:3:33"]);
+        // A syntax error after a two-byte character: the column counts characters.
+        let m = load_err("[schemas.Tag]\nx = { é = 1 }\n");
+        assert_contains(&m, &["invalid TOML", "t.toml:2:7"]);
+    }
+
+    #[test]
+    fn no_schemas_is_an_error() {
+        let m = load_err("[options]\nchunk_size = 1\n");
+        assert_contains(&m, &["defines no schema", "t.toml:1:1"]);
+    }
+}

@@ -41,6 +41,7 @@ use std::sync::Arc;
 
 use regex::Regex;
 
+pub use file::SchemaFile;
 pub(crate) use types::KeyPart;
 pub use types::{FIELD_TYPE_NAMES, FieldType, Value};
 
@@ -612,6 +613,7 @@ pub struct Association {
 
 /// How an association links rows.
 #[derive(Debug, Clone)]
+#[allow(dead_code)] // `fk`/`references`/`Through` are read by the features of SPEC §9
 pub(crate) enum Link {
     /// has_many / has_one: `fk` is a field of the related schema, `references` of the owner.
     Child { fk: usize, references: usize },
@@ -749,7 +751,7 @@ pub struct Registry {
 
 #[derive(Debug)]
 pub(crate) struct RegistryInner {
-    pub(crate) schemas: Vec<Schema>,
+    pub(crate) schemas: Vec<Arc<Schema>>,
     pub(crate) index: HashMap<String, usize>,
 }
 
@@ -770,7 +772,7 @@ impl Registry {
     /// # Errors
     /// [`Error::Schema`] naming the known schemas when there is none by that name.
     pub fn get(&self, name: &str) -> Result<&Schema> {
-        self.index(name).map(|i| &self.inner.schemas[i])
+        self.index(name).map(|i| &*self.inner.schemas[i])
     }
 
     /// The names of all schemas, sorted.
@@ -793,7 +795,7 @@ impl Registry {
         })
     }
 
-    pub(crate) fn at(&self, i: usize) -> &Schema {
+    pub(crate) fn at(&self, i: usize) -> &Arc<Schema> {
         &self.inner.schemas[i]
     }
 
@@ -1152,7 +1154,10 @@ impl RegistryBuilder {
             }
         }
         Ok(Registry {
-            inner: Arc::new(RegistryInner { schemas, index }),
+            inner: Arc::new(RegistryInner {
+                schemas: schemas.into_iter().map(Arc::new).collect(),
+                index,
+            }),
         })
     }
 }

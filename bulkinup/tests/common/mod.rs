@@ -170,12 +170,11 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
         for row in &mut rows {
             for v in row.values_mut() {
-                if let J::String(s) = v {
-                    if s.starts_with('{') || s.starts_with('[') {
-                        if let Ok(parsed) = serde_json::from_str::<J>(s) {
-                            *v = parsed;
-                        }
-                    }
+                if let J::String(s) = v
+                    && (s.starts_with('{') || s.starts_with('['))
+                    && let Ok(parsed) = serde_json::from_str::<J>(s)
+                {
+                    *v = parsed;
                 }
             }
         }
