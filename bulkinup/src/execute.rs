@@ -9,11 +9,11 @@ use std::sync::Arc;
 use futures::{Stream, StreamExt};
 use sqlx::{Arguments, Database, Executor, Pool, Transaction};
 
-use crate::changeset::{Changeset, cast_with};
+use crate::changeset::cast_with;
 use crate::dialect::Backend;
 use crate::error::{Error, Result};
 use crate::item::Item;
-use crate::options::{Options, ResolvedOptions, Verb};
+use crate::options::{Handler, Options, ResolvedOptions, Skipped, Verb};
 use crate::plan::{Batch, Planner};
 use crate::schema::Registry;
 use crate::summary::{SkippedReport, Summary};
@@ -41,7 +41,10 @@ where
 {
     let resolved = Arc::new(options.resolve(registry, verb, root)?);
     let root_schema = Arc::clone(registry.at(registry.index(root)?));
-    let mut tx = pool.begin().await.map_err(|e| Error::database(None, e))?;
+    let mut tx = match options.dry_run {
+        true => None,
+        false => Some(pool.begin().await.map_err(|e| Error::database(None, e))?),
+    };
     let mut writer = Writer::<B>::new(Arc::clone(&resolved));
     let mut planner = Planner::new(registry.clone(), Arc::clone(&resolved));
     let mut summary = Summary::new(verb);
@@ -55,7 +58,7 @@ where
             match items.next().await {
                 Some(Ok(item)) => chunk.push(item),
                 Some(Err(e)) => {
-                    let _ = tx.rollback().await;
+                    rollback(tx).await;
                     return Err(e);
                 }
                 None => {
@@ -67,7 +70,7 @@ where
         if chunk.is_empty() {
             break;
         }
-        let mut invalid: Vec<(Changeset, Item)> = Vec::new();
+        let mut invalid: Vec<Skipped> = Vec::new();
         for item in chunk {
             let cs = cast_with(
                 registry,
@@ -81,19 +84,35 @@ where
             } else {
                 summary.skipped += 1;
                 skipped.record(&cs, &item);
-                invalid.push((cs, item));
+                if options.on_skipped.is_some() {
+                    invalid.push(Skipped {
+                        changeset: cs,
+                        item,
+                    });
+                }
             }
         }
-        drop(invalid);
+        if let Some(Handler(f)) = &options.on_skipped
+            && !invalid.is_empty()
+        {
+            f(&invalid);
+        }
         for batch in planner.take() {
-            if let Err(e) = writer.write(&mut tx, &batch).await {
-                let _ = tx.rollback().await;
+            if let Some(t) = tx.as_mut()
+                && let Err(e) = writer.write(t, &batch).await
+            {
+                rollback(tx.take()).await;
                 return Err(e);
             }
             *summary.rows.entry(batch.table.clone()).or_insert(0) += batch.rows.len() as u64;
         }
+        if let Some(Handler(f)) = &options.on_progress {
+            f(&summary);
+        }
     }
-    tx.commit().await.map_err(|e| Error::database(None, e))?;
+    if let Some(tx) = tx {
+        tx.commit().await.map_err(|e| Error::database(None, e))?;
+    }
     summary.statements = writer.statements.into_iter().collect();
     skipped.warn(&summary);
     Ok(summary)
@@ -169,5 +188,13 @@ where
                 .insert_sql(&batch.table, &cols, rows, &batch.on_conflict)
                 .into()
         }))
+    }
+}
+
+/// Rolls back, ignoring a failure to do so (the connection is dropped either way, which rolls
+/// back too).
+async fn rollback<DB: Database>(tx: Option<Transaction<'static, DB>>) {
+    if let Some(tx) = tx {
+        let _ = tx.rollback().await;
     }
 }

@@ -99,7 +99,7 @@ pub use changeset::{AssocChange, Changeset, FieldError};
 pub use connect::Db;
 pub use error::{DbErrorKind, Error, Result};
 pub use item::{Item, Origin};
-pub use options::{CONFLICT_ACTIONS, ConflictAction, Options, Verb};
+pub use options::{CONFLICT_ACTIONS, ConflictAction, Handler, Options, Skipped, Verb};
 pub use schema::{
     AssocDef, AssocKind, ChangesetDef, FieldDef, FieldType, LengthRule, NumberRule, Registry,
     RegistryBuilder, Schema, SchemaDef, SchemaFile, Value,

@@ -4,9 +4,37 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::changeset::Changeset;
 use crate::error::{Choices, Error, Result};
+use crate::item::Item;
 use crate::plan::OnConflict;
 use crate::schema::{Registry, Schema};
+use crate::summary::Summary;
+
+/// A skipped (invalid) item: its changeset, with the error tree, and the item as given.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    /// The invalid changeset (see [`Changeset::errors_json`]).
+    pub changeset: Changeset,
+    /// The item as it was read, with its origin.
+    pub item: Item,
+}
+
+/// A handler called with a slice of values once per chunk (`on_skipped`, …) or with the
+/// running summary after each chunk (`on_progress`).
+pub struct Handler<T: ?Sized>(pub Arc<dyn Fn(&T) + Send + Sync>);
+
+impl<T: ?Sized> Clone for Handler<T> {
+    fn clone(&self) -> Self {
+        Handler(Arc::clone(&self.0))
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for Handler<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Handler(..)")
+    }
+}
 
 /// The two verbs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,6 +96,13 @@ pub struct Options {
     pub on_conflict: BTreeMap<String, ConflictAction>,
     /// Per schema or join table: the unique columns that conflict.
     pub conflict_target: BTreeMap<String, Vec<String>>,
+    /// Validate and plan, count what would be written, write nothing (no connection is
+    /// used).
+    pub dry_run: bool,
+    /// Called once per chunk with the chunk's skipped items.
+    pub on_skipped: Option<Handler<[Skipped]>>,
+    /// Called after each chunk with the running summary (for progress reports).
+    pub on_progress: Option<Handler<Summary>>,
 }
 
 impl Default for Options {
@@ -78,6 +113,9 @@ impl Default for Options {
             replace_all_except: Vec::new(),
             on_conflict: BTreeMap::new(),
             conflict_target: BTreeMap::new(),
+            dry_run: false,
+            on_skipped: None,
+            on_progress: None,
         }
     }
 }
@@ -108,6 +146,40 @@ impl Options {
     /// Sets the conflict action of a schema (by name) or join table.
     pub fn on_conflict(mut self, key: impl Into<String>, action: ConflictAction) -> Self {
         self.on_conflict.insert(key.into(), action);
+        self
+    }
+
+    /// Validate and plan only: nothing is written.
+    pub fn dry_run(mut self, yes: bool) -> Self {
+        self.dry_run = yes;
+        self
+    }
+
+    /// Sets the handler called once per chunk with the chunk's skipped items.
+    ///
+    /// ```
+    /// use bulkinup::Options;
+    /// let opts = Options::default().on_skipped(|skipped| {
+    ///     for s in skipped {
+    ///         eprintln!("{}: {}", s.changeset.primary_key_json(), s.changeset.errors_json());
+    ///     }
+    /// });
+    /// # let _ = opts;
+    /// ```
+    pub fn on_skipped<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&[Skipped]) + Send + Sync + 'static,
+    {
+        self.on_skipped = Some(Handler(Arc::new(f)));
+        self
+    }
+
+    /// Sets the handler called after each chunk with the running summary.
+    pub fn on_progress<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Summary) + Send + Sync + 'static,
+    {
+        self.on_progress = Some(Handler(Arc::new(f)));
         self
     }
 

@@ -1,1 +1,108 @@
+//! Golden SQL for every statement shape on every dialect.
 
+use super::*;
+use pretty_assertions::assert_eq;
+
+fn update() -> OnConflict {
+    OnConflict::Update {
+        target: vec!["id".into()],
+        set: vec!["name".into(), "phone_number".into()],
+    }
+}
+
+fn nothing() -> OnConflict {
+    OnConflict::Nothing {
+        target: vec!["post_id".into(), "tag_id".into()],
+    }
+}
+
+#[test]
+fn quote_doubles_embedded_quotes_on_every_dialect() {
+    assert_eq!(PgDialect.quote(r#"we"ird"#), r#""we""ird""#);
+    assert_eq!(SqliteDialect.quote(r#"we"ird"#), r#""we""ird""#);
+    assert_eq!(MySqlDialect.quote("we`ird"), "`we``ird`");
+}
+
+#[test]
+fn placeholders_per_dialect() {
+    let mut s = String::new();
+    PgDialect.placeholder(&mut s, 3);
+    SqliteDialect.placeholder(&mut s, 3);
+    MySqlDialect.placeholder(&mut s, 3);
+    assert_eq!(s, "$3?3?");
+}
+
+#[test]
+fn plain_insert_has_no_conflict_clause() {
+    let cols = ["id", "name"];
+    assert_eq!(
+        PgDialect.insert_sql("authors", &cols, 2, &OnConflict::Raise),
+        r#"INSERT INTO "authors" ("id", "name") VALUES ($1, $2), ($3, $4)"#
+    );
+    assert_eq!(
+        SqliteDialect.insert_sql("authors", &cols, 2, &OnConflict::Raise),
+        r#"INSERT INTO "authors" ("id", "name") VALUES (?1, ?2), (?3, ?4)"#
+    );
+    assert_eq!(
+        MySqlDialect.insert_sql("authors", &cols, 2, &OnConflict::Raise),
+        "INSERT INTO `authors` (`id`, `name`) VALUES (?, ?), (?, ?)"
+    );
+}
+
+#[test]
+fn upsert_replaces_the_listed_columns() {
+    let cols = ["id", "name", "phone_number"];
+    assert_eq!(
+        PgDialect.insert_sql("authors", &cols, 1, &update()),
+        r#"INSERT INTO "authors" ("id", "name", "phone_number") VALUES ($1, $2, $3) ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name", "phone_number" = EXCLUDED."phone_number""#
+    );
+    assert_eq!(
+        SqliteDialect.insert_sql("authors", &cols, 1, &update()),
+        r#"INSERT INTO "authors" ("id", "name", "phone_number") VALUES (?1, ?2, ?3) ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name", "phone_number" = EXCLUDED."phone_number""#
+    );
+    assert_eq!(
+        MySqlDialect.insert_sql("authors", &cols, 1, &update()),
+        "INSERT INTO `authors` (`id`, `name`, `phone_number`) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE `name` = VALUES(`name`), `phone_number` = VALUES(`phone_number`)"
+    );
+}
+
+#[test]
+fn join_rows_do_nothing_on_conflict() {
+    let cols = ["post_id", "tag_id"];
+    assert_eq!(
+        PgDialect.insert_sql("posts_tags", &cols, 1, &nothing()),
+        r#"INSERT INTO "posts_tags" ("post_id", "tag_id") VALUES ($1, $2) ON CONFLICT ("post_id", "tag_id") DO NOTHING"#
+    );
+    assert_eq!(
+        SqliteDialect.insert_sql("posts_tags", &cols, 1, &nothing()),
+        r#"INSERT INTO "posts_tags" ("post_id", "tag_id") VALUES (?1, ?2) ON CONFLICT ("post_id", "tag_id") DO NOTHING"#
+    );
+    assert_eq!(
+        MySqlDialect.insert_sql("posts_tags", &cols, 1, &nothing()),
+        "INSERT INTO `posts_tags` (`post_id`, `tag_id`) VALUES (?, ?) ON DUPLICATE KEY UPDATE `post_id` = `post_id`"
+    );
+}
+
+#[test]
+fn bind_limits_are_the_documented_constants() {
+    assert_eq!(PgDialect.bind_limit(), 65_535);
+    assert_eq!(MySqlDialect.bind_limit(), 65_535);
+    assert_eq!(SqliteDialect.bind_limit(), 32_766);
+}
+
+#[test]
+fn deadlock_and_serialization_codes_are_retryable() {
+    assert!(PgDialect.is_retryable("40P01") && PgDialect.is_retryable("40001"));
+    assert!(!PgDialect.is_retryable("23505"));
+    assert!(MySqlDialect.is_retryable("40001"));
+    assert!(!MySqlDialect.is_retryable("23000"));
+    assert!(!SqliteDialect.is_retryable("5"));
+}
+
+#[test]
+fn rows_per_statement_respects_chunk_size_and_bind_limit() {
+    use crate::execute::rows_per_statement;
+    assert_eq!(rows_per_statement(1000, 65_535, 6), 1000);
+    assert_eq!(rows_per_statement(20_000, 32_766, 2), 16_383);
+    assert_eq!(rows_per_statement(5, 10, 100), 1);
+}
