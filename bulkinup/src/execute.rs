@@ -1,22 +1,29 @@
-//! Execution: pull the input chunk by chunk, validate, plan, and write each chunk's batches
-//! inside one transaction, splitting statements by `chunk_size` and the database's bind
-//! limit.
+//! Execution: pull the input chunk by chunk, validate, plan, and write each chunk's batches —
+//! all chunks in one transaction, or, with `max_concurrency`, each chunk in its own
+//! transaction on its own pooled connection — splitting statements by `chunk_size` and the
+//! database's bind limit.
 
-use std::collections::HashMap;
-use std::pin::pin;
+use std::collections::{BTreeMap, HashMap};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use sqlx::{Arguments, Database, Executor, Pool, Transaction};
+use tokio::task::JoinSet;
 
-use crate::changeset::cast_with;
-use crate::dialect::Backend;
+use crate::changeset::{Changeset, cast_with, recover, recoverable};
+use crate::dialect::{Backend, trusted_sql};
 use crate::error::{Error, Result};
 use crate::item::Item;
-use crate::options::{Handler, Options, ResolvedOptions, Skipped, Verb};
+use crate::options::{Handler, Options, ResolvedOptions, Skipped, Verb, WriteContext};
 use crate::plan::{Batch, Planner};
-use crate::schema::Registry;
+use crate::schema::{Registry, Schema};
 use crate::summary::{SkippedReport, Summary};
+
+/// How many times a chunk that hit a deadlock or serialization failure is tried in all
+/// (with `max_concurrency`).
+pub const CHUNK_ATTEMPTS: u32 = 4;
 
 /// How many rows of `ncols` columns one statement may carry.
 pub(crate) fn rows_per_statement(chunk_size: usize, bind_limit: usize, ncols: usize) -> usize {
@@ -33,7 +40,7 @@ pub(crate) async fn run<B, S>(
     options: &Options,
 ) -> Result<Summary>
 where
-    B: Backend,
+    B: Backend + Send + Sync,
     S: Stream<Item = Result<Item>>,
     for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
     <B::DB as Database>::Arguments: sqlx::IntoArguments<B::DB>,
@@ -41,49 +48,230 @@ where
 {
     let resolved = Arc::new(options.resolve(registry, verb, root)?);
     let root_schema = Arc::clone(registry.at(registry.index(root)?));
-    let mut tx = match options.dry_run {
-        true => None,
-        false => Some(pool.begin().await.map_err(|e| Error::database(None, e))?),
+    let mut producer = Producer {
+        registry,
+        root: root_schema,
+        planner: Planner::new(
+            registry.clone(),
+            Arc::clone(&resolved),
+            options.max_concurrency.is_none(),
+        ),
+        resolved: Arc::clone(&resolved),
+        summary: Summary::new(verb),
+        skipped: SkippedReport::default(),
+        items: Box::pin(items),
     };
-    let mut writer = Writer::<B>::new(Arc::clone(&resolved));
-    let mut planner = Planner::new(registry.clone(), Arc::clone(&resolved));
-    let mut summary = Summary::new(verb);
-    let mut skipped = SkippedReport::default();
-    let chunk_size = options.chunk_size;
-    let mut items = pin!(items);
-    let mut done = false;
-    while !done {
-        let mut chunk = Vec::with_capacity(chunk_size);
+    let summary = match (options.dry_run, options.max_concurrency) {
+        (true, _) => {
+            while let Some(batches) = producer.next_chunk().await? {
+                for b in &batches {
+                    *producer.summary.rows.entry(b.table.clone()).or_insert(0) +=
+                        b.rows.len() as u64;
+                }
+                producer.progress();
+            }
+            producer.finish();
+            producer.summary
+        }
+        (false, None) => {
+            let work = one_transaction::<B, S>(pool, &mut producer);
+            match options.timeout {
+                Some(limit) => tokio::time::timeout(limit, work)
+                    .await
+                    .map_err(|_| timeout_error(limit))??,
+                None => work.await?,
+            };
+            producer.summary
+        }
+        (false, Some(n)) => concurrent::<B, S>(pool, producer, n).await?,
+    };
+    Ok(summary)
+}
+
+fn timeout_error(limit: Duration) -> Error {
+    Error::Timeout {
+        seconds: limit.as_secs_f64(),
+        table: None,
+    }
+}
+
+/// Every chunk in one transaction: any error rolls back everything.
+async fn one_transaction<B, S>(pool: &Pool<B::DB>, producer: &mut Producer<'_, S>) -> Result<()>
+where
+    B: Backend + Send + Sync,
+    S: Stream<Item = Result<Item>>,
+    for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
+    <B::DB as Database>::Arguments: sqlx::IntoArguments<B::DB>,
+    B::DB: sqlx::database::HasStatementCache,
+{
+    let mut tx = pool.begin().await.map_err(|e| Error::database(None, e))?;
+    let mut writer = Writer::<B>::new(Arc::clone(&producer.resolved));
+    loop {
+        // An error drops `tx`, which rolls the transaction back.
+        let Some(batches) = producer.next_chunk().await? else {
+            break;
+        };
+        writer.write_all(&mut tx, batches).await?;
+        writer.add_counts(&mut producer.summary);
+        producer.progress();
+    }
+    tx.commit().await.map_err(|e| Error::database(None, e))?;
+    producer.finish();
+    Ok(())
+}
+
+/// Up to `n` chunks at once, each in its own transaction. Committed chunks stay committed
+/// when a later one fails; the first error is returned once the chunks in flight have ended.
+async fn concurrent<B, S>(
+    pool: &Pool<B::DB>,
+    mut producer: Producer<'_, S>,
+    n: usize,
+) -> Result<Summary>
+where
+    B: Backend + Send + Sync,
+    S: Stream<Item = Result<Item>>,
+    for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
+    <B::DB as Database>::Arguments: sqlx::IntoArguments<B::DB>,
+    B::DB: sqlx::database::HasStatementCache,
+{
+    let mut tasks: JoinSet<Result<Counts>> = JoinSet::new();
+    let mut first_error: Option<Error> = None;
+    let timeout = producer.resolved.options.timeout;
+    loop {
+        while first_error.is_none() && tasks.len() < n {
+            match producer.next_chunk().await {
+                Ok(Some(batches)) => {
+                    let pool = pool.clone();
+                    let resolved = Arc::clone(&producer.resolved);
+                    tasks.spawn(async move {
+                        let work = write_chunk::<B>(pool, resolved, batches);
+                        match timeout {
+                            Some(limit) => tokio::time::timeout(limit, work)
+                                .await
+                                .map_err(|_| timeout_error(limit))?,
+                            None => work.await,
+                        }
+                    });
+                }
+                Ok(None) => break,
+                Err(e) => first_error = Some(e),
+            }
+        }
+        let Some(done) = tasks.join_next().await else {
+            break;
+        };
+        match done {
+            Ok(Ok(counts)) => {
+                counts.add_to(&mut producer.summary);
+                producer.progress();
+            }
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(join) => {
+                first_error.get_or_insert(Error::Io {
+                    path: None,
+                    source: std::io::Error::other(format!("a chunk's task failed: {join}")),
+                });
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    producer.finish();
+    Ok(producer.summary)
+}
+
+/// One chunk in its own transaction, retried on deadlock or serialization failure.
+async fn write_chunk<B>(
+    pool: Pool<B::DB>,
+    resolved: Arc<ResolvedOptions>,
+    batches: Vec<Batch>,
+) -> Result<Counts>
+where
+    B: Backend + Send + Sync,
+    for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
+    <B::DB as Database>::Arguments: sqlx::IntoArguments<B::DB>,
+    B::DB: sqlx::database::HasStatementCache,
+{
+    let mut attempt = 1;
+    loop {
+        let mut writer = Writer::<B>::new(Arc::clone(&resolved));
+        let result = async {
+            let mut tx = pool.begin().await.map_err(|e| Error::database(None, e))?;
+            writer.write_all(&mut tx, batches.clone()).await?;
+            tx.commit().await.map_err(|e| Error::database(None, e))
+        }
+        .await;
+        match result {
+            Ok(()) => return Ok(writer.counts),
+            Err(Error::Database {
+                code: Some(code), ..
+            }) if attempt < CHUNK_ATTEMPTS && writer.dialect.is_retryable(&code) => {
+                tracing::debug!(
+                    attempt,
+                    code,
+                    "chunk hit a deadlock or serialization failure; retrying"
+                );
+                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads, validates, recovers and plans the input, one chunk at a time.
+struct Producer<'r, S> {
+    registry: &'r Registry,
+    root: Arc<Schema>,
+    planner: Planner,
+    resolved: Arc<ResolvedOptions>,
+    summary: Summary,
+    skipped: SkippedReport,
+    items: Pin<Box<S>>,
+}
+
+impl<S: Stream<Item = Result<Item>>> Producer<'_, S> {
+    /// The next chunk's batches, or `None` at the end of the input.
+    async fn next_chunk(&mut self) -> Result<Option<Vec<Batch>>> {
+        let options = &self.resolved.options;
+        let chunk_size = options.chunk_size;
+        let mut chunk = Vec::with_capacity(chunk_size.min(1 << 16));
         while chunk.len() < chunk_size {
-            match items.next().await {
-                Some(Ok(item)) => chunk.push(item),
-                Some(Err(e)) => {
-                    rollback(tx).await;
-                    return Err(e);
-                }
-                None => {
-                    done = true;
-                    break;
-                }
+            match self.items.next().await {
+                Some(item) => chunk.push(item?),
+                None => break,
             }
         }
         if chunk.is_empty() {
-            break;
+            return Ok(None);
         }
         let mut invalid: Vec<Skipped> = Vec::new();
+        let mut recovered: Vec<Changeset> = Vec::new();
+        let recovery = !options.recover_changeset_errors.is_empty();
         for item in chunk {
-            let cs = cast_with(
-                registry,
-                &root_schema,
-                &resolved.options.changeset,
+            let mut cs = cast_with(
+                self.registry,
+                &self.root,
+                &options.changeset,
                 &item.attrs,
+                &self.resolved.placeholders,
             );
+            if !cs.is_valid() && recovery && recoverable(&cs, &self.resolved.recover) {
+                if options.on_recovered.is_some() {
+                    recovered.push(cs.clone());
+                }
+                recover(&mut cs, &self.resolved.recover);
+                self.summary.recovered += 1;
+            }
             if cs.is_valid() {
-                summary.written += 1;
-                planner.add(cs);
+                self.summary.written += 1;
+                self.planner.add(cs);
             } else {
-                summary.skipped += 1;
-                skipped.record(&cs, &item);
+                self.summary.skipped += 1;
+                self.skipped.record(&cs, &item);
                 if options.on_skipped.is_some() {
                     invalid.push(Skipped {
                         changeset: cs,
@@ -97,34 +285,53 @@ where
         {
             f(&invalid);
         }
-        for batch in planner.take() {
-            if let Some(t) = tx.as_mut()
-                && let Err(e) = writer.write(t, &batch).await
-            {
-                rollback(tx.take()).await;
-                return Err(e);
-            }
-            *summary.rows.entry(batch.table.clone()).or_insert(0) += batch.rows.len() as u64;
+        if let Some(Handler(f)) = &options.on_recovered
+            && !recovered.is_empty()
+        {
+            f(&recovered);
         }
-        if let Some(Handler(f)) = &options.on_progress {
-            f(&summary);
+        Ok(Some(self.planner.take()))
+    }
+
+    fn progress(&self) {
+        if let Some(Handler(f)) = &self.resolved.options.on_progress {
+            f(&self.summary);
         }
     }
-    if let Some(tx) = tx {
-        tx.commit().await.map_err(|e| Error::database(None, e))?;
+
+    /// The call's one warning about skipped items.
+    fn finish(&self) {
+        self.skipped.warn(&self.summary);
     }
-    summary.statements = writer.statements.into_iter().collect();
-    skipped.warn(&summary);
-    Ok(summary)
 }
 
-/// Writes batches, caching one SQL text per (table node, row count).
+/// Rows and statements written, per table.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    rows: BTreeMap<String, u64>,
+    statements: BTreeMap<String, u64>,
+}
+
+impl Counts {
+    fn add_to(self, summary: &mut Summary) {
+        for (t, n) in self.rows {
+            *summary.rows.entry(t).or_insert(0) += n;
+        }
+        for (t, n) in self.statements {
+            *summary.statements.entry(t).or_insert(0) += n;
+        }
+    }
+}
+
+type ShapeKey = (String, Vec<(String, bool)>, crate::plan::OnConflict);
+
+/// Writes batches, caching one SQL text per statement shape and row count.
 pub(crate) struct Writer<B: Backend> {
     dialect: B,
-    options: Arc<ResolvedOptions>,
-    sql: HashMap<(usize, usize, usize), Arc<str>>,
-    /// Statements sent, per table (for tests and the statement-count report).
-    pub(crate) statements: HashMap<String, u64>,
+    resolved: Arc<ResolvedOptions>,
+    /// Statement shape (table, columns, shared flags, conflict clause) → row count → SQL.
+    sql: HashMap<ShapeKey, HashMap<usize, Arc<str>>>,
+    counts: Counts,
 }
 
 impl<B: Backend> Writer<B>
@@ -133,13 +340,42 @@ where
     <B::DB as Database>::Arguments: sqlx::IntoArguments<B::DB>,
     B::DB: sqlx::database::HasStatementCache,
 {
-    pub(crate) fn new(options: Arc<ResolvedOptions>) -> Self {
+    pub(crate) fn new(resolved: Arc<ResolvedOptions>) -> Self {
         Writer {
             dialect: B::default(),
-            options,
+            resolved,
             sql: HashMap::new(),
-            statements: HashMap::new(),
+            counts: Counts::default(),
         }
+    }
+
+    /// Moves the counts so far into the summary.
+    fn add_counts(&mut self, summary: &mut Summary) {
+        std::mem::take(&mut self.counts).add_to(summary);
+    }
+
+    /// Writes a chunk's batches in order, through the writer hook if there is one.
+    async fn write_all(
+        &mut self,
+        tx: &mut Transaction<'static, B::DB>,
+        batches: Vec<Batch>,
+    ) -> Result<()> {
+        for batch in batches {
+            match &self.resolved.options.writer {
+                None => self.write(tx, &batch).await?,
+                Some(hook) => {
+                    let ctx = WriteContext {
+                        verb: self.resolved.verb,
+                        timeout: self.resolved.options.timeout,
+                        database: self.dialect.name(),
+                    };
+                    for b in (hook.0)(&ctx, batch)? {
+                        self.write(tx, &b).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Writes one batch in ⌈rows / per_statement⌉ statements.
@@ -148,53 +384,82 @@ where
         tx: &mut Transaction<'static, B::DB>,
         batch: &Batch,
     ) -> Result<()> {
-        let ncols = batch.columns.len();
+        if batch.rows.is_empty() {
+            return Ok(());
+        }
+        let reuse = self.dialect.reuses_placeholders();
+        let shared: Vec<bool> = batch.columns.iter().map(|c| c.shared && reuse).collect();
+        let nshared = shared.iter().filter(|s| **s).count();
+        let per_row = batch.columns.len() - nshared;
         let per = rows_per_statement(
-            self.options.options.chunk_size,
-            self.dialect.bind_limit(),
-            ncols,
+            self.resolved.options.chunk_size,
+            self.dialect.bind_limit() - nshared,
+            per_row,
+        );
+        let shape: ShapeKey = (
+            batch.table.clone(),
+            batch
+                .columns
+                .iter()
+                .zip(&shared)
+                .map(|(c, s)| (c.name.clone(), *s))
+                .collect(),
+            (*batch.on_conflict).clone(),
         );
         for rows in batch.rows.chunks(per) {
-            let sql = self.sql_for(batch, rows.len());
+            let sql = self.sql_for(&shape, rows.len());
             let mut args = <B::DB as Database>::Arguments::default();
-            args.reserve(rows.len() * ncols, rows.len() * ncols * 8);
+            args.reserve(
+                nshared + rows.len() * per_row,
+                (nshared + rows.len() * per_row) * 8,
+            );
+            let bind_err = |e| Error::database(Some(&batch.table), sqlx::Error::Encode(e));
+            for ((value, column), _) in rows[0]
+                .iter()
+                .zip(batch.columns.iter())
+                .zip(&shared)
+                .filter(|(_, s)| **s)
+            {
+                B::bind(&mut args, value, &column.ty).map_err(bind_err)?;
+            }
             for row in rows {
-                for (value, column) in row.iter().zip(batch.columns.iter()) {
-                    B::bind(&mut args, value, &column.ty)
-                        .map_err(|e| Error::database(Some(&batch.table), sqlx::Error::Encode(e)))?;
+                for ((value, column), _) in row
+                    .iter()
+                    .zip(batch.columns.iter())
+                    .zip(&shared)
+                    .filter(|(_, s)| !**s)
+                {
+                    B::bind(&mut args, value, &column.ty).map_err(bind_err)?;
                 }
             }
-            let query = sqlx::query_with(crate::dialect::trusted_sql(&*sql), args)
-                .persistent(rows.len() == per);
-            query
+            sqlx::query_with(trusted_sql(&*sql), args)
+                .persistent(rows.len() == per)
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| Error::database(Some(&batch.table), e))?;
-            *self.statements.entry(batch.table.clone()).or_insert(0) += 1;
+            *self
+                .counts
+                .statements
+                .entry(batch.table.clone())
+                .or_insert(0) += 1;
         }
+        *self.counts.rows.entry(batch.table.clone()).or_insert(0) += batch.rows.len() as u64;
         Ok(())
     }
 
-    fn sql_for(&mut self, batch: &Batch, rows: usize) -> Arc<str> {
-        let key = (
-            Arc::as_ptr(&batch.columns) as *const () as usize,
-            Arc::as_ptr(&batch.on_conflict) as usize,
-            rows,
-        );
+    fn sql_for(&mut self, shape: &ShapeKey, rows: usize) -> Arc<str> {
         let dialect = &self.dialect;
-        Arc::clone(self.sql.entry(key).or_insert_with(|| {
-            let cols: Vec<&str> = batch.columns.iter().map(|c| c.name.as_str()).collect();
+        let by_rows = match self.sql.get_mut(shape) {
+            Some(m) => m,
+            None => self.sql.entry(shape.clone()).or_default(),
+        };
+        Arc::clone(by_rows.entry(rows).or_insert_with(|| {
+            let (table, columns, on_conflict) = shape;
+            let cols: Vec<&str> = columns.iter().map(|(c, _)| c.as_str()).collect();
+            let shared: Vec<bool> = columns.iter().map(|(_, s)| *s).collect();
             dialect
-                .insert_sql(&batch.table, &cols, rows, &batch.on_conflict)
+                .insert_sql_shared(table, &cols, &shared, rows, on_conflict)
                 .into()
         }))
-    }
-}
-
-/// Rolls back, ignoring a failure to do so (the connection is dropped either way, which rolls
-/// back too).
-async fn rollback<DB: Database>(tx: Option<Transaction<'static, DB>>) {
-    if let Some(tx) = tx {
-        let _ = tx.rollback().await;
     }
 }

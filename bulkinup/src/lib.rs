@@ -90,6 +90,7 @@ mod execute;
 mod item;
 mod options;
 pub mod plan;
+mod repo;
 pub mod schema;
 mod summary;
 
@@ -99,7 +100,11 @@ pub use changeset::{AssocChange, Changeset, FieldError};
 pub use connect::Db;
 pub use error::{DbErrorKind, Error, Result};
 pub use item::{Item, Origin};
-pub use options::{CONFLICT_ACTIONS, ConflictAction, Handler, Options, Skipped, Verb};
+pub use options::{
+    CONFLICT_ACTIONS, ConflictAction, DEFAULT_TIMEOUT, Handler, Options, Skipped, Verb,
+    WriteContext, WriterHook,
+};
+pub use repo::Repo;
 pub use schema::{
     AssocDef, AssocKind, ChangesetDef, FieldDef, FieldType, LengthRule, NumberRule, Registry,
     RegistryBuilder, Schema, SchemaDef, SchemaFile, Value,

@@ -3,11 +3,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::changeset::Changeset;
+use crate::changeset::cast_value;
 use crate::error::{Choices, Error, Result};
 use crate::item::Item;
-use crate::plan::OnConflict;
+use crate::plan::{Batch, OnConflict};
 use crate::schema::{Registry, Schema};
 use crate::summary::Summary;
 
@@ -69,6 +71,9 @@ pub enum ConflictAction {
     Raise,
 }
 
+/// The default `timeout`: 15 seconds, as Ecto's.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// The valid `on_conflict` actions, for messages.
 pub const CONFLICT_ACTIONS: &str =
     "nothing, replace_all, replace:F1,F2, replace_all_except:F1,F2, raise";
@@ -103,6 +108,45 @@ pub struct Options {
     pub on_skipped: Option<Handler<[Skipped]>>,
     /// Called after each chunk with the running summary (for progress reports).
     pub on_progress: Option<Handler<Summary>>,
+    /// Per schema (by name) or join table: `field → value` shared by every row, injected
+    /// into the attrs before validation.
+    pub placeholders: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+    /// Per schema (by name): `field → fallback` used to recover an invalid changeset.
+    pub recover_changeset_errors: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+    /// Limit for the whole transaction (per chunk with `max_concurrency`) and each
+    /// statement; `None` for no limit. Default 15 s.
+    pub timeout: Option<Duration>,
+    /// Write up to N chunks at once, each in its own transaction on its own connection.
+    pub max_concurrency: Option<usize>,
+    /// Called once per chunk with the recovered changesets as they were before recovery.
+    pub on_recovered: Option<Handler<[Changeset]>>,
+    /// The writer hook (Bulkinup's `insert_all_function`).
+    pub writer: Option<WriterHook>,
+}
+
+/// What the writer hook is told about a write besides its batch.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct WriteContext {
+    /// The verb of the call.
+    pub verb: Verb,
+    /// The call's timeout.
+    pub timeout: Option<Duration>,
+    /// The database's dialect name (`SQLite`, `PostgreSQL`, `MySQL`).
+    pub database: &'static str,
+}
+
+/// The writer hook: receives each write — a [`Batch`] with its table, columns, rows and
+/// conflict clause — and returns the batches the default writer should write instead: the
+/// same batch (delegate), an altered one, several, or none (the hook handled it itself).
+/// An `Err` aborts the call and rolls it back.
+#[derive(Clone)]
+pub struct WriterHook(pub Arc<dyn Fn(&WriteContext, Batch) -> Result<Vec<Batch>> + Send + Sync>);
+
+impl fmt::Debug for WriterHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WriterHook(..)")
+    }
 }
 
 impl Default for Options {
@@ -116,6 +160,12 @@ impl Default for Options {
             dry_run: false,
             on_skipped: None,
             on_progress: None,
+            placeholders: BTreeMap::new(),
+            recover_changeset_errors: BTreeMap::new(),
+            timeout: Some(DEFAULT_TIMEOUT),
+            max_concurrency: None,
+            on_recovered: None,
+            writer: None,
         }
     }
 }
@@ -180,6 +230,84 @@ impl Options {
         F: Fn(&Summary) + Send + Sync + 'static,
     {
         self.on_progress = Some(Handler(Arc::new(f)));
+        self
+    }
+
+    /// Sets a placeholder: `field` of every row of `key` (a schema name or join table) gets
+    /// `value`, injected into the attrs before validation (so it can be `required`),
+    /// replacing any per-row value, and written whether or not the changeset casts it.
+    ///
+    /// ```
+    /// use bulkinup::Options;
+    /// use serde_json::json;
+    /// let opts = Options::default().placeholder("Post", "inserted_at", json!("2024-01-01T00:00:00Z"));
+    /// # let _ = opts;
+    /// ```
+    pub fn placeholder(
+        mut self,
+        key: impl Into<String>,
+        field: impl Into<String>,
+        value: serde_json::Value,
+    ) -> Self {
+        self.placeholders
+            .entry(key.into())
+            .or_default()
+            .insert(field.into(), value);
+        self
+    }
+
+    /// Sets a fallback for `field` of schema `schema`: an invalid changeset whose every error
+    /// has a fallback (and whose nested changesets all recover) is recovered with them.
+    pub fn recover(
+        mut self,
+        schema: impl Into<String>,
+        field: impl Into<String>,
+        fallback: serde_json::Value,
+    ) -> Self {
+        self.recover_changeset_errors
+            .entry(schema.into())
+            .or_default()
+            .insert(field.into(), fallback);
+        self
+    }
+
+    /// Sets the timeout (`None`: no limit).
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Writes up to `n` chunks at once, each in its own transaction.
+    pub fn max_concurrency(mut self, n: usize) -> Self {
+        self.max_concurrency = Some(n);
+        self
+    }
+
+    /// Sets the handler called once per chunk with the recovered changesets, as they were
+    /// before recovery.
+    pub fn on_recovered<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&[Changeset]) + Send + Sync + 'static,
+    {
+        self.on_recovered = Some(Handler(Arc::new(f)));
+        self
+    }
+
+    /// Sets the writer hook.
+    ///
+    /// ```
+    /// use bulkinup::Options;
+    /// // Delegate every write to the default writer, dropping rows of one table.
+    /// let opts = Options::default().writer(|_ctx, batch| {
+    ///     Ok(if batch.table == "audit" { vec![] } else { vec![batch] })
+    /// });
+    /// # let _ = opts;
+    /// ```
+    pub fn writer<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&WriteContext, Batch) -> Result<Vec<Batch>> + Send + Sync + 'static,
+    {
+        self.writer = Some(WriterHook(Arc::new(f)));
         self
     }
 
@@ -281,10 +409,112 @@ impl Options {
                 }
             }
         }
+        if self.max_concurrency == Some(0) {
+            return Err(Error::option(
+                "max_concurrency",
+                "must be at least 1",
+                Some("a whole number ≥ 1"),
+            ));
+        }
+        let n = registry.inner.schemas.len();
+        let mut placeholders: Vec<Vec<(usize, serde_json::Value)>> = vec![Vec::new(); n];
+        let mut join_placeholders = BTreeMap::new();
+        for (key, fields) in &self.placeholders {
+            check_key(registry, &joins, "placeholders", key, &[], &keys_valid)?;
+            match registry.get(key) {
+                Ok(s) => {
+                    for (f, v) in fields {
+                        let fi = field_for_option(s, "placeholders", f)?;
+                        cast_value(&s.fields[fi].ty, v).map_err(|()| {
+                            Error::option(
+                                "placeholders",
+                                format!("`{key}.{f}`: {v} is not a valid `{}`", s.fields[fi].ty),
+                                None,
+                            )
+                        })?;
+                        placeholders[s.index].push((fi, v.clone()));
+                    }
+                }
+                Err(_) => {
+                    let cols: Vec<(String, crate::schema::Value)> = fields
+                        .iter()
+                        .map(|(c, v)| (c.clone(), guess_value(v)))
+                        .collect();
+                    join_placeholders.insert(key.clone(), cols);
+                }
+            }
+        }
+        let mut recover: Vec<Vec<(usize, crate::schema::Value)>> = vec![Vec::new(); n];
+        for (key, fields) in &self.recover_changeset_errors {
+            let s = registry.get(key).map_err(|_| {
+                Error::option(
+                    "recover_changeset_errors",
+                    format!("unknown schema `{key}`"),
+                    Some(&Choices(&registry.schema_names()).to_string()),
+                )
+            })?;
+            for (f, v) in fields {
+                if s.assoc_index.contains_key(f) {
+                    return Err(Error::option(
+                        "recover_changeset_errors",
+                        format!(
+                            "`{key}.{f}` is an association or embed: errors on it are never recoverable"
+                        ),
+                        None,
+                    ));
+                }
+                let fi = field_for_option(s, "recover_changeset_errors", f)?;
+                let value = cast_value(&s.fields[fi].ty, v).map_err(|()| {
+                    Error::option(
+                        "recover_changeset_errors",
+                        format!("`{key}.{f}`: {v} is not a valid `{}`", s.fields[fi].ty),
+                        None,
+                    )
+                })?;
+                recover[s.index].push((fi, value));
+            }
+        }
         Ok(ResolvedOptions {
             verb,
             options: Arc::new(self.clone()),
+            placeholders,
+            join_placeholders,
+            recover,
         })
+    }
+}
+
+fn field_for_option(s: &Schema, option: &str, f: &str) -> Result<usize> {
+    s.field_index
+        .get(f)
+        .copied()
+        .filter(|&i| s.fields[i].ty != crate::schema::FieldType::Embed)
+        .ok_or_else(|| {
+            Error::option(
+                option,
+                format!("schema `{}` has no field `{f}`", s.name),
+                None,
+            )
+        })
+}
+
+/// The value of a join-table placeholder, whose column type no schema declares: an RFC 3339
+/// date-time string is a UTC timestamp, other strings text, numbers and booleans themselves,
+/// objects and arrays JSON.
+fn guess_value(v: &serde_json::Value) -> crate::schema::Value {
+    use crate::schema::Value;
+    use serde_json::Value as J;
+    match v {
+        J::Null => Value::Null,
+        J::Bool(b) => Value::Bool(*b),
+        J::Number(n) => n
+            .as_i64()
+            .map(Value::Int)
+            .unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0))),
+        J::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| Value::UtcDateTime(t.with_timezone(&chrono::Utc)))
+            .unwrap_or_else(|_| Value::String(s.clone())),
+        other => Value::Json(other.clone()),
     }
 }
 
@@ -352,6 +582,12 @@ fn check_key(
 pub(crate) struct ResolvedOptions {
     pub(crate) verb: Verb,
     pub(crate) options: Arc<Options>,
+    /// Per schema index: (field, raw JSON) injected before validation.
+    pub(crate) placeholders: Vec<Vec<(usize, serde_json::Value)>>,
+    /// Per join table: extra (column, value) on every join row.
+    pub(crate) join_placeholders: BTreeMap<String, Vec<(String, crate::schema::Value)>>,
+    /// Per schema index: (field, fallback).
+    pub(crate) recover: Vec<Vec<(usize, crate::schema::Value)>>,
 }
 
 impl ResolvedOptions {

@@ -37,10 +37,13 @@ pub struct Column {
     pub name: String,
     /// The type its values are bound as.
     pub ty: FieldType,
+    /// A placeholder column: every row has the same value, which is bound once per
+    /// statement where the dialect allows it.
+    pub shared: bool,
 }
 
 /// What a batch's statements do on a conflict.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum OnConflict {
     /// No conflict clause: a conflicting row is a database error (insert, `raise`).
     Raise,
@@ -93,17 +96,25 @@ pub(crate) struct Planner {
     nodes: Vec<Node>,
     /// (parent node, association index, join?) → node
     index: HashMap<(usize, usize, bool), usize>,
+    /// Whether shared many_to_many rows already sent in an earlier chunk are left out (only
+    /// when all chunks share one transaction, so the earlier chunk's rows are visible).
+    across_chunks: bool,
 }
 
 const ROOT: usize = usize::MAX;
 
 impl Planner {
-    pub(crate) fn new(registry: Registry, options: Arc<ResolvedOptions>) -> Self {
+    pub(crate) fn new(
+        registry: Registry,
+        options: Arc<ResolvedOptions>,
+        across_chunks: bool,
+    ) -> Self {
         Planner {
             registry,
             options,
             nodes: Vec::new(),
             index: HashMap::new(),
+            across_chunks,
         }
     }
 
@@ -120,6 +131,7 @@ impl Planner {
             node.seen.clear();
             let mut rows = std::mem::take(&mut node.rows);
             if node.shared
+                && self.across_chunks
                 && let Some(key_cols) = &node.dedup
             {
                 let verb = self.options.verb;
@@ -160,12 +172,19 @@ impl Planner {
         if let Some(&n) = self.index.get(&(parent, assoc, false)) {
             return n;
         }
+        let placeholders = self
+            .options
+            .placeholders
+            .get(schema.index)
+            .map_or(&[][..], Vec::as_slice);
         let columns: Arc<[Column]> = schema
             .fields
             .iter()
-            .map(|f| Column {
+            .enumerate()
+            .map(|(i, f)| Column {
                 name: f.column.clone(),
                 ty: f.ty.clone(),
+                shared: placeholders.iter().any(|(p, _)| *p == i),
             })
             .collect();
         let (on_conflict, target) = self.options.conflict_for_schema(schema);
@@ -199,12 +218,23 @@ impl Planner {
         if let Some(&n) = self.index.get(&(parent, assoc, true)) {
             return n;
         }
+        let extra = self
+            .options
+            .join_placeholders
+            .get(table)
+            .map_or(&[][..], Vec::as_slice);
         let columns: Arc<[Column]> = cols
             .iter()
             .map(|(name, ty)| Column {
                 name: name.to_string(),
                 ty: ty.clone(),
+                shared: false,
             })
+            .chain(extra.iter().map(|(name, v)| Column {
+                name: name.clone(),
+                ty: type_of(v),
+                shared: true,
+            }))
             .collect();
         let names = [cols[0].0.to_string(), cols[1].0.to_string()];
         let on_conflict = self.options.conflict_for_join(table, &names);
@@ -305,7 +335,14 @@ impl Planner {
                         self.add_row(related_node, child);
                         links.push(vec![owner_key.clone(), related_key]);
                     }
-                    for link in links {
+                    let extra: Vec<Value> = self
+                        .options
+                        .join_placeholders
+                        .get(table.as_str())
+                        .map(|cols| cols.iter().map(|(_, v)| v.clone()).collect())
+                        .unwrap_or_default();
+                    for mut link in links {
+                        link.extend(extra.iter().cloned());
                         self.push_row(join, link);
                     }
                 }
@@ -352,6 +389,18 @@ fn embed_json(mut cs: Changeset) -> J {
         out.insert(f.column.clone(), json);
     }
     J::Object(out)
+}
+
+/// The field type a join-table placeholder value is bound as.
+fn type_of(v: &Value) -> FieldType {
+    match v {
+        Value::Bool(_) => FieldType::Boolean,
+        Value::Int(_) => FieldType::Integer,
+        Value::Float(_) => FieldType::Float,
+        Value::UtcDateTime(_) => FieldType::UtcDatetimeUsec,
+        Value::Json(_) => FieldType::Map,
+        _ => FieldType::String,
+    }
 }
 
 fn key_of(row: &[Value], cols: &[usize]) -> Option<Vec<KeyPart>> {

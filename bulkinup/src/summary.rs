@@ -21,6 +21,9 @@ pub struct Summary {
     pub written: u64,
     /// Top-level items skipped as invalid.
     pub skipped: u64,
+    /// Top-level items that were invalid and recovered with `recover_changeset_errors`
+    /// (they are counted in `written` too).
+    pub recovered: u64,
     /// Rows sent to each table after de-duplication, join tables included.
     pub rows: BTreeMap<String, u64>,
     /// Statements sent to each table (not part of the JSON summary).
@@ -33,19 +36,24 @@ impl Summary {
             verb,
             written: 0,
             skipped: 0,
+            recovered: 0,
             rows: BTreeMap::new(),
             statements: BTreeMap::new(),
         }
     }
 
     /// The summary as the CLI prints it: `{"upserted":2,"skipped":0,"rows":{"authors":2}}`
-    /// (`inserted` for an insert).
+    /// (`inserted` for an insert; `"recovered": N` is added when items were recovered).
     pub fn to_json(&self) -> J {
         let verb = match self.verb {
             Verb::Upsert => "upserted",
             Verb::Insert => "inserted",
         };
-        json!({ verb: self.written, "skipped": self.skipped, "rows": self.rows })
+        let mut out = json!({ verb: self.written, "skipped": self.skipped, "rows": self.rows });
+        if self.recovered > 0 {
+            out["recovered"] = json!(self.recovered);
+        }
+        out
     }
 }
 

@@ -89,7 +89,7 @@ impl Changeset {
         let si = registry.index(schema)?;
         let s = registry.at(si);
         s.resolved_changeset(changeset)?;
-        Ok(cast_with(registry, s, changeset, attrs))
+        Ok(cast_with(registry, s, changeset, attrs, &[]))
     }
 
     /// The schema's name.
@@ -213,11 +213,15 @@ impl Changeset {
 
 /// Casts attrs with a changeset that is known to exist (checked at registry build time for
 /// nested ones, by the caller for the root).
+///
+/// `placeholders` (per schema index: field and raw value) replace the attrs' values before
+/// casting, and are set on fields the changeset does not cast too.
 pub(crate) fn cast_with(
     registry: &Registry,
     schema: &Arc<Schema>,
     changeset: &str,
     attrs: &J,
+    placeholders: &[Vec<(usize, J)>],
 ) -> Changeset {
     let n = schema.fields.len();
     let mut cs = Changeset {
@@ -240,9 +244,17 @@ pub(crate) fn cast_with(
     };
 
     // cast
+    let own_placeholders = placeholders
+        .get(schema.index)
+        .map_or(&[][..], Vec::as_slice);
     for &fi in &def.cast {
         let field = &schema.fields[fi];
-        let Some(raw) = obj.get(&field.name) else {
+        let given = own_placeholders
+            .iter()
+            .find(|(f, _)| *f == fi)
+            .map(|(_, v)| v)
+            .or_else(|| obj.get(&field.name));
+        let Some(raw) = given else {
             continue;
         };
         if matches!(raw, J::String(s) if s.is_empty()) {
@@ -252,6 +264,12 @@ pub(crate) fn cast_with(
         match cast_value(&field.ty, raw) {
             Ok(v) => cs.changes[fi] = Some(v),
             Err(()) => cs.add_error(&field.name, "is invalid"),
+        }
+    }
+
+    for (fi, raw) in own_placeholders {
+        if cs.changes[*fi].is_none() && !def.cast.contains(fi) {
+            cs.changes[*fi] = cast_value(&schema.fields[*fi].ty, raw).ok();
         }
     }
 
@@ -271,7 +289,7 @@ pub(crate) fn cast_with(
                 J::Array(items) => AssocChange::Many(
                     items
                         .iter()
-                        .map(|item| cast_child(registry, related, with, item))
+                        .map(|item| cast_child(registry, related, with, item, placeholders))
                         .collect(),
                 ),
                 _ => {
@@ -282,9 +300,13 @@ pub(crate) fn cast_with(
         } else {
             match raw {
                 J::Null => AssocChange::One(None),
-                J::Object(_) => {
-                    AssocChange::One(Some(Box::new(cast_child(registry, related, with, raw))))
-                }
+                J::Object(_) => AssocChange::One(Some(Box::new(cast_child(
+                    registry,
+                    related,
+                    with,
+                    raw,
+                    placeholders,
+                )))),
                 _ => {
                     cs.add_error(&assoc.name, "is invalid");
                     continue;
@@ -350,8 +372,14 @@ pub(crate) fn cast_with(
     cs
 }
 
-fn cast_child(registry: &Registry, related: &Arc<Schema>, with: &str, item: &J) -> Changeset {
-    let mut child = cast_with(registry, related, with, item);
+fn cast_child(
+    registry: &Registry,
+    related: &Arc<Schema>,
+    with: &str,
+    item: &J,
+    placeholders: &[Vec<(usize, J)>],
+) -> Changeset {
+    let mut child = cast_with(registry, related, with, item, placeholders);
     // Embedded schemas with a primary key get a UUID v4 when the attrs give none.
     if related.embedded {
         for &pk in &related.primary_key {
@@ -363,6 +391,55 @@ fn cast_child(registry: &Registry, related: &Arc<Schema>, with: &str, item: &J) 
         }
     }
     child
+}
+
+/// Whether an invalid changeset can be recovered with `fallbacks` (per schema index: field
+/// and fallback): every error is on a field that has a fallback, and every nested changeset
+/// is valid or recoverable by the same rule. Errors on an association or embed itself never
+/// are.
+pub(crate) fn recoverable(cs: &Changeset, fallbacks: &[Vec<(usize, Value)>]) -> bool {
+    if cs.valid {
+        return true;
+    }
+    let own = fallbacks
+        .get(cs.schema.index)
+        .map_or(&[][..], Vec::as_slice);
+    let errors_covered = cs.errors.iter().all(|e| {
+        cs.schema
+            .field_index
+            .get(&e.field)
+            .is_some_and(|fi| own.iter().any(|(f, _)| f == fi))
+    });
+    errors_covered
+        && cs.assocs.iter().all(|(_, change)| match change {
+            AssocChange::One(c) => c.as_ref().is_none_or(|c| recoverable(c, fallbacks)),
+            AssocChange::Many(cs) => cs.iter().all(|c| recoverable(c, fallbacks)),
+        })
+}
+
+/// Applies the fallbacks bottom-up, without re-validating. Call only when [`recoverable`].
+pub(crate) fn recover(cs: &mut Changeset, fallbacks: &[Vec<(usize, Value)>]) {
+    if cs.valid {
+        return;
+    }
+    for (_, change) in &mut cs.assocs {
+        match change {
+            AssocChange::One(Some(c)) => recover(c, fallbacks),
+            AssocChange::One(None) => {}
+            AssocChange::Many(cs) => cs.iter_mut().for_each(|c| recover(c, fallbacks)),
+        }
+    }
+    let own = fallbacks
+        .get(cs.schema.index)
+        .map_or(&[][..], Vec::as_slice);
+    for e in std::mem::take(&mut cs.errors) {
+        if let Some(fi) = cs.schema.field_index.get(&e.field)
+            && let Some((_, v)) = own.iter().find(|(f, _)| f == fi)
+        {
+            cs.changes[*fi] = Some(v.clone());
+        }
+    }
+    cs.valid = true;
 }
 
 /// Ecto's blank: null, or a string of only whitespace.

@@ -75,6 +75,12 @@ pub trait Dialect: Send + Sync {
         }
     }
 
+    /// Whether a numbered placeholder may appear several times in one statement (`$1`,
+    /// `?1`), so a value shared by every row is bound once.
+    fn reuses_placeholders(&self) -> bool {
+        true
+    }
+
     /// A multi-row `INSERT … VALUES` of `rows` rows with its conflict clause.
     fn insert_sql(
         &self,
@@ -83,6 +89,31 @@ pub trait Dialect: Send + Sync {
         rows: usize,
         on_conflict: &OnConflict,
     ) -> String {
+        self.insert_sql_shared(table, columns, &[], rows, on_conflict)
+    }
+
+    /// As [`Dialect::insert_sql`], where the columns flagged in `shared` have one value for
+    /// every row: when the dialect [reuses placeholders](Dialect::reuses_placeholders) they
+    /// are bound once, as the first parameters, and each row refers to them; otherwise they
+    /// are bound per row like any column.
+    fn insert_sql_shared(
+        &self,
+        table: &str,
+        columns: &[&str],
+        shared: &[bool],
+        rows: usize,
+        on_conflict: &OnConflict,
+    ) -> String {
+        let reuse = self.reuses_placeholders();
+        let is_shared = |c: usize| reuse && shared.get(c).copied().unwrap_or(false);
+        let mut shared_no = vec![0; columns.len()];
+        let mut n = 0;
+        for (c, no) in shared_no.iter_mut().enumerate() {
+            if is_shared(c) {
+                n += 1;
+                *no = n;
+            }
+        }
         let mut sql = String::with_capacity(64 + rows * columns.len() * 5);
         let _ = write!(sql, "INSERT INTO {} (", self.quote(table));
         for (i, c) in columns.iter().enumerate() {
@@ -92,18 +123,21 @@ pub trait Dialect: Send + Sync {
             sql.push_str(&self.quote(c));
         }
         sql.push_str(") VALUES ");
-        let mut n = 0;
         for r in 0..rows {
             if r > 0 {
                 sql.push_str(", ");
             }
             sql.push('(');
-            for c in 0..columns.len() {
+            for (c, &no) in shared_no.iter().enumerate() {
                 if c > 0 {
                     sql.push_str(", ");
                 }
-                n += 1;
-                self.placeholder(&mut sql, n);
+                if no > 0 {
+                    self.placeholder(&mut sql, no);
+                } else {
+                    n += 1;
+                    self.placeholder(&mut sql, n);
+                }
             }
             sql.push(')');
         }

@@ -36,6 +36,11 @@ impl Dialect for MySqlDialect {
         out.push('?');
     }
 
+    /// `?` cannot be referred to twice: shared values are bound per row.
+    fn reuses_placeholders(&self) -> bool {
+        false
+    }
+
     fn on_conflict_sql(&self, on_conflict: &OnConflict) -> String {
         match on_conflict {
             OnConflict::Raise => String::new(),

@@ -106,3 +106,21 @@ fn rows_per_statement_respects_chunk_size_and_bind_limit() {
     assert_eq!(rows_per_statement(20_000, 32_766, 2), 16_383);
     assert_eq!(rows_per_statement(5, 10, 100), 1);
 }
+
+#[test]
+fn shared_placeholder_columns_are_bound_once_where_the_dialect_reuses_placeholders() {
+    let cols = ["id", "inserted_at", "name"];
+    let shared = [false, true, false];
+    assert_eq!(
+        PgDialect.insert_sql_shared("tags", &cols, &shared, 2, &OnConflict::Raise),
+        r#"INSERT INTO "tags" ("id", "inserted_at", "name") VALUES ($2, $1, $3), ($4, $1, $5)"#
+    );
+    assert_eq!(
+        SqliteDialect.insert_sql_shared("tags", &cols, &shared, 2, &OnConflict::Raise),
+        r#"INSERT INTO "tags" ("id", "inserted_at", "name") VALUES (?2, ?1, ?3), (?4, ?1, ?5)"#
+    );
+    assert_eq!(
+        MySqlDialect.insert_sql_shared("tags", &cols, &shared, 2, &OnConflict::Raise),
+        "INSERT INTO `tags` (`id`, `inserted_at`, `name`) VALUES (?, ?, ?), (?, ?, ?)"
+    );
+}

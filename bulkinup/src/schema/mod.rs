@@ -673,6 +673,8 @@ pub struct Schema {
     pub(crate) assocs: Vec<Association>,
     pub(crate) assoc_index: HashMap<String, usize>,
     pub(crate) changesets: HashMap<String, ResolvedChangeset>,
+    /// Position in the registry.
+    pub(crate) index: usize,
 }
 
 impl fmt::Debug for Schema {
@@ -986,6 +988,7 @@ impl RegistryBuilder {
                 .map(|(i, f)| (f.name.clone(), i))
                 .collect();
             schemas.push(Schema {
+                index: schemas.len(),
                 name: d.name.clone(),
                 source: if d.embedded { None } else { d.source.clone() },
                 embedded: d.embedded,
