@@ -141,7 +141,10 @@ pub struct WriteContext {
 /// same batch (delegate), an altered one, several, or none (the hook handled it itself).
 /// An `Err` aborts the call and rolls it back.
 #[derive(Clone)]
-pub struct WriterHook(pub Arc<dyn Fn(&WriteContext, Batch) -> Result<Vec<Batch>> + Send + Sync>);
+pub struct WriterHook(pub Arc<WriteFn>);
+
+/// The function behind a [`WriterHook`].
+pub type WriteFn = dyn Fn(&WriteContext, Batch) -> Result<Vec<Batch>> + Send + Sync;
 
 impl fmt::Debug for WriterHook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
