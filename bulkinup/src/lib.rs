@@ -64,9 +64,73 @@
 //!   the last occurrence winning. Insert: no conflict clause anywhere; a duplicate row is a
 //!   database error. `many_to_many` related rows shared by several parents are written once
 //!   per call (by primary key), duplicate links once.
-//! - **Transactions.** The whole call runs in one transaction: any database error or
+//! - **Transactions.** The whole call runs in one transaction: any database error, timeout or
 //!   malformed input rolls back every chunk and every table, and is returned as an
-//!   [`Error`] naming the table and the database's reason.
+//!   [`Error`] naming the table and the database's reason. With `max_concurrency`, each chunk
+//!   is its own transaction: an error leaves the chunks already committed in place, and is
+//!   returned once the chunks in flight have ended; a chunk that hits a deadlock or
+//!   serialization failure is retried (up to 4 attempts).
+//!
+//! ## Options
+//!
+//! Every option of a call is a field of [`Options`] with a builder method; all are checked
+//! against the registry before anything is written, and an error names the option and the
+//! valid choices ([`Error::InvalidOption`]).
+//!
+//! | option | meaning | default |
+//! |---|---|---|
+//! | `changeset` | the root schema's changeset | `changeset` |
+//! | `chunk_size` | items per chunk, and max rows per statement per table (≥ 1) | 1000 |
+//! | `max_concurrency` | write up to N chunks at once, each in its own transaction; committed chunks stay committed if a later one fails; deadlocks are retried | one transaction |
+//! | `timeout` | limit for the whole transaction (per chunk with `max_concurrency`), which bounds each statement too; `None` for no limit | 15 s |
+//! | `placeholder(key, field, value)` | a value shared by every row of a schema or join table, injected before validation, replacing per-row values, written even if not cast; bound once per statement on PostgreSQL and SQLite | none |
+//! | `recover(schema, field, fallback)` | fallbacks that recover an invalid changeset when every error has one and every nested changeset recovers | none |
+//! | `replace_all_except` | upsert only: fields kept on conflict besides the primary key | none |
+//! | `on_conflict(key, action)` | `Nothing`, `ReplaceAll`, `Replace(fields)`, `ReplaceAllExcept(fields)`, `Raise`, per schema or join table | upsert: replace all but the key (join rows: nothing); insert: raise |
+//! | `conflict_target(key, columns)` | the unique columns that conflict (required for an upsert of a schema without primary key) | the primary key / join keys |
+//! | `on_skipped`, `on_recovered`, `on_progress` | handlers called once per chunk | none |
+//! | `writer` | the writer hook: sees each [`plan::Batch`] with its conflict clause and the [`WriteContext`] (verb, timeout), returns the batches to write | the default writer |
+//! | `dry_run` | validate and plan, write nothing | false |
+//!
+//! [`Repo`] carries shared and per-verb defaults (precedence: per-call > per-verb > shared).
+//!
+//! ```
+//! use std::time::Duration;
+//! use bulkinup::{ConflictAction, Db, Options, Registry};
+//! use serde_json::json;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let registry = Registry::from_toml_str(r#"
+//!     [schemas.Tag]
+//!     source = "tags"
+//!     fields = { id = "integer", name = "string", source = "string" }
+//!     changesets.changeset = { cast = ["id", "name"], required = ["id", "name"] }
+//! "#, "inline")?.registry;
+//! let db = Db::connect("sqlite::memory:").await?;
+//! db.execute_script("CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT NOT NULL, source TEXT)").await?;
+//!
+//! let options = Options::default()
+//!     .changeset("changeset")
+//!     .chunk_size(500)
+//!     .timeout(Some(Duration::from_secs(60)))
+//!     .placeholder("Tag", "source", json!("import"))
+//!     .recover("Tag", "name", json!("unnamed"))
+//!     .replace_all_except(["source"])
+//!     .on_conflict("Tag", ConflictAction::ReplaceAllExcept(vec!["source".into()]))
+//!     .conflict_target("Tag", ["id"])
+//!     .on_skipped(|skipped| eprintln!("{} skipped", skipped.len()))
+//!     .on_recovered(|recovered| eprintln!("{} recovered", recovered.len()))
+//!     .on_progress(|summary| eprintln!("{} written", summary.written))
+//!     .writer(|_ctx, batch| Ok(vec![batch]));
+//! let items = vec![json!({"id": 1, "name": "rust"}), json!({"id": 2})];
+//! let summary = bulkinup::upsert(&db, &registry, "Tag", items, &options).await?;
+//! assert_eq!((summary.written, summary.skipped, summary.recovered), (2, 0, 1));
+//!
+//! let concurrent = Options::default().chunk_size(1).max_concurrency(4);
+//! bulkinup::upsert(&db, &registry, "Tag", vec![json!({"id": 3, "name": "go"})], &concurrent).await?;
+//! # Ok::<(), bulkinup::Error>(())
+//! # }).unwrap();
+//! ```
 //!
 //! On MySQL/MariaDB the upsert is `ON DUPLICATE KEY UPDATE`, which fires on whichever unique
 //! key the row collides with (there is no conflict target).
