@@ -74,18 +74,33 @@ where
             producer.summary
         }
         (false, None) => {
-            let work = one_transaction::<B, S>(pool, &mut producer);
-            match options.timeout {
-                Some(limit) => tokio::time::timeout(limit, work)
-                    .await
-                    .map_err(|_| timeout_error(limit))??,
-                None => work.await?,
-            };
+            let mut tx = pool.begin().await.map_err(|e| Error::database(None, e))?;
+            // The limit covers the writes; the commit is outside it, so that a call reported
+            // as timed out is never committed. An error drops `tx`, which rolls back.
+            within(options.timeout, write_in::<B, S>(&mut tx, &mut producer)).await?;
+            tx.commit().await.map_err(|e| Error::database(None, e))?;
+            producer.finish();
             producer.summary
         }
         (false, Some(n)) => concurrent::<B, S>(pool, producer, n).await?,
     };
     Ok(summary)
+}
+
+/// Runs `work` under the limit: it fails when the limit passes while it waits, and when it
+/// ends after the limit (time spent without yielding, e.g. in a writer hook, counts too).
+async fn within<T>(limit: Option<Duration>, work: impl Future<Output = Result<T>>) -> Result<T> {
+    let Some(limit) = limit else {
+        return work.await;
+    };
+    let start = tokio::time::Instant::now();
+    let out = tokio::time::timeout(limit, work)
+        .await
+        .map_err(|_| timeout_error(limit))??;
+    if start.elapsed() > limit {
+        return Err(timeout_error(limit));
+    }
+    Ok(out)
 }
 
 fn timeout_error(limit: Duration) -> Error {
@@ -95,8 +110,11 @@ fn timeout_error(limit: Duration) -> Error {
     }
 }
 
-/// Every chunk in one transaction: any error rolls back everything.
-async fn one_transaction<B, S>(pool: &Pool<B::DB>, producer: &mut Producer<'_, S>) -> Result<()>
+/// Writes every chunk into one transaction.
+async fn write_in<B, S>(
+    tx: &mut Transaction<'static, B::DB>,
+    producer: &mut Producer<'_, S>,
+) -> Result<()>
 where
     B: Backend + Send + Sync,
     S: Stream<Item = Result<Item>>,
@@ -104,19 +122,12 @@ where
     <B::DB as Database>::Arguments: sqlx::IntoArguments<B::DB>,
     B::DB: sqlx::database::HasStatementCache,
 {
-    let mut tx = pool.begin().await.map_err(|e| Error::database(None, e))?;
     let mut writer = Writer::<B>::new(Arc::clone(&producer.resolved));
-    loop {
-        // An error drops `tx`, which rolls the transaction back.
-        let Some(batches) = producer.next_chunk().await? else {
-            break;
-        };
-        writer.write_all(&mut tx, batches).await?;
+    while let Some(batches) = producer.next_chunk().await? {
+        writer.write_all(tx, batches).await?;
         writer.add_counts(&mut producer.summary);
         producer.progress();
     }
-    tx.commit().await.map_err(|e| Error::database(None, e))?;
-    producer.finish();
     Ok(())
 }
 
@@ -143,15 +154,7 @@ where
                 Ok(Some(batches)) => {
                     let pool = pool.clone();
                     let resolved = Arc::clone(&producer.resolved);
-                    tasks.spawn(async move {
-                        let work = write_chunk::<B>(pool, resolved, batches);
-                        match timeout {
-                            Some(limit) => tokio::time::timeout(limit, work)
-                                .await
-                                .map_err(|_| timeout_error(limit))?,
-                            None => work.await,
-                        }
-                    });
+                    tasks.spawn(write_chunk::<B>(pool, resolved, batches, timeout));
                 }
                 Ok(None) => break,
                 Err(e) => first_error = Some(e),
@@ -188,6 +191,7 @@ async fn write_chunk<B>(
     pool: Pool<B::DB>,
     resolved: Arc<ResolvedOptions>,
     batches: Vec<Batch>,
+    timeout: Option<Duration>,
 ) -> Result<Counts>
 where
     B: Backend + Send + Sync,
@@ -200,7 +204,7 @@ where
         let mut writer = Writer::<B>::new(Arc::clone(&resolved));
         let result = async {
             let mut tx = pool.begin().await.map_err(|e| Error::database(None, e))?;
-            writer.write_all(&mut tx, batches.clone()).await?;
+            within(timeout, writer.write_all(&mut tx, batches.clone())).await?;
             tx.commit().await.map_err(|e| Error::database(None, e))
         }
         .await;
@@ -323,7 +327,11 @@ impl Counts {
     }
 }
 
-type ShapeKey = (String, Vec<(String, bool)>, crate::plan::OnConflict);
+type ShapeKey = (
+    String,
+    Vec<(String, crate::schema::FieldType, bool)>,
+    crate::plan::OnConflict,
+);
 
 /// Writes batches, caching one SQL text per statement shape and row count.
 pub(crate) struct Writer<B: Backend> {
@@ -331,6 +339,8 @@ pub(crate) struct Writer<B: Backend> {
     resolved: Arc<ResolvedOptions>,
     /// Statement shape (table, columns, shared flags, conflict clause) → row count → SQL.
     sql: HashMap<ShapeKey, HashMap<usize, Arc<str>>>,
+    /// Statement shape → the backend's columnar statement, if it has one.
+    columnar: HashMap<ShapeKey, Option<Arc<str>>>,
     counts: Counts,
 }
 
@@ -345,6 +355,7 @@ where
             dialect: B::default(),
             resolved,
             sql: HashMap::new(),
+            columnar: HashMap::new(),
             counts: Counts::default(),
         }
     }
@@ -389,22 +400,33 @@ where
         }
         let reuse = self.dialect.reuses_placeholders();
         let shared: Vec<bool> = batch.columns.iter().map(|c| c.shared && reuse).collect();
-        let nshared = shared.iter().filter(|s| **s).count();
-        let per_row = batch.columns.len() - nshared;
-        let per = rows_per_statement(
-            self.resolved.options.chunk_size,
-            self.dialect.bind_limit() - nshared,
-            per_row,
-        );
         let shape: ShapeKey = (
             batch.table.clone(),
             batch
                 .columns
                 .iter()
                 .zip(&shared)
-                .map(|(c, s)| (c.name.clone(), *s))
+                .map(|(c, s)| (c.name.clone(), c.ty.clone(), *s))
                 .collect(),
             (*batch.on_conflict).clone(),
+        );
+        if let Some(sql) = self.columnar_for(&shape, batch) {
+            for rows in batch.rows.chunks(self.resolved.options.chunk_size) {
+                let mut args = <B::DB as Database>::Arguments::default();
+                B::bind_columns(&mut args, &batch.columns, rows)
+                    .map_err(|e| Error::database(Some(&batch.table), sqlx::Error::Encode(e)))?;
+                self.execute(tx, &sql, args, true, &batch.table).await?;
+            }
+            *self.counts.rows.entry(batch.table.clone()).or_insert(0) += batch.rows.len() as u64;
+            return Ok(());
+        }
+
+        let nshared = shared.iter().filter(|s| **s).count();
+        let per_row = batch.columns.len() - nshared;
+        let per = rows_per_statement(
+            self.resolved.options.chunk_size,
+            self.dialect.bind_limit() - nshared,
+            per_row,
         );
         for rows in batch.rows.chunks(per) {
             let sql = self.sql_for(&shape, rows.len());
@@ -447,6 +469,36 @@ where
         Ok(())
     }
 
+    /// Runs one statement and counts it.
+    async fn execute(
+        &mut self,
+        tx: &mut Transaction<'static, B::DB>,
+        sql: &str,
+        args: <B::DB as Database>::Arguments,
+        persistent: bool,
+        table: &str,
+    ) -> Result<()> {
+        sqlx::query_with(trusted_sql(sql), args)
+            .persistent(persistent)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| Error::database(Some(table), e))?;
+        *self.counts.statements.entry(table.to_string()).or_insert(0) += 1;
+        Ok(())
+    }
+
+    fn columnar_for(&mut self, shape: &ShapeKey, batch: &Batch) -> Option<Arc<str>> {
+        if let Some(sql) = self.columnar.get(shape) {
+            return sql.clone();
+        }
+        let sql: Option<Arc<str>> = self
+            .dialect
+            .columnar_sql(&batch.table, &batch.columns, &batch.on_conflict)
+            .map(Into::into);
+        self.columnar.insert(shape.clone(), sql.clone());
+        sql
+    }
+
     fn sql_for(&mut self, shape: &ShapeKey, rows: usize) -> Arc<str> {
         let dialect = &self.dialect;
         let by_rows = match self.sql.get_mut(shape) {
@@ -455,8 +507,8 @@ where
         };
         Arc::clone(by_rows.entry(rows).or_insert_with(|| {
             let (table, columns, on_conflict) = shape;
-            let cols: Vec<&str> = columns.iter().map(|(c, _)| c.as_str()).collect();
-            let shared: Vec<bool> = columns.iter().map(|(_, s)| *s).collect();
+            let cols: Vec<&str> = columns.iter().map(|(c, _, _)| c.as_str()).collect();
+            let shared: Vec<bool> = columns.iter().map(|(_, _, s)| *s).collect();
             dialect
                 .insert_sql_shared(table, &cols, &shared, rows, on_conflict)
                 .into()

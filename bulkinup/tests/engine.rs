@@ -266,8 +266,14 @@ async fn statements_split_under_the_bind_parameter_limit(t: &TestDb) {
         .await
         .unwrap();
     assert!(2 * n > limit, "the test must exceed the limit");
-    assert_eq!(s.statements["tags"], 2);
-    assert_eq!(s.statements["posts_tags"], 2);
+    // PostgreSQL writes with `unnest`: one array parameter per column, whatever the rows.
+    let expected = if t.kind == common::Kind::Postgres {
+        1
+    } else {
+        2
+    };
+    assert_eq!(s.statements["tags"], expected);
+    assert_eq!(s.statements["posts_tags"], expected);
     assert_eq!(t.count("tags").await, n as i64);
     assert_eq!(t.count("posts_tags").await, n as i64);
 }

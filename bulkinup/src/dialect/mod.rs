@@ -28,7 +28,7 @@ pub use mysql::MySqlDialect;
 pub use postgres::PgDialect;
 pub use sqlite::SqliteDialect;
 
-use crate::plan::OnConflict;
+use crate::plan::{Column, OnConflict};
 use crate::schema::{FieldType, Value};
 
 /// How one database spells SQL. Defaults are the standard form shared by PostgreSQL and
@@ -160,6 +160,29 @@ pub(crate) trait Backend: Dialect + Default + 'static {
         value: &Value,
         ty: &FieldType,
     ) -> Result<(), sqlx::error::BoxDynError>;
+
+    /// A statement that writes any number of rows with one parameter per column (PostgreSQL's
+    /// `INSERT … SELECT … FROM unnest($1::t[], …)`), or `None` when the backend has none or the
+    /// columns do not allow it; the executor then uses multi-row `VALUES`. Columns flagged
+    /// `shared` are bound once, as scalars, after the arrays.
+    fn columnar_sql(
+        &self,
+        _table: &str,
+        _columns: &[Column],
+        _on_conflict: &OnConflict,
+    ) -> Option<String> {
+        None
+    }
+
+    /// Binds `rows` for [`Backend::columnar_sql`]: one array per non-shared column, then the
+    /// shared columns' values from the first row.
+    fn bind_columns(
+        _args: &mut <Self::DB as sqlx::Database>::Arguments,
+        _columns: &[Column],
+        _rows: &[Vec<Value>],
+    ) -> Result<(), sqlx::error::BoxDynError> {
+        Err("this database has no columnar statement".into())
+    }
 
     /// Decodes column `i` of a row to JSON, by the column's database type.
     fn column_json(row: &<Self::DB as sqlx::Database>::Row, i: usize) -> serde_json::Value;

@@ -1,10 +1,9 @@
-//! SQLite (3.24+ for `ON CONFLICT`): the standard form with `?NNN` placeholders. Types
+//! SQLite (3.24+ for `ON CONFLICT`): the standard form with anonymous `?` placeholders. Types
 //! SQLite does not have are stored as text: UUIDs hyphenated, decimals as their digits,
 //! maps, embeds and arrays as JSON.
 
 use sqlx::Arguments;
 use sqlx::sqlite::{Sqlite, SqliteArguments};
-use std::fmt::Write;
 
 use super::{Backend, Dialect, json_text};
 use crate::schema::{FieldType, Value};
@@ -26,8 +25,16 @@ impl Dialect for SqliteDialect {
         SQLITE_BIND_LIMIT
     }
 
-    fn placeholder(&self, out: &mut String, n: usize) {
-        let _ = write!(out, "?{n}");
+    /// Anonymous `?`: sqlx looks up the name of every numbered parameter (`?NNN`) on each
+    /// execution, and SQLite finds a name by a linear scan, which made large statements
+    /// quadratic in their parameter count (measured: 67 % of the time of a bulk insert).
+    fn placeholder(&self, out: &mut String, _n: usize) {
+        out.push('?');
+    }
+
+    /// Anonymous parameters cannot be referred to twice: shared values are bound per row.
+    fn reuses_placeholders(&self) -> bool {
+        false
     }
 
     /// SQLite reports busy/locked, not deadlocks; a chunk is not retried.

@@ -29,7 +29,7 @@ fn placeholders_per_dialect() {
     PgDialect.placeholder(&mut s, 3);
     SqliteDialect.placeholder(&mut s, 3);
     MySqlDialect.placeholder(&mut s, 3);
-    assert_eq!(s, "$3?3?");
+    assert_eq!(s, "$3??");
 }
 
 #[test]
@@ -41,7 +41,7 @@ fn plain_insert_has_no_conflict_clause() {
     );
     assert_eq!(
         SqliteDialect.insert_sql("authors", &cols, 2, &OnConflict::Raise),
-        r#"INSERT INTO "authors" ("id", "name") VALUES (?1, ?2), (?3, ?4)"#
+        r#"INSERT INTO "authors" ("id", "name") VALUES (?, ?), (?, ?)"#
     );
     assert_eq!(
         MySqlDialect.insert_sql("authors", &cols, 2, &OnConflict::Raise),
@@ -58,7 +58,7 @@ fn upsert_replaces_the_listed_columns() {
     );
     assert_eq!(
         SqliteDialect.insert_sql("authors", &cols, 1, &update()),
-        r#"INSERT INTO "authors" ("id", "name", "phone_number") VALUES (?1, ?2, ?3) ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name", "phone_number" = EXCLUDED."phone_number""#
+        r#"INSERT INTO "authors" ("id", "name", "phone_number") VALUES (?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name", "phone_number" = EXCLUDED."phone_number""#
     );
     assert_eq!(
         MySqlDialect.insert_sql("authors", &cols, 1, &update()),
@@ -75,7 +75,7 @@ fn join_rows_do_nothing_on_conflict() {
     );
     assert_eq!(
         SqliteDialect.insert_sql("posts_tags", &cols, 1, &nothing()),
-        r#"INSERT INTO "posts_tags" ("post_id", "tag_id") VALUES (?1, ?2) ON CONFLICT ("post_id", "tag_id") DO NOTHING"#
+        r#"INSERT INTO "posts_tags" ("post_id", "tag_id") VALUES (?, ?) ON CONFLICT ("post_id", "tag_id") DO NOTHING"#
     );
     assert_eq!(
         MySqlDialect.insert_sql("posts_tags", &cols, 1, &nothing()),
@@ -117,7 +117,7 @@ fn shared_placeholder_columns_are_bound_once_where_the_dialect_reuses_placeholde
     );
     assert_eq!(
         SqliteDialect.insert_sql_shared("tags", &cols, &shared, 2, &OnConflict::Raise),
-        r#"INSERT INTO "tags" ("id", "inserted_at", "name") VALUES (?2, ?1, ?3), (?4, ?1, ?5)"#
+        r#"INSERT INTO "tags" ("id", "inserted_at", "name") VALUES (?, ?, ?), (?, ?, ?)"#
     );
     assert_eq!(
         MySqlDialect.insert_sql_shared("tags", &cols, &shared, 2, &OnConflict::Raise),

@@ -1,0 +1,559 @@
+//! Flags and the run: each selected method from empty tables on the same database, then
+//! the report.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use bulkinup::{Db, Options, Registry, Summary};
+use clap::{Parser, ValueEnum};
+
+use crate::baseline::{self, Method};
+use crate::report::{DryRun, Measurement, Report, group};
+use crate::target::{Kind, Target};
+use crate::workload::{Table, Workload};
+
+/// The blog schema of SPEC §6, as shipped in `examples/blog/schema.toml`.
+const BLOG_SCHEMA: &str = include_str!("../../examples/blog/schema.toml");
+
+/// Benchmarks bulkinup on the reference workload (SPEC §8) against COPY, multi-row VALUES
+/// and row-by-row baselines, each from empty tables, in one run on one database.
+#[derive(Debug, Parser)]
+#[command(name = "bulkinup-bench", version)]
+pub struct Args {
+    /// The database: `postgres://…`, `mysql://…` (also MariaDB) or `sqlite:` (a fresh
+    /// temporary file per method, in $TMPDIR). On a server each method gets a fresh schema
+    /// (PostgreSQL) or database (MySQL), dropped afterwards.
+    #[arg(long, default_value = "sqlite:")]
+    pub database_url: String,
+
+    /// Top-level items (authors); each brings a profile, 5 posts, 20 comments and 15 links
+    /// to 3 tags per post from a pool of 1,000 (42 rows per author, tags shared).
+    #[arg(long, default_value_t = 20_000)]
+    pub authors: u64,
+
+    /// bulkinup's `chunk_size` (items per chunk, rows per statement per table).
+    #[arg(long, default_value_t = 1_000)]
+    pub chunk_size: usize,
+
+    /// The methods to run, comma-separated: a (bulkinup insert), b (bulkinup upsert, empty),
+    /// c (bulkinup upsert over the rows of b), d (ceiling: COPY / fastest raw path),
+    /// e (1,000-row multi-VALUES upsert), f (row-by-row upsert), dry (cast+validate+plan
+    /// without a database).
+    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d,e,f,dry")]
+    pub methods: Vec<MethodId>,
+
+    /// Authors whose rows method f writes (a prefix of the workload; row-by-row is slow).
+    /// Its rows/s come from that prefix.
+    #[arg(long, default_value_t = 2_000)]
+    pub row_by_row_authors: u64,
+
+    /// Rows per statement of method e.
+    #[arg(long, default_value_t = 1_000)]
+    pub values_rows: usize,
+
+    /// MySQL/MariaDB: rows per statement of the ceiling's plain multi-row INSERT (method d).
+    /// Default: as many as 65,535 bound parameters and half of `max_allowed_packet` allow.
+    #[arg(long)]
+    pub ceiling_rows: Option<usize>,
+
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Run only a bulkinup upsert of the workload (into a fresh SQLite temporary file or
+    /// the given server) and print the process's peak resident memory (VmHWM).
+    #[arg(long)]
+    pub peak_memory: bool,
+}
+
+/// A method of the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum MethodId {
+    /// bulkinup insert into empty tables.
+    A,
+    /// bulkinup upsert into empty tables.
+    B,
+    /// bulkinup upsert over the rows b wrote.
+    C,
+    /// The ceiling: COPY (PostgreSQL), prepared INSERT per row (SQLite), largest
+    /// multi-row INSERT (MySQL/MariaDB).
+    D,
+    /// Multi-row INSERT … ON CONFLICT DO UPDATE, 1,000 rows per statement.
+    E,
+    /// One INSERT … ON CONFLICT per row.
+    F,
+    /// Cast + validate + plan without a database.
+    Dry,
+}
+
+/// Runs the benchmark and prints its report.
+///
+/// # Errors
+/// Invalid flags, an unreachable database, a failed write, or a method whose rows in the
+/// database differ from the expected counts.
+pub async fn run(args: Args) -> Result<()> {
+    ensure!(args.authors >= 1, "--authors must be at least 1");
+    ensure!(args.chunk_size >= 1, "--chunk-size must be at least 1");
+    ensure!(args.values_rows >= 1, "--values-rows must be at least 1");
+    ensure!(
+        args.ceiling_rows != Some(0),
+        "--ceiling-rows must be at least 1"
+    );
+    ensure!(
+        args.row_by_row_authors >= 1,
+        "--row-by-row-authors must be at least 1"
+    );
+    let kind = Kind::from_url(&args.database_url)?;
+    let registry = Registry::from_toml_str(BLOG_SCHEMA, "examples/blog/schema.toml")?.registry;
+    let workload = Workload {
+        authors: args.authors,
+    };
+    if args.peak_memory {
+        return peak_memory(&args, &registry, workload).await;
+    }
+
+    let mut methods = args.methods.clone();
+    methods.sort();
+    methods.dedup();
+    let has = |m: MethodId| methods.contains(&m);
+    let expected = workload.expected_rows();
+    let expected_total: u64 = expected.values().sum();
+
+    // The baselines' input: flattened before any timer starts.
+    let tables = (has(MethodId::D) || has(MethodId::E)).then(|| workload.flatten());
+    let prefix = Workload {
+        authors: args.row_by_row_authors.min(args.authors),
+    };
+    let prefix_tables = has(MethodId::F).then(|| prefix.flatten());
+
+    let probe = Target::fresh(&args.database_url, "probe").await?;
+    let database = probe.version().await?;
+    probe.drop_all().await;
+
+    let mut report = Report {
+        database,
+        url: redact(&args.database_url),
+        authors: args.authors,
+        expected_rows: expected_total,
+        chunk_size: args.chunk_size,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        methods: Vec::new(),
+        dry_run: None,
+    };
+    let options = bulkinup_options(&args);
+    let url = args.database_url.as_str();
+    let say = |what: &str| {
+        if !args.json {
+            eprintln!("running {what} …");
+        }
+    };
+
+    if has(MethodId::A) {
+        say("a: bulkinup insert");
+        let t = Target::fresh(url, "a").await?;
+        let m = bulkinup_method(&t, &registry, workload, Verb::Insert, &options).await;
+        let m = finish(t, m, "a", &expected).await?;
+        report.methods.push(Measurement {
+            id: "a",
+            label: "bulkinup insert, empty tables".into(),
+            rows: m.0,
+            seconds: m.1.as_secs_f64(),
+            note: None,
+        });
+    }
+    if has(MethodId::B) || has(MethodId::C) {
+        let t = Target::fresh(url, "bc").await?;
+        let result = async {
+            if has(MethodId::B) {
+                say("b: bulkinup upsert into empty tables");
+            }
+            let b = bulkinup_method(&t, &registry, workload, Verb::Upsert, &options).await?;
+            t.verify("b", &expected).await?;
+            let c = if has(MethodId::C) {
+                say("c: bulkinup upsert over the loaded rows");
+                let c = bulkinup_method(&t, &registry, workload, Verb::Upsert, &options).await?;
+                t.verify("c", &expected).await?;
+                Some(c)
+            } else {
+                None
+            };
+            Ok::<_, anyhow::Error>((b, c))
+        }
+        .await;
+        t.drop_all().await;
+        let (b, c) = result?;
+        if has(MethodId::B) {
+            report.methods.push(Measurement {
+                id: "b",
+                label: "bulkinup upsert, empty tables".into(),
+                rows: b.0,
+                seconds: b.1.as_secs_f64(),
+                note: None,
+            });
+        }
+        if let Some(c) = c {
+            report.methods.push(Measurement {
+                id: "c",
+                label: "bulkinup upsert over the same rows".into(),
+                rows: c.0,
+                seconds: c.1.as_secs_f64(),
+                note: (!has(MethodId::B))
+                    .then(|| "the rows were loaded first by an untimed bulkinup upsert".into()),
+            });
+        }
+    }
+    if let (true, Some(tables)) = (has(MethodId::D), &tables) {
+        say("d: the ceiling");
+        let method = match kind {
+            Kind::Postgres => Method::Copy,
+            Kind::Sqlite => Method::PreparedPerRow,
+            Kind::MySql => Method::Insert {
+                rows_per_statement: args.ceiling_rows.unwrap_or(usize::MAX),
+            },
+        };
+        let (rows, seconds, per) = baseline_method(url, "d", tables, method, &expected).await?;
+        let (label, note) = match kind {
+            Kind::Postgres => (
+                "ceiling: COPY FROM STDIN (text), one tx".to_string(),
+                "PostgreSQL COPY … FROM STDIN, text format, one COPY per table, one transaction"
+                    .to_string(),
+            ),
+            Kind::Sqlite => (
+                "ceiling: prepared INSERT per row, one tx".to_string(),
+                "one prepared INSERT per table reused for every row, one transaction, through \
+                 rusqlite on its own connection (sqlx adds a worker-thread hop per statement)"
+                    .to_string(),
+            ),
+            Kind::MySql => (
+                "ceiling: multi-row INSERT, one tx".to_string(),
+                format!(
+                    "multi-row INSERT (no LOAD DATA LOCAL INFILE: sqlx 0.9 cannot send it), \
+                     rows per statement up to what 65,535 bound parameters and half of \
+                     max_allowed_packet allow ({per}), one transaction"
+                ),
+            ),
+        };
+        report.methods.push(Measurement {
+            id: "d",
+            label,
+            rows,
+            seconds,
+            note: Some(note),
+        });
+    }
+    if let (true, Some(tables)) = (has(MethodId::E), &tables) {
+        say("e: multi-row VALUES upsert");
+        let method = Method::Upsert {
+            rows_per_statement: args.values_rows,
+        };
+        let (rows, seconds, per) = baseline_method(url, "e", tables, method, &expected).await?;
+        report.methods.push(Measurement {
+            id: "e",
+            label: format!(
+                "multi-VALUES upsert, {} rows/stmt, one tx",
+                group(args.values_rows as u64)
+            ),
+            rows,
+            seconds,
+            note: Some(format!(
+                "rows per statement: {} (capped by the bind limit), empty tables",
+                per
+            )),
+        });
+    }
+    if let (true, Some(tables)) = (has(MethodId::F), &prefix_tables) {
+        say("f: row-by-row upsert");
+        let method = Method::Upsert {
+            rows_per_statement: 1,
+        };
+        let (rows, seconds, _) =
+            baseline_method(url, "f", tables, method, &prefix.expected_rows()).await?;
+        report.methods.push(Measurement {
+            id: "f",
+            label: "row-by-row INSERT … ON CONFLICT, one tx".into(),
+            rows,
+            seconds,
+            note: Some(format!(
+                "run on a prefix of {} authors ({} rows), empty tables; rows/s from that prefix",
+                group(prefix.authors),
+                group(rows)
+            )),
+        });
+    }
+    if has(MethodId::Dry) {
+        say("dry: cast + validate + plan without a database");
+        report.dry_run = Some(dry_run(&registry, workload, &options).await?);
+    }
+
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(())
+}
+
+/// bulkinup's options for the timed calls: the given `chunk_size`, and no `timeout` (the
+/// default 15 s would cut a large run short; the baselines have none either).
+fn bulkinup_options(args: &Args) -> Options {
+    Options::default().chunk_size(args.chunk_size).timeout(None)
+}
+
+/// The verbs, local so that the call sites read as the methods' names.
+#[derive(Debug, Clone, Copy)]
+enum Verb {
+    Insert,
+    Upsert,
+}
+
+/// Times one bulkinup call over the lazy item iterator and checks its summary.
+async fn bulkinup_method(
+    target: &Target,
+    registry: &Registry,
+    workload: Workload,
+    verb: Verb,
+    options: &Options,
+) -> Result<(u64, Duration)> {
+    target.checkpoint().await?;
+    let items = workload.items();
+    let start = Instant::now();
+    let summary = match verb {
+        Verb::Insert => bulkinup::insert(&target.db, registry, "Author", items, options).await,
+        Verb::Upsert => bulkinup::upsert(&target.db, registry, "Author", items, options).await,
+    }
+    .context("bulkinup")?;
+    let elapsed = start.elapsed();
+    check_summary(&summary, workload)?;
+    Ok((summary.rows.values().sum(), elapsed))
+}
+
+/// Fails unless every item was written and the rows per table are the expected ones.
+fn check_summary(summary: &Summary, workload: Workload) -> Result<()> {
+    ensure!(
+        summary.written == workload.authors && summary.skipped == 0,
+        "bulkinup wrote {} and skipped {} of {} items",
+        summary.written,
+        summary.skipped,
+        workload.authors
+    );
+    let expected = workload.expected_rows();
+    let got: BTreeMap<&str, u64> = summary.rows.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    ensure!(
+        got == expected,
+        "bulkinup reports rows {got:?}, expected {expected:?}"
+    );
+    Ok(())
+}
+
+/// Verifies the target of a bulkinup method and drops it, whatever the outcome.
+async fn finish(
+    target: Target,
+    measured: Result<(u64, Duration)>,
+    method: &str,
+    expected: &BTreeMap<&'static str, u64>,
+) -> Result<(u64, Duration)> {
+    let verified = match &measured {
+        Ok(_) => target.verify(method, expected).await,
+        Err(_) => Ok(()),
+    };
+    target.drop_all().await;
+    verified?;
+    measured
+}
+
+/// Times one baseline on a fresh target and verifies what it wrote.
+async fn baseline_method(
+    url: &str,
+    id: &str,
+    tables: &[Table],
+    method: Method,
+    expected: &BTreeMap<&'static str, u64>,
+) -> Result<(u64, f64, String)> {
+    let target = Target::fresh(url, id).await?;
+    let result = async {
+        target.checkpoint().await?;
+        let start = Instant::now();
+        let written = baseline::write(&target, tables, method).await?;
+        let seconds = start.elapsed().as_secs_f64();
+        target.verify(id, expected).await?;
+        let total: u64 = expected.values().sum();
+        ensure!(
+            written.rows == total,
+            "method {id} wrote {} rows, expected {total}",
+            written.rows
+        );
+        let per = written
+            .rows_per_statement
+            .iter()
+            .map(|(t, n)| format!("{t} {}", group(*n as u64)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok((written.rows, seconds, per))
+    }
+    .await;
+    target.drop_all().await;
+    result
+}
+
+/// Measures bulkinup's dry run (cast + validate + plan, nothing written) in process CPU
+/// time, and the CPU time of generating the same items alone.
+async fn dry_run(registry: &Registry, workload: Workload, options: &Options) -> Result<DryRun> {
+    // A dry run uses no connection; the handle is only there to pick a dialect.
+    let db = Db::connect("sqlite::memory:").await?;
+    let cpu0 = process_cpu_seconds()?;
+    let mut fields = 0usize;
+    for item in workload.items() {
+        fields += std::hint::black_box(item)
+            .as_object()
+            .map_or(0, |o| o.len());
+    }
+    let generate_cpu_seconds = process_cpu_seconds()? - cpu0;
+    ensure!(fields > 0, "the workload generated no fields");
+
+    let options = options.clone().dry_run(true);
+    let cpu1 = process_cpu_seconds()?;
+    let start = Instant::now();
+    let summary = bulkinup::upsert(&db, registry, "Author", workload.items(), &options).await?;
+    let wall_seconds = start.elapsed().as_secs_f64();
+    let cpu_seconds = process_cpu_seconds()? - cpu1;
+    check_summary(&summary, workload)?;
+    db.close().await;
+    Ok(DryRun {
+        items: summary.written,
+        rows: summary.rows.values().sum(),
+        cpu_seconds,
+        wall_seconds,
+        generate_cpu_seconds,
+        note: "bulkinup::upsert with Options::dry_run(true): cast + validate + plan, \
+               generation of the JSON items subtracted"
+            .into(),
+    })
+}
+
+/// User + system CPU seconds of the whole process so far (`/proc/self/stat`, in clock ticks
+/// of 1/100 s, Linux's fixed `USER_HZ`).
+fn process_cpu_seconds() -> Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").context("reading /proc/self/stat")?;
+    // Fields after the parenthesized command name; utime and stime are fields 14 and 15.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("parsing /proc/self/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<f64> {
+        let v: u64 = fields
+            .get(i)
+            .context("parsing /proc/self/stat")?
+            .parse()
+            .context("parsing /proc/self/stat")?;
+        Ok(v as f64)
+    };
+    // `rest` starts at field 3 (state): utime is field 14 → index 11.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// The process's peak resident set size in KiB (`VmHWM` of `/proc/self/status`).
+fn peak_rss_kib() -> Result<u64> {
+    let status =
+        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    for line in status.lines() {
+        if let Some(v) = line.strip_prefix("VmHWM:") {
+            return v
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .context("parsing VmHWM");
+        }
+    }
+    bail!("no VmHWM in /proc/self/status")
+}
+
+/// `--peak-memory`: one bulkinup upsert of the lazy workload, then the peak RSS.
+async fn peak_memory(args: &Args, registry: &Registry, workload: Workload) -> Result<()> {
+    let options = bulkinup_options(args);
+    let target = Target::fresh(&args.database_url, "peak").await?;
+    let database = target.version().await?;
+    let before = peak_rss_kib()?;
+    let measured = bulkinup_method(&target, registry, workload, Verb::Upsert, &options).await;
+    let after = peak_rss_kib()?;
+    let (rows, elapsed) =
+        finish(target, measured, "peak-memory", &workload.expected_rows()).await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "database": database,
+                "authors": workload.authors,
+                "chunk_size": args.chunk_size,
+                "rows": rows,
+                "seconds": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+                "peak_rss_kib_before": before,
+                "peak_rss_kib": after,
+            })
+        );
+    } else {
+        println!(
+            "bulkinup upsert of {} authors ({} rows) on {database}, chunk_size {}: {:.3} s; \
+             peak RSS (VmHWM) {} KiB (before the call: {} KiB)",
+            group(workload.authors),
+            group(rows),
+            args.chunk_size,
+            elapsed.as_secs_f64(),
+            group(after),
+            group(before)
+        );
+    }
+    Ok(())
+}
+
+/// The URL without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_the_password_only() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(
+            redact("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(redact("sqlite:"), "sqlite:");
+    }
+
+    #[test]
+    fn reads_proc() {
+        assert!(peak_rss_kib().unwrap_or(0) > 0);
+        assert!(process_cpu_seconds().is_ok());
+    }
+
+    #[test]
+    fn the_blog_schema_loads_and_casts_the_workload() {
+        let registry = Registry::from_toml_str(BLOG_SCHEMA, "blog").map(|f| f.registry);
+        let Ok(registry) = registry else {
+            panic!("the blog schema does not load")
+        };
+        for item in (Workload { authors: 3 }).items() {
+            let cs = bulkinup::Changeset::cast(&registry, "Author", "changeset", &item);
+            assert!(cs.is_ok_and(|c| c.is_valid()), "{item}");
+        }
+    }
+}

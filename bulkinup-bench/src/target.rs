@@ -1,0 +1,265 @@
+//! Where each method writes: a fresh, empty copy of the blog tables on the database of the
+//! given URL — a new PostgreSQL schema, a new MariaDB/MySQL database, or a new SQLite file
+//! in a temporary directory — dropped after the method.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result, bail};
+use bulkinup::Db;
+use sqlx::Row;
+
+use crate::baseline;
+use crate::workload::Workload;
+
+/// The kind of database, from the URL's scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// SQLite (embedded).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL or MariaDB.
+    MySql,
+}
+
+impl Kind {
+    /// The kind of a database URL.
+    ///
+    /// # Errors
+    /// When the scheme is none of `sqlite:`, `postgres:`/`postgresql:`, `mysql:`/`mariadb:`.
+    pub fn from_url(url: &str) -> Result<Kind> {
+        if url.starts_with("sqlite:") {
+            Ok(Kind::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Kind::Postgres)
+        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            Ok(Kind::MySql)
+        } else {
+            bail!("unsupported database URL (expected sqlite:…, postgres://… or mysql://…)")
+        }
+    }
+
+    /// The blog DDL of `examples/blog/` for this database.
+    pub fn ddl(self) -> &'static str {
+        match self {
+            Kind::Sqlite => include_str!("../../examples/blog/sqlite.sql"),
+            Kind::Postgres => include_str!("../../examples/blog/postgres.sql"),
+            Kind::MySql => include_str!("../../examples/blog/mysql.sql"),
+        }
+    }
+
+    /// Quotes an identifier by the database's rules, doubling embedded quote characters.
+    pub fn quote(self, ident: &str) -> String {
+        match self {
+            Kind::MySql => format!("`{}`", ident.replace('`', "``")),
+            Kind::Sqlite | Kind::Postgres => format!("\"{}\"", ident.replace('"', "\"\"")),
+        }
+    }
+}
+
+/// A fresh, empty set of blog tables (categories seeded) on one database.
+pub struct Target {
+    /// The bulkinup handle on it; the baselines use its pool, so both sides run with the
+    /// same connection settings.
+    pub db: Db,
+    /// The kind of database.
+    pub kind: Kind,
+    /// The SQLite file, for the ceiling's own connection.
+    pub sqlite_path: Option<std::path::PathBuf>,
+    /// The schema/database of a server, dropped by [`Target::drop_all`].
+    scratch: Option<(Db, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn scratch_name(label: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let label: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("bulkinup_bench_{}_{n}_{label}", std::process::id())
+}
+
+impl Target {
+    /// Creates a fresh, empty copy of the blog tables for the method `label` and seeds the
+    /// categories.
+    ///
+    /// # Errors
+    /// When the database cannot be reached or the DDL fails.
+    pub async fn fresh(url: &str, label: &str) -> Result<Target> {
+        let kind = Kind::from_url(url)?;
+        let name = scratch_name(label);
+        let mut sqlite_path = None;
+        let (target_url, scratch, dir) = match kind {
+            Kind::Sqlite => {
+                let dir = tempfile::Builder::new()
+                    .prefix("bulkinup-bench-")
+                    .tempdir()
+                    .context("creating a temporary directory for SQLite")?;
+                let path = dir.path().join(format!("{name}.db"));
+                let url = format!("sqlite://{}", path.display());
+                sqlite_path = Some(path);
+                (url, None, Some(dir))
+            }
+            Kind::Postgres => {
+                let admin = Db::connect(url).await.context("connecting to PostgreSQL")?;
+                admin
+                    .execute_script(&format!("CREATE SCHEMA {}", kind.quote(&name)))
+                    .await
+                    .context("creating the scratch schema")?;
+                let sep = if url.contains('?') { '&' } else { '?' };
+                let target = format!("{url}{sep}options=-c%20search_path%3D{name}");
+                (target, Some((admin, name)), None)
+            }
+            Kind::MySql => {
+                let admin = Db::connect(url)
+                    .await
+                    .context("connecting to MariaDB/MySQL")?;
+                admin
+                    .execute_script(&format!("CREATE DATABASE {}", kind.quote(&name)))
+                    .await
+                    .context("creating the scratch database")?;
+                let base = url.split('?').next().unwrap_or(url);
+                let root = base.rsplit_once('/').map_or(base, |(r, _)| r);
+                (format!("{root}/{name}"), Some((admin, name)), None)
+            }
+        };
+        let db = Db::connect(&target_url)
+            .await
+            .context("connecting to the scratch database")?;
+        let target = Target {
+            db,
+            kind,
+            sqlite_path,
+            scratch,
+            _dir: dir,
+        };
+        target
+            .db
+            .execute_script(kind.ddl())
+            .await
+            .context("creating the blog tables")?;
+        baseline::write(
+            &target,
+            std::slice::from_ref(&Workload::categories()),
+            baseline::Method::Insert {
+                rows_per_statement: usize::MAX,
+            },
+        )
+        .await
+        .context("seeding the categories")?;
+        Ok(target)
+    }
+
+    /// Asks the server to write its dirty pages now (PostgreSQL `CHECKPOINT`), so that one
+    /// method's checkpoint does not land in the next one's timing. A no-op elsewhere.
+    ///
+    /// # Errors
+    /// When the statement fails.
+    pub async fn checkpoint(&self) -> Result<()> {
+        if let Some((admin, _)) = &self.scratch
+            && self.kind == Kind::Postgres
+        {
+            admin.execute_script("CHECKPOINT").await?;
+        }
+        Ok(())
+    }
+
+    /// `SELECT COUNT(*)` of a table.
+    ///
+    /// # Errors
+    /// When the query fails.
+    pub async fn count(&self, table: &str) -> Result<u64> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {}", self.kind.quote(table)));
+        let n: i64 = match &self.db {
+            Db::Sqlite(p) => sqlx::query(sql).fetch_one(p).await?.try_get(0)?,
+            Db::Postgres(p) => sqlx::query(sql).fetch_one(p).await?.try_get(0)?,
+            Db::MySql(p) => sqlx::query(sql).fetch_one(p).await?.try_get(0)?,
+            _ => bail!("unsupported database"),
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Checks that every table holds exactly the expected number of rows.
+    ///
+    /// # Errors
+    /// Names every table whose count differs: the method did not write what it claims.
+    pub async fn verify(&self, method: &str, expected: &BTreeMap<&'static str, u64>) -> Result<()> {
+        let mut wrong = Vec::new();
+        for (table, &want) in expected {
+            let got = self.count(table).await?;
+            if got != want {
+                wrong.push(format!("{table}: {got} rows, expected {want}"));
+            }
+        }
+        if !wrong.is_empty() {
+            bail!(
+                "method {method}: the database does not hold the expected rows: {}",
+                wrong.join("; ")
+            );
+        }
+        Ok(())
+    }
+
+    /// The database's name and version, for the report.
+    ///
+    /// # Errors
+    /// When the query fails.
+    pub async fn version(&self) -> Result<String> {
+        Ok(match &self.db {
+            Db::Sqlite(p) => {
+                let v: String = sqlx::query("SELECT sqlite_version()")
+                    .fetch_one(p)
+                    .await?
+                    .try_get(0)?;
+                let journal: String = sqlx::query("PRAGMA journal_mode")
+                    .fetch_one(p)
+                    .await?
+                    .try_get(0)?;
+                let sync: i64 = sqlx::query("PRAGMA synchronous")
+                    .fetch_one(p)
+                    .await?
+                    .try_get(0)?;
+                format!("SQLite {v} (journal_mode={journal}, synchronous={sync})")
+            }
+            Db::Postgres(p) => {
+                let v: String = sqlx::query("SHOW server_version")
+                    .fetch_one(p)
+                    .await?
+                    .try_get(0)?;
+                format!("PostgreSQL {v}")
+            }
+            Db::MySql(p) => {
+                let v: String = sqlx::query("SELECT VERSION()")
+                    .fetch_one(p)
+                    .await?
+                    .try_get(0)?;
+                format!("MySQL/MariaDB {v}")
+            }
+            _ => bail!("unsupported database"),
+        })
+    }
+
+    /// Closes the pool and drops the scratch schema, database or file.
+    pub async fn drop_all(self) {
+        self.db.close().await;
+        if let Some((admin, name)) = &self.scratch {
+            let sql = match self.kind {
+                Kind::Postgres => format!("DROP SCHEMA {} CASCADE", self.kind.quote(name)),
+                _ => format!("DROP DATABASE {}", self.kind.quote(name)),
+            };
+            if let Err(e) = admin.execute_script(&sql).await {
+                eprintln!("warning: could not drop {name}: {e}");
+            }
+            admin.close().await;
+        }
+    }
+}
