@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{Stream, StreamExt};
+use futures::{SinkExt, Stream, StreamExt};
 use sqlx::{Arguments, Database, Executor, Pool, Transaction};
 use tokio::task::JoinSet;
 
@@ -60,6 +60,7 @@ where
         summary: Summary::new(verb),
         skipped: SkippedReport::default(),
         items: Box::pin(items),
+        yield_every: 0,
     };
     let summary = match (options.dry_run, options.max_concurrency) {
         (true, _) => {
@@ -77,7 +78,10 @@ where
             let mut tx = pool.begin().await.map_err(|e| Error::database(None, e))?;
             // The limit covers the writes; the commit is outside it, so that a call reported
             // as timed out is never committed. An error drops `tx`, which rolls back.
-            within(options.timeout, write_in::<B, S>(&mut tx, &mut producer)).await?;
+            let deadline = Deadline::start(options.timeout);
+            begin_limits::<B>(&mut tx, options.timeout).await?;
+            write_in::<B, S>(&mut tx, &mut producer, deadline).await?;
+            deadline.check(None)?;
             tx.commit().await.map_err(|e| Error::database(None, e))?;
             producer.finish();
             producer.summary
@@ -87,33 +91,61 @@ where
     Ok(summary)
 }
 
-/// Runs `work` under the limit: it fails when the limit passes while it waits, and when it
-/// ends after the limit (time spent without yielding, e.g. in a writer hook, counts too).
-async fn within<T>(limit: Option<Duration>, work: impl Future<Output = Result<T>>) -> Result<T> {
-    let Some(limit) = limit else {
-        return work.await;
-    };
-    let start = tokio::time::Instant::now();
-    let out = tokio::time::timeout(limit, work)
-        .await
-        .map_err(|_| timeout_error(limit))??;
-    if start.elapsed() > limit {
-        return Err(timeout_error(limit));
-    }
-    Ok(out)
+/// The end of the time a transaction may take. The limit is enforced without ever
+/// dropping a statement in flight (which would leave the connection mid-protocol): it is
+/// checked before each statement and before the commit, and each statement is bounded by the
+/// database itself where it can (PostgreSQL `statement_timeout`, MariaDB
+/// `max_statement_time`), whose cancellation is reported as a timeout.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    limit: Option<(Duration, tokio::time::Instant)>,
 }
 
-fn timeout_error(limit: Duration) -> Error {
-    Error::Timeout {
-        seconds: limit.as_secs_f64(),
-        table: None,
+impl Deadline {
+    pub(crate) fn start(limit: Option<Duration>) -> Self {
+        Deadline {
+            limit: limit.map(|l| (l, tokio::time::Instant::now() + l)),
+        }
     }
+
+    /// An error if the limit has passed.
+    pub(crate) fn check(&self, table: Option<&str>) -> Result<()> {
+        match self.limit {
+            Some((limit, end)) if tokio::time::Instant::now() > end => Err(Error::Timeout {
+                seconds: limit.as_secs_f64(),
+                table: table.map(str::to_string),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Sets the database's own per-statement limit for this transaction, if it has one.
+async fn begin_limits<B>(
+    tx: &mut Transaction<'static, B::DB>,
+    limit: Option<Duration>,
+) -> Result<()>
+where
+    B: Backend,
+    for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
+{
+    let dialect = B::default();
+    if let Some(sql) = dialect.statement_timeout_sql(limit) {
+        let r = (&mut **tx).execute(sqlx::raw_sql(trusted_sql(sql))).await;
+        if let Err(e) = r
+            && !dialect.statement_timeout_optional()
+        {
+            return Err(Error::database(None, e));
+        }
+    }
+    Ok(())
 }
 
 /// Writes every chunk into one transaction.
 async fn write_in<B, S>(
     tx: &mut Transaction<'static, B::DB>,
     producer: &mut Producer<'_, S>,
+    deadline: Deadline,
 ) -> Result<()>
 where
     B: Backend + Send + Sync,
@@ -122,14 +154,43 @@ where
     <B::DB as Database>::Arguments: sqlx::IntoArguments<B::DB>,
     B::DB: sqlx::database::HasStatementCache,
 {
+    // Pipelined: the next chunk is validated and planned while the database executes the
+    // statements of the previous one (the producer yields every few items so the writer's
+    // I/O is served promptly). Both run in this task; the channel holds one chunk.
     let mut writer = Writer::<B>::new(Arc::clone(&producer.resolved));
-    while let Some(batches) = producer.next_chunk().await? {
-        writer.write_all(tx, batches).await?;
-        writer.add_counts(&mut producer.summary);
-        producer.progress();
-    }
+    writer.deadline = deadline;
+    let (mut send, mut recv) = futures::channel::mpsc::channel::<Vec<Batch>>(1);
+    producer.yield_every = YIELD_EVERY;
+    let produce = async {
+        while let Some(batches) = producer.next_chunk().await? {
+            for b in &batches {
+                *producer.summary.rows.entry(b.table.clone()).or_insert(0) += b.rows.len() as u64;
+            }
+            producer.progress();
+            if send.send(batches).await.is_err() {
+                break; // the writer failed; its error is returned
+            }
+        }
+        drop(send);
+        Ok::<(), Error>(())
+    };
+    let consume = async {
+        while let Some(batches) = recv.next().await {
+            writer.write_all(tx, batches).await?;
+        }
+        Ok::<(), Error>(())
+    };
+    let (produced, consumed) = futures::join!(produce, consume);
+    consumed?;
+    produced?;
+    // What was written, after the writer hook, is what the summary reports.
+    producer.summary.rows.clear();
+    writer.add_counts(&mut producer.summary);
     Ok(())
 }
+
+/// How many items the producer validates between two yields when it runs beside a writer.
+const YIELD_EVERY: usize = 32;
 
 /// Up to `n` chunks at once, each in its own transaction. Committed chunks stay committed
 /// when a later one fails; the first error is returned once the chunks in flight have ended.
@@ -204,7 +265,11 @@ where
         let mut writer = Writer::<B>::new(Arc::clone(&resolved));
         let result = async {
             let mut tx = pool.begin().await.map_err(|e| Error::database(None, e))?;
-            within(timeout, writer.write_all(&mut tx, batches.clone())).await?;
+            let deadline = Deadline::start(timeout);
+            begin_limits::<B>(&mut tx, timeout).await?;
+            writer.deadline = deadline;
+            writer.write_all(&mut tx, batches.clone()).await?;
+            deadline.check(None)?;
             tx.commit().await.map_err(|e| Error::database(None, e))
         }
         .await;
@@ -235,6 +300,8 @@ struct Producer<'r, S> {
     summary: Summary,
     skipped: SkippedReport,
     items: Pin<Box<S>>,
+    /// Yield to the writer every this many items (0: never).
+    yield_every: usize,
 }
 
 impl<S: Stream<Item = Result<Item>>> Producer<'_, S> {
@@ -255,7 +322,10 @@ impl<S: Stream<Item = Result<Item>>> Producer<'_, S> {
         let mut invalid: Vec<Skipped> = Vec::new();
         let mut recovered: Vec<Changeset> = Vec::new();
         let recovery = !options.recover_changeset_errors.is_empty();
-        for item in chunk {
+        for (n, item) in chunk.into_iter().enumerate() {
+            if self.yield_every > 0 && n % self.yield_every == self.yield_every - 1 {
+                tokio::task::yield_now().await;
+            }
             let mut cs = cast_with(
                 self.registry,
                 &self.root,
@@ -342,6 +412,7 @@ pub(crate) struct Writer<B: Backend> {
     /// Statement shape → the backend's columnar statement, if it has one.
     columnar: HashMap<ShapeKey, Option<Arc<str>>>,
     counts: Counts,
+    deadline: Deadline,
 }
 
 impl<B: Backend> Writer<B>
@@ -357,6 +428,7 @@ where
             sql: HashMap::new(),
             columnar: HashMap::new(),
             counts: Counts::default(),
+            deadline: Deadline::start(None),
         }
     }
 
@@ -478,11 +550,28 @@ where
         persistent: bool,
         table: &str,
     ) -> Result<()> {
+        self.deadline.check(Some(table))?;
         sqlx::query_with(trusted_sql(sql), args)
             .persistent(persistent)
             .execute(&mut **tx)
             .await
-            .map_err(|e| Error::database(Some(table), e))?;
+            .map_err(|e| match e {
+                sqlx::Error::Database(db)
+                    if db
+                        .code()
+                        .is_some_and(|c| self.dialect.is_statement_timeout(&c)) =>
+                {
+                    Error::Timeout {
+                        seconds: self
+                            .resolved
+                            .options
+                            .timeout
+                            .map_or(0.0, |l| l.as_secs_f64()),
+                        table: Some(table.to_string()),
+                    }
+                }
+                e => Error::database(Some(table), e),
+            })?;
         *self.counts.statements.entry(table.to_string()).or_insert(0) += 1;
         Ok(())
     }

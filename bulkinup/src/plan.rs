@@ -20,8 +20,9 @@
 //! related rows such as tags are written once per call.
 
 use std::collections::HashMap;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
+
+use foldhash::fast::FixedState;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use serde_json::Value as J;
@@ -84,9 +85,9 @@ struct Node {
     /// Whether this node holds many_to_many related rows (de-duplicated across chunks).
     shared: bool,
     rows: Vec<Vec<Value>>,
-    seen: HashMap<Vec<KeyPart>, usize>,
+    seen: HashMap<Key, usize, FixedState>,
     /// Across chunks (shared nodes): key → hash of the row last sent.
-    sent: HashMap<Vec<KeyPart>, u64>,
+    sent: HashMap<Key, u64, FixedState>,
 }
 
 /// Turns valid changesets into batches, chunk after chunk, for one call.
@@ -202,8 +203,8 @@ impl Planner {
                 dedup,
                 shared,
                 rows: Vec::new(),
-                seen: HashMap::new(),
-                sent: HashMap::new(),
+                seen: HashMap::default(),
+                sent: HashMap::default(),
             },
         )
     }
@@ -247,8 +248,8 @@ impl Planner {
                 dedup: Some(vec![0, 1]),
                 shared: false,
                 rows: Vec::new(),
-                seen: HashMap::new(),
-                sent: HashMap::new(),
+                seen: HashMap::default(),
+                sent: HashMap::default(),
             },
         )
     }
@@ -358,11 +359,12 @@ impl Planner {
 
 /// Moves the row values out of a changeset: the change, else the field's default.
 fn take_row(cs: &mut Changeset) -> Vec<Value> {
-    let schema = Arc::clone(&cs.schema);
-    cs.changes
-        .iter_mut()
+    let schema = &cs.schema;
+    // Reuses the changes' allocation (Option<Value> and Value have the same layout).
+    std::mem::take(&mut cs.changes)
+        .into_iter()
         .zip(schema.fields.iter())
-        .map(|(c, f)| c.take().unwrap_or_else(|| f.default.clone()))
+        .map(|(c, f)| c.unwrap_or_else(|| f.default.clone()))
         .collect()
 }
 
@@ -403,7 +405,21 @@ fn type_of(v: &Value) -> FieldType {
     }
 }
 
-fn key_of(row: &[Value], cols: &[usize]) -> Option<Vec<KeyPart>> {
+/// A row's conflict key: a single integer (the common case, no allocation) or its parts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Int(i64),
+    Parts(Vec<KeyPart>),
+}
+
+fn key_of(row: &[Value], cols: &[usize]) -> Option<Key> {
+    if let [c] = cols {
+        return match &row[*c] {
+            Value::Null => None,
+            Value::Int(i) => Some(Key::Int(*i)),
+            v => Some(Key::Parts(vec![KeyPart::from(v)])),
+        };
+    }
     let mut key = Vec::with_capacity(cols.len());
     for &c in cols {
         let v = &row[c];
@@ -412,11 +428,11 @@ fn key_of(row: &[Value], cols: &[usize]) -> Option<Vec<KeyPart>> {
         }
         key.push(KeyPart::from(v));
     }
-    Some(key)
+    Some(Key::Parts(key))
 }
 
 fn row_hash(row: &[Value]) -> u64 {
-    let mut h = DefaultHasher::new();
+    let mut h = FixedState::with_seed(0).build_hasher();
     for v in row {
         KeyPart::from(v).hash(&mut h);
     }

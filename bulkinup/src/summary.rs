@@ -31,7 +31,8 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub(crate) fn new(verb: Verb) -> Self {
+    /// An empty summary for `verb`.
+    pub fn new(verb: Verb) -> Self {
         Summary {
             verb,
             written: 0,
@@ -54,6 +55,32 @@ impl Summary {
             out["recovered"] = json!(self.recovered);
         }
         out
+    }
+}
+
+/// Serializes as the CLI prints it, keys in this order: `upserted`/`inserted`, `skipped`,
+/// `recovered` (only when items were recovered), `rows` (table → rows, sorted by table).
+///
+/// ```
+/// # use bulkinup::{Summary, Verb};
+/// let s: Summary = Summary::new(Verb::Upsert);
+/// assert_eq!(serde_json::to_string(&s).unwrap(), r#"{"upserted":0,"skipped":0,"rows":{}}"#);
+/// ```
+impl serde::Serialize for Summary {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        let verb = match self.verb {
+            Verb::Upsert => "upserted",
+            Verb::Insert => "inserted",
+        };
+        map.serialize_entry(verb, &self.written)?;
+        map.serialize_entry("skipped", &self.skipped)?;
+        if self.recovered > 0 {
+            map.serialize_entry("recovered", &self.recovered)?;
+        }
+        map.serialize_entry("rows", &self.rows)?;
+        map.end()
     }
 }
 

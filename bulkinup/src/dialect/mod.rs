@@ -147,6 +147,23 @@ pub trait Dialect: Send + Sync {
 
     /// Whether an error code means a deadlock or serialization failure (worth a retry).
     fn is_retryable(&self, code: &str) -> bool;
+
+    /// The statement that bounds each statement of the current transaction by `limit`
+    /// (`None` for no limit), where the database has one.
+    fn statement_timeout_sql(&self, _limit: Option<std::time::Duration>) -> Option<String> {
+        None
+    }
+
+    /// Whether a failure of [`Dialect::statement_timeout_sql`] is ignored (the database may
+    /// not support it).
+    fn statement_timeout_optional(&self) -> bool {
+        false
+    }
+
+    /// Whether an error code means a statement was cancelled by that limit.
+    fn is_statement_timeout(&self, _code: &str) -> bool {
+        false
+    }
 }
 
 /// A dialect bound to its sqlx driver: how each [`Value`] of each [`FieldType`] is bound.

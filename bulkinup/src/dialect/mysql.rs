@@ -67,6 +67,24 @@ impl Dialect for MySqlDialect {
 
     /// `1213` ER_LOCK_DEADLOCK, `1205` ER_LOCK_WAIT_TIMEOUT
     /// (<https://mariadb.com/kb/en/mariadb-error-code-reference/>).
+    /// MariaDB's `max_statement_time` (seconds; 0 is no limit), for the session: every
+    /// transaction sets it anew. MySQL has no such variable for writes: there the statement
+    /// fails and is ignored (see [`Dialect::statement_timeout_optional`]), and only the
+    /// between-statement checks bound the call.
+    fn statement_timeout_sql(&self, limit: Option<std::time::Duration>) -> Option<String> {
+        let secs = limit.map_or(0.0, |l| l.as_secs_f64());
+        Some(format!("SET SESSION max_statement_time = {secs}"))
+    }
+
+    fn statement_timeout_optional(&self) -> bool {
+        true
+    }
+
+    /// MariaDB `1969` ER_STATEMENT_TIMEOUT (SQLSTATE `70100`).
+    fn is_statement_timeout(&self, code: &str) -> bool {
+        matches!(code, "70100" | "1969")
+    }
+
     fn is_retryable(&self, code: &str) -> bool {
         // sqlx reports MySQL's SQLSTATE as the code; 40001 is the state of a deadlock.
         matches!(code, "40001" | "1213" | "1205")

@@ -32,6 +32,17 @@ impl Dialect for PgDialect {
     fn is_retryable(&self, code: &str) -> bool {
         matches!(code, "40P01" | "40001")
     }
+
+    /// `SET LOCAL statement_timeout` (milliseconds; 0 is no limit): ends with the transaction.
+    fn statement_timeout_sql(&self, limit: Option<std::time::Duration>) -> Option<String> {
+        let ms = limit.map_or(0, |l| l.as_millis().max(1));
+        Some(format!("SET LOCAL statement_timeout = {ms}"))
+    }
+
+    /// `57014` query_canceled.
+    fn is_statement_timeout(&self, code: &str) -> bool {
+        code == "57014"
+    }
 }
 
 macro_rules! bind_array {
