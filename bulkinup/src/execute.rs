@@ -12,7 +12,7 @@ use futures::{SinkExt, Stream, StreamExt};
 use sqlx::{Arguments, Database, Executor, Pool, Transaction};
 use tokio::task::JoinSet;
 
-use crate::changeset::{Changeset, cast_with, recover, recoverable};
+use crate::changeset::{CastCtx, Changeset, cast_with, recover, recoverable};
 use crate::dialect::{Backend, trusted_sql};
 use crate::error::{Error, Result};
 use crate::item::Item;
@@ -331,7 +331,11 @@ impl<S: Stream<Item = Result<Item>>> Producer<'_, S> {
                 &self.root,
                 &options.changeset,
                 &item.attrs,
-                &self.resolved.placeholders,
+                &CastCtx {
+                    placeholders: &self.resolved.placeholders,
+                    infer_foreign_keys: options.infer_foreign_keys,
+                },
+                None,
             );
             if !cs.is_valid() && recovery && recoverable(&cs, &self.resolved.recover) {
                 if options.on_recovered.is_some() {

@@ -122,6 +122,12 @@ pub struct Options {
     pub on_recovered: Option<Handler<[Changeset]>>,
     /// The writer hook (Bulkinup's `insert_all_function`).
     pub writer: Option<WriterHook>,
+    /// A `has_many`/`has_one` child whose foreign key is absent from its attrs gets its
+    /// parent's referenced key before its changeset runs (SPEC §9).
+    pub infer_foreign_keys: bool,
+    /// Nested `belongs_to` data is written first (upserted or inserted with the verb), and
+    /// the owner's foreign key is taken from it (SPEC §9).
+    pub write_belongs_to: bool,
 }
 
 /// What the writer hook is told about a write besides its batch.
@@ -169,6 +175,8 @@ impl Default for Options {
             max_concurrency: None,
             on_recovered: None,
             writer: None,
+            infer_foreign_keys: false,
+            write_belongs_to: false,
         }
     }
 }
@@ -314,6 +322,30 @@ impl Options {
         self
     }
 
+    /// Infers the foreign keys of `has_many`/`has_one` children from their parent.
+    ///
+    /// ```
+    /// # use bulkinup::Options;
+    /// let opts = Options::default().infer_foreign_keys(true);
+    /// # let _ = opts;
+    /// ```
+    pub fn infer_foreign_keys(mut self, yes: bool) -> Self {
+        self.infer_foreign_keys = yes;
+        self
+    }
+
+    /// Writes nested `belongs_to` rows before their owners.
+    ///
+    /// ```
+    /// # use bulkinup::Options;
+    /// let opts = Options::default().write_belongs_to(true);
+    /// # let _ = opts;
+    /// ```
+    pub fn write_belongs_to(mut self, yes: bool) -> Self {
+        self.write_belongs_to = yes;
+        self
+    }
+
     /// Sets the conflict target of a schema (by name) or join table.
     pub fn conflict_target<I, S>(mut self, key: impl Into<String>, columns: I) -> Self
     where
@@ -444,6 +476,22 @@ impl Options {
                         .map(|(c, v)| (c.clone(), guess_value(v)))
                         .collect();
                     join_placeholders.insert(key.clone(), cols);
+                }
+            }
+        }
+        // Timestamps: one clock reading per call, set like placeholders (an explicit
+        // placeholder for the same field wins).
+        let now = serde_json::Value::String(
+            chrono::Utc::now()
+                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                .to_string(),
+        );
+        for s in &registry.inner.schemas {
+            if let Some((ins, upd)) = s.timestamps {
+                for fi in [ins, upd] {
+                    if !placeholders[s.index].iter().any(|(f, _)| *f == fi) {
+                        placeholders[s.index].push((fi, now.clone()));
+                    }
                 }
             }
         }
@@ -628,6 +676,8 @@ impl ResolvedOptions {
                     !s.primary_key.contains(i)
                         && !target_fields.contains(i)
                         && !except.contains(&f.name)
+                        && s.timestamps
+                            .is_none_or(|(inserted_at, _)| inserted_at != *i)
                 })
                 .map(|(_, f)| f.column.clone())
                 .collect(),

@@ -86,6 +86,8 @@ struct Node {
     shared: bool,
     rows: Vec<Vec<Value>>,
     seen: HashMap<Key, usize, FixedState>,
+    /// Nodes whose rows must be written before this one's.
+    deps: Vec<usize>,
     /// Across chunks (shared nodes): key → hash of the row last sent.
     sent: HashMap<Key, u64, FixedState>,
 }
@@ -128,7 +130,8 @@ impl Planner {
     /// The batches of the chunk, in write order, leaving the planner ready for the next one.
     pub(crate) fn take(&mut self) -> Vec<Batch> {
         let mut out = Vec::new();
-        for node in &mut self.nodes {
+        for i in self.write_order() {
+            let node = &mut self.nodes[i];
             node.seen.clear();
             let mut rows = std::mem::take(&mut node.rows);
             if node.shared
@@ -163,6 +166,29 @@ impl Planner {
         out
     }
 
+    /// Node indices with every node after the nodes it depends on (creation order among
+    /// the ready ones).
+    fn write_order(&self) -> Vec<usize> {
+        let n = self.nodes.len();
+        let mut done = vec![false; n];
+        let mut order = Vec::with_capacity(n);
+        while order.len() < n {
+            let before = order.len();
+            for i in 0..n {
+                if !done[i] && self.nodes[i].deps.iter().all(|&d| done[d]) {
+                    done[i] = true;
+                    order.push(i);
+                }
+            }
+            if order.len() == before {
+                // A cycle (self-referencing belongs_to): keep creation order for the rest.
+                order.extend((0..n).filter(|&i| !done[i]));
+                break;
+            }
+        }
+        order
+    }
+
     fn schema_node(
         &mut self,
         parent: usize,
@@ -194,9 +220,15 @@ impl Planner {
             Verb::Insert if shared => Some(schema.primary_key.clone()).filter(|k| !k.is_empty()),
             Verb::Insert => None,
         };
+        let deps = if parent != ROOT && !shared {
+            vec![parent]
+        } else {
+            Vec::new()
+        };
         self.push_node(
             (parent, assoc, false),
             Node {
+                deps,
                 table: schema.table().to_string(),
                 columns,
                 on_conflict: Arc::new(on_conflict),
@@ -239,9 +271,11 @@ impl Planner {
             .collect();
         let names = [cols[0].0.to_string(), cols[1].0.to_string()];
         let on_conflict = self.options.conflict_for_join(table, &names);
+        let related = self.index.get(&(parent, assoc, false)).copied();
         self.push_node(
             (parent, assoc, true),
             Node {
+                deps: std::iter::once(parent).chain(related).collect(),
                 table: table.to_string(),
                 columns,
                 on_conflict: Arc::new(on_conflict),
@@ -295,7 +329,7 @@ impl Planner {
                 });
             }
         }
-        let row = take_row(&mut cs);
+        let mut row = take_row(&mut cs);
         for (ai, change) in assocs {
             let assoc = &schema.assocs[ai];
             let children = match change {
@@ -347,7 +381,20 @@ impl Planner {
                         self.push_row(join, link);
                     }
                 }
-                // Nested belongs_to data is not written; its foreign key rides on the owner.
+                // write_belongs_to: the related row is written before the owner's node, and
+                // the owner's foreign key is taken from it.
+                Link::Parent { fk, references } if self.options.options.write_belongs_to => {
+                    let parent_node = self.schema_node(node, ai, &related, true);
+                    if !self.nodes[node].deps.contains(&parent_node) {
+                        self.nodes[node].deps.push(parent_node);
+                    }
+                    for child in children {
+                        row[*fk] = child.value(*references).clone();
+                        self.add_row(parent_node, child);
+                    }
+                }
+                // Otherwise nested belongs_to data is not written; its foreign key rides on
+                // the owner.
                 Link::Parent { .. } | Link::Embed { .. } | Link::Through(_) => {}
             }
         }

@@ -89,7 +89,14 @@ impl Changeset {
         let si = registry.index(schema)?;
         let s = registry.at(si);
         s.resolved_changeset(changeset)?;
-        Ok(cast_with(registry, s, changeset, attrs, &[]))
+        Ok(cast_with(
+            registry,
+            s,
+            changeset,
+            attrs,
+            &CastCtx::default(),
+            None,
+        ))
     }
 
     /// The schema's name.
@@ -211,18 +218,31 @@ impl Changeset {
     }
 }
 
+/// What a call's options change in casting.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct CastCtx<'a> {
+    /// Per schema index: (field, raw value) injected before validation.
+    pub(crate) placeholders: &'a [Vec<(usize, J)>],
+    /// `infer_foreign_keys`.
+    pub(crate) infer_foreign_keys: bool,
+}
+
 /// Casts attrs with a changeset that is known to exist (checked at registry build time for
 /// nested ones, by the caller for the root).
 ///
-/// `placeholders` (per schema index: field and raw value) replace the attrs' values before
-/// casting, and are set on fields the changeset does not cast too.
+/// `ctx.placeholders` (per schema index: field and raw value) replace the attrs' values before
+/// casting, and are set on fields the changeset does not cast too. `inherited` is a foreign
+/// key inferred from the parent (`infer_foreign_keys`): used when the attrs do not give the
+/// field.
 pub(crate) fn cast_with(
     registry: &Registry,
     schema: &Arc<Schema>,
     changeset: &str,
     attrs: &J,
-    placeholders: &[Vec<(usize, J)>],
+    ctx: &CastCtx<'_>,
+    inherited: Option<(usize, J)>,
 ) -> Changeset {
+    let placeholders = ctx.placeholders;
     let n = schema.fields.len();
     let mut cs = Changeset {
         schema: Arc::clone(schema),
@@ -253,7 +273,8 @@ pub(crate) fn cast_with(
             .iter()
             .find(|(f, _)| *f == fi)
             .map(|(_, v)| v)
-            .or_else(|| obj.get(&field.name));
+            .or_else(|| obj.get(&field.name))
+            .or_else(|| inherited.as_ref().filter(|(f, _)| *f == fi).map(|(_, v)| v));
         let Some(raw) = given else {
             continue;
         };
@@ -267,10 +288,19 @@ pub(crate) fn cast_with(
         }
     }
 
+    // Placeholders are written whether or not the changeset casts them.
     for (fi, raw) in own_placeholders {
         if cs.changes[*fi].is_none() && !def.cast.contains(fi) {
             cs.changes[*fi] = cast_value(&schema.fields[*fi].ty, raw).ok();
         }
+    }
+    // So is an inferred foreign key, unless the attrs give one.
+    if let Some((fi, raw)) = &inherited
+        && cs.changes[*fi].is_none()
+        && !def.cast.contains(fi)
+        && !obj.contains_key(&schema.fields[*fi].name)
+    {
+        cs.changes[*fi] = cast_value(&schema.fields[*fi].ty, raw).ok();
     }
 
     // cast_assoc / cast_embed
@@ -284,12 +314,20 @@ pub(crate) fn cast_with(
             Link::Embed { field } => Some(field),
             _ => None,
         };
+        // The parent's referenced key, for children that do not give their foreign key.
+        let inherit = match assoc.link {
+            Link::Child { fk, references } if ctx.infer_foreign_keys => cs.changes[references]
+                .as_ref()
+                .filter(|v| !v.is_null())
+                .map(|v| (fk, v.to_json())),
+            _ => None,
+        };
         let change = if assoc.kind.is_many() {
             match raw {
                 J::Array(items) => AssocChange::Many(
                     items
                         .iter()
-                        .map(|item| cast_child(registry, related, with, item, placeholders))
+                        .map(|item| cast_child(registry, related, with, item, ctx, inherit.clone()))
                         .collect(),
                 ),
                 _ => {
@@ -305,7 +343,8 @@ pub(crate) fn cast_with(
                     related,
                     with,
                     raw,
-                    placeholders,
+                    ctx,
+                    inherit.clone(),
                 )))),
                 _ => {
                     cs.add_error(&assoc.name, "is invalid");
@@ -377,9 +416,10 @@ fn cast_child(
     related: &Arc<Schema>,
     with: &str,
     item: &J,
-    placeholders: &[Vec<(usize, J)>],
+    ctx: &CastCtx<'_>,
+    inherited: Option<(usize, J)>,
 ) -> Changeset {
-    let mut child = cast_with(registry, related, with, item, placeholders);
+    let mut child = cast_with(registry, related, with, item, ctx, inherited);
     // Embedded schemas with a primary key get a UUID v4 when the attrs give none.
     if related.embedded {
         for &pk in &related.primary_key {

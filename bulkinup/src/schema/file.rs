@@ -409,10 +409,7 @@ impl<'a> Loader<'a> {
                 "source" => def = def.source(self.string(&kpath, v)?),
                 "embedded" => def.embedded = self.boolean(&kpath, v)?,
                 "primary_key" => def = def.primary_key(self.strings(&kpath, v)?),
-                // Accepted and checked here; automatic timestamps come with a later feature.
-                "timestamps" => {
-                    self.boolean(&kpath, v)?;
-                }
+                "timestamps" => def = def.timestamps(self.boolean(&kpath, v)?),
                 "fields" => {
                     for (fk, fv) in self.table(&kpath, v)? {
                         let fname = key_str(fk);

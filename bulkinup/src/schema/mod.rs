@@ -437,6 +437,7 @@ pub struct SchemaDef {
     fields: Vec<FieldDef>,
     associations: Vec<AssocDef>,
     changesets: Vec<(String, ChangesetDef)>,
+    timestamps: bool,
     /// key path → `file:line:col`, filled by the schema-file loader.
     locations: HashMap<String, String>,
 }
@@ -452,8 +453,18 @@ impl SchemaDef {
             fields: Vec::new(),
             associations: Vec::new(),
             changesets: Vec::new(),
+            timestamps: false,
             locations: HashMap::new(),
         }
+    }
+
+    /// Automatic timestamps (SPEC §9): `inserted_at` and `updated_at` are set on every row
+    /// from one clock reading per call (UTC), whether or not the changeset casts them, and an
+    /// upsert keeps `inserted_at` on conflict. Fields not declared are added with type
+    /// `naive_datetime` (Ecto's `timestamps()`).
+    pub fn timestamps(mut self, yes: bool) -> Self {
+        self.timestamps = yes;
+        self
     }
 
     /// An embedded schema: no table; stored as JSON in its owner's column. Its primary key
@@ -675,6 +686,8 @@ pub struct Schema {
     pub(crate) changesets: HashMap<String, ResolvedChangeset>,
     /// Position in the registry.
     pub(crate) index: usize,
+    /// `timestamps = true`: the fields `inserted_at` and `updated_at`.
+    pub(crate) timestamps: Option<(usize, usize)>,
 }
 
 impl fmt::Debug for Schema {
@@ -916,6 +929,23 @@ impl RegistryBuilder {
                     &key,
                 )?;
             }
+            if d.timestamps {
+                for name in ["inserted_at", "updated_at"] {
+                    if !field_index_has(&fields, name) {
+                        push(
+                            &mut fields,
+                            Field {
+                                name: name.into(),
+                                ty: FieldType::NaiveDatetime,
+                                column: name.into(),
+                                default: Value::Null,
+                                autogenerate: false,
+                            },
+                            "timestamps",
+                        )?;
+                    }
+                }
+            }
             let pk_names = d.primary_key.clone().unwrap_or_else(|| vec!["id".into()]);
             // Ecto's implicit primary key: `id` (type id; binary_id for embedded schemas).
             if d.primary_key.is_none() && !field_index_has(&fields, "id") {
@@ -987,7 +1017,21 @@ impl RegistryBuilder {
                 .enumerate()
                 .map(|(i, f)| (f.name.clone(), i))
                 .collect();
+            let timestamps = match d.timestamps {
+                true => Some((
+                    fields
+                        .iter()
+                        .position(|f| f.name == "inserted_at")
+                        .unwrap_or(0),
+                    fields
+                        .iter()
+                        .position(|f| f.name == "updated_at")
+                        .unwrap_or(0),
+                )),
+                false => None,
+            };
             schemas.push(Schema {
+                timestamps,
                 index: schemas.len(),
                 name: d.name.clone(),
                 source: if d.embedded { None } else { d.source.clone() },
