@@ -154,6 +154,13 @@ impl Planner {
                     }
                 });
             }
+            // Chunks written concurrently take their row locks in conflict-key order, so two
+            // chunks that share rows (tags) wait for each other instead of deadlocking.
+            if !self.across_chunks
+                && let Some(key_cols) = &node.dedup
+            {
+                rows.sort_by(|a, b| cmp_key(a, b, key_cols));
+            }
             if !rows.is_empty() {
                 out.push(Batch {
                     table: node.table.clone(),
@@ -438,6 +445,18 @@ fn embed_json(mut cs: Changeset) -> J {
         out.insert(f.column.clone(), json);
     }
     J::Object(out)
+}
+
+/// Orders rows by their key columns (integers numerically, anything else by its JSON text).
+fn cmp_key(a: &[Value], b: &[Value], cols: &[usize]) -> std::cmp::Ordering {
+    cols.iter()
+        .map(|&c| match (&a[c], &b[c]) {
+            (Value::Int(x), Value::Int(y)) => x.cmp(y),
+            (Value::String(x), Value::String(y)) => x.cmp(y),
+            (x, y) => x.to_json().to_string().cmp(&y.to_json().to_string()),
+        })
+        .find(|o| o.is_ne())
+        .unwrap_or(std::cmp::Ordering::Equal)
 }
 
 /// The field type a join-table placeholder value is bound as.
