@@ -146,6 +146,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod catalog;
 pub mod changeset;
 mod connect;
 pub mod dialect;
@@ -160,6 +161,7 @@ mod summary;
 
 use futures::Stream;
 
+pub use catalog::Mismatch;
 pub use changeset::{AssocChange, Changeset, FieldError};
 pub use connect::Db;
 pub use error::{DbErrorKind, Error, Result};

@@ -145,6 +145,12 @@ pub trait Dialect: Send + Sync {
         sql
     }
 
+    /// ` RETURNING a, b` (PostgreSQL, SQLite 3.35+, MariaDB 10.5+; MySQL has none).
+    fn returning_sql(&self, columns: &[&str]) -> String {
+        let cols: Vec<String> = columns.iter().map(|c| self.quote(c)).collect();
+        format!(" RETURNING {}", cols.join(", "))
+    }
+
     /// Whether an error code means a deadlock or serialization failure (worth a retry).
     fn is_retryable(&self, code: &str) -> bool;
 
@@ -164,6 +170,131 @@ pub trait Dialect: Send + Sync {
     fn is_statement_timeout(&self, _code: &str) -> bool {
         false
     }
+
+    /// The catalog query listing every column of every table of the connection's schema
+    /// (PostgreSQL `current_schema()`, MySQL `DATABASE()`, SQLite `main`), one row per column,
+    /// in table and column order. It binds nothing. Its columns: `table_name`, `column_name`,
+    /// `data_type` (the type's name, e.g. `int8`, `varchar`, `json` — also for MariaDB's
+    /// `LONGTEXT` with a `json_valid` check), `column_type` (the full declared type, for
+    /// messages), `not_null`, `has_default`, `pk_position` (1-based position in the primary
+    /// key, 0 outside it), `is_identity` (the database generates its values: identity,
+    /// serial, `AUTO_INCREMENT`, SQLite's `INTEGER PRIMARY KEY`) and `is_generated` (a computed
+    /// column, which cannot be written). Read by [`crate::catalog`].
+    fn catalog_columns_sql(&self) -> &'static str;
+
+    /// The catalog query listing the keys that can be a conflict target: the primary key and
+    /// every unique index that is neither partial nor deferrable, one row per key column, with
+    /// the columns `table_name`, `key_name`, `position` (1-based) and `column_name` (`NULL`
+    /// for an expression). It binds nothing.
+    fn catalog_unique_keys_sql(&self) -> &'static str;
+
+    /// The catalog query listing the foreign keys between tables of the connection's schema,
+    /// one row per key column, with the columns `table_name`, `constraint_name`, `position`
+    /// (1-based), `column_name`, `ref_table` and `ref_column` (`NULL` on SQLite when the
+    /// reference names no column: the referenced table's primary key). It binds nothing.
+    fn catalog_foreign_keys_sql(&self) -> &'static str;
+
+    /// The field type whose values a column of this database type holds, from the
+    /// `data_type` and `column_type` of [`Dialect::catalog_columns_sql`]; `None` when no field
+    /// type fits (e.g. a PostgreSQL enum).
+    ///
+    /// ```
+    /// use bulkinup::FieldType;
+    /// use bulkinup::dialect::{Dialect, MySqlDialect, PgDialect, SqliteDialect};
+    ///
+    /// assert_eq!(PgDialect.column_field_type("int8", "bigint"), Some(FieldType::Integer));
+    /// assert_eq!(PgDialect.column_field_type("_text", "text[]"), Some(FieldType::Array(Box::new(FieldType::String))));
+    /// assert_eq!(MySqlDialect.column_field_type("tinyint", "tinyint(1)"), Some(FieldType::Boolean));
+    /// // SQLite falls back on the declared type's affinity.
+    /// assert_eq!(SqliteDialect.column_field_type("unsigned big int", "UNSIGNED BIG INT"), Some(FieldType::Integer));
+    /// ```
+    fn column_field_type(&self, data_type: &str, _column_type: &str) -> Option<FieldType> {
+        standard_field_type(data_type)
+    }
+
+    /// Whether `catalog`, a table (`is_table`) or column name read from the catalog, is the
+    /// identifier `name` as the database resolves it in quoted SQL (case-sensitive by
+    /// default; SQLite ignores ASCII case, MySQL ignores it in column names).
+    ///
+    /// ```
+    /// use bulkinup::dialect::{Dialect, MySqlDialect, PgDialect, SqliteDialect};
+    ///
+    /// assert!(!PgDialect.catalog_name_matches("Title", "title", false));
+    /// assert!(SqliteDialect.catalog_name_matches("Posts", "posts", true));
+    /// assert!(MySqlDialect.catalog_name_matches("Title", "title", false));
+    /// assert!(!MySqlDialect.catalog_name_matches("Posts", "posts", true));
+    /// ```
+    fn catalog_name_matches(&self, catalog: &str, name: &str, _is_table: bool) -> bool {
+        catalog == name
+    }
+}
+
+/// The field type of a standard SQL type name, or of a name any of the three databases uses
+/// (`int8`, `longtext`, `jsonb`, …). Case, `(…)` modifiers and `unsigned` are ignored.
+pub(crate) fn standard_field_type(data_type: &str) -> Option<FieldType> {
+    // Each type's names, separated by commas.
+    const TYPES: &[(&str, FieldType)] = &[
+        (
+            "smallint,integer,int,bigint,int2,int4,int8,tinyint,mediumint,serial,bigserial,\
+             smallserial,year",
+            FieldType::Integer,
+        ),
+        ("boolean,bool", FieldType::Boolean),
+        (
+            "real,float,float4,float8,double,double precision",
+            FieldType::Float,
+        ),
+        ("numeric,decimal,dec", FieldType::Decimal),
+        (
+            "text,varchar,character varying,char,character,bpchar,nchar,nvarchar,\
+             national character varying,national character,tinytext,mediumtext,longtext,clob,\
+             citext,name,enum,set,string",
+            FieldType::String,
+        ),
+        ("uuid", FieldType::BinaryId),
+        ("json,jsonb", FieldType::Map),
+        ("date", FieldType::Date),
+        (
+            "time,time without time zone,timetz,time with time zone",
+            FieldType::Time,
+        ),
+        (
+            "timestamp,timestamp without time zone,datetime",
+            FieldType::NaiveDatetimeUsec,
+        ),
+        (
+            "timestamptz,timestamp with time zone",
+            FieldType::UtcDatetimeUsec,
+        ),
+        (
+            "bytea,blob,tinyblob,mediumblob,longblob,binary,varbinary",
+            FieldType::Binary,
+        ),
+    ];
+    let name = normalize_type_name(data_type);
+    TYPES
+        .iter()
+        .find(|(names, _)| names.split(',').any(|n| n == name))
+        .map(|(_, ty)| ty.clone())
+}
+
+/// `TIMESTAMP(6) Without Time Zone` → `timestamp without time zone`, `INT(10) UNSIGNED` →
+/// `int`.
+pub(crate) fn normalize_type_name(data_type: &str) -> String {
+    let mut out = String::with_capacity(data_type.len());
+    let mut depth = 0usize;
+    for c in data_type.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.extend(c.to_lowercase()),
+            _ => {}
+        }
+    }
+    out.split_whitespace()
+        .filter(|w| !matches!(*w, "unsigned" | "signed" | "zerofill"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A dialect bound to its sqlx driver: how each [`Value`] of each [`FieldType`] is bound.

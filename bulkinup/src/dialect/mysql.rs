@@ -89,6 +89,73 @@ impl Dialect for MySqlDialect {
         // sqlx reports MySQL's SQLSTATE as the code; 40001 is the state of a deadlock.
         matches!(code, "40001" | "1213" | "1205")
     }
+
+    /// `information_schema.COLUMNS` of the base tables of `DATABASE()`. MariaDB's `JSON` is a
+    /// `LONGTEXT` with the check `json_valid(col)`: such a column's `data_type` is `json`.
+    fn catalog_columns_sql(&self) -> &'static str {
+        r#"SELECT CAST(c.TABLE_NAME AS CHAR) AS table_name, CAST(c.COLUMN_NAME AS CHAR) AS column_name,
+       CAST(CASE WHEN EXISTS (
+              SELECT 1 FROM information_schema.TABLE_CONSTRAINTS tc
+              JOIN information_schema.CHECK_CONSTRAINTS cc
+                ON cc.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA AND cc.CONSTRAINT_NAME = tc.CONSTRAINT_NAME
+              WHERE tc.CONSTRAINT_TYPE = 'CHECK' AND tc.TABLE_SCHEMA = c.TABLE_SCHEMA
+                AND tc.TABLE_NAME = c.TABLE_NAME
+                AND cc.CHECK_CLAUSE = CONCAT('json_valid(`', REPLACE(c.COLUMN_NAME, '`', '``'), '`)'))
+            THEN 'json' ELSE LOWER(c.DATA_TYPE) END AS CHAR) AS data_type,
+       CAST(LOWER(c.COLUMN_TYPE) AS CHAR) AS column_type,
+       CAST(c.IS_NULLABLE = 'NO' AS SIGNED) AS not_null,
+       CAST(c.COLUMN_DEFAULT IS NOT NULL AS SIGNED) AS has_default,
+       CAST(COALESCE(k.ORDINAL_POSITION, 0) AS SIGNED) AS pk_position,
+       CAST(c.EXTRA LIKE '%auto_increment%' AS SIGNED) AS is_identity,
+       CAST((c.EXTRA LIKE '%VIRTUAL GENERATED%' OR c.EXTRA LIKE '%STORED GENERATED%'
+             OR c.EXTRA LIKE '%PERSISTENT GENERATED%') AS SIGNED) AS is_generated
+FROM information_schema.COLUMNS c
+JOIN information_schema.TABLES t
+  ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME AND t.TABLE_TYPE = 'BASE TABLE'
+LEFT JOIN information_schema.KEY_COLUMN_USAGE k
+  ON k.TABLE_SCHEMA = c.TABLE_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME
+ AND k.COLUMN_NAME = c.COLUMN_NAME AND k.CONSTRAINT_NAME = 'PRIMARY'
+WHERE c.TABLE_SCHEMA = DATABASE()
+ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION"#
+    }
+
+    /// `information_schema.STATISTICS` with `NON_UNIQUE = 0` (the primary key is `PRIMARY`).
+    fn catalog_unique_keys_sql(&self) -> &'static str {
+        r#"SELECT CAST(s.TABLE_NAME AS CHAR) AS table_name, CAST(s.INDEX_NAME AS CHAR) AS key_name,
+       CAST(s.SEQ_IN_INDEX AS SIGNED) AS position, CAST(s.COLUMN_NAME AS CHAR) AS column_name
+FROM information_schema.STATISTICS s
+WHERE s.TABLE_SCHEMA = DATABASE() AND s.NON_UNIQUE = 0
+ORDER BY s.TABLE_NAME, s.INDEX_NAME, s.SEQ_IN_INDEX"#
+    }
+
+    /// `information_schema.KEY_COLUMN_USAGE` rows that reference a table of `DATABASE()`.
+    fn catalog_foreign_keys_sql(&self) -> &'static str {
+        r#"SELECT CAST(k.TABLE_NAME AS CHAR) AS table_name, CAST(k.CONSTRAINT_NAME AS CHAR) AS constraint_name,
+       CAST(k.ORDINAL_POSITION AS SIGNED) AS position, CAST(k.COLUMN_NAME AS CHAR) AS column_name,
+       CAST(k.REFERENCED_TABLE_NAME AS CHAR) AS ref_table, CAST(k.REFERENCED_COLUMN_NAME AS CHAR) AS ref_column
+FROM information_schema.KEY_COLUMN_USAGE k
+WHERE k.TABLE_SCHEMA = DATABASE() AND k.REFERENCED_TABLE_SCHEMA = DATABASE()
+  AND k.REFERENCED_TABLE_NAME IS NOT NULL
+ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION"#
+    }
+
+    /// `BOOLEAN` is `TINYINT(1)`.
+    fn column_field_type(&self, data_type: &str, column_type: &str) -> Option<FieldType> {
+        if column_type.to_ascii_lowercase().starts_with("tinyint(1)") {
+            return Some(FieldType::Boolean);
+        }
+        super::standard_field_type(data_type)
+    }
+
+    /// Column names ignore case; table names follow the file system (case-sensitive on
+    /// Linux by default), so they are compared exactly.
+    fn catalog_name_matches(&self, catalog: &str, name: &str, is_table: bool) -> bool {
+        if is_table {
+            catalog == name
+        } else {
+            catalog.eq_ignore_ascii_case(name)
+        }
+    }
 }
 
 impl Backend for MySqlDialect {

@@ -43,6 +43,73 @@ impl Dialect for PgDialect {
     fn is_statement_timeout(&self, code: &str) -> bool {
         code == "57014"
     }
+
+    /// `pg_attribute` of the ordinary and partitioned tables of `current_schema()`
+    /// (partitions left out). `data_type` is the `pg_type` name (`int8`, `_text` for
+    /// `text[]`), a domain's base type for a domain.
+    fn catalog_columns_sql(&self) -> &'static str {
+        r#"SELECT c.relname::text AS table_name, a.attname::text AS column_name,
+       (CASE WHEN t.typtype = 'd' THEN bt.typname ELSE t.typname END)::text AS data_type,
+       format_type(a.atttypid, a.atttypmod) AS column_type,
+       a.attnotnull AS not_null,
+       (a.atthasdef OR a.attidentity <> '') AS has_default,
+       COALESCE(array_position(pk.conkey, a.attnum), 0)::int8 AS pk_position,
+       (a.attidentity <> '' OR COALESCE(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false)) AS is_identity,
+       (a.attgenerated <> '') AS is_generated
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_type bt ON bt.oid = t.typbasetype
+LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+LEFT JOIN pg_constraint pk ON pk.conrelid = c.oid AND pk.contype = 'p'
+WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+ORDER BY c.relname, a.attnum"#
+    }
+
+    /// `pg_index`: unique, immediate (`ON CONFLICT` cannot use a deferrable constraint), not
+    /// partial, not on expressions; key columns only (no `INCLUDE` columns).
+    fn catalog_unique_keys_sql(&self) -> &'static str {
+        r#"SELECT c.relname::text AS table_name, i.relname::text AS key_name, k.ord::int8 AS position,
+       a.attname::text AS column_name
+FROM pg_index x
+JOIN pg_class c ON c.oid = x.indrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_class i ON i.oid = x.indexrelid
+CROSS JOIN LATERAL unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+WHERE n.nspname = current_schema() AND x.indisunique AND x.indimmediate
+  AND x.indpred IS NULL AND x.indexprs IS NULL AND k.ord <= x.indnkeyatts
+ORDER BY 1, 2, 3"#
+    }
+
+    /// `pg_constraint` foreign keys between tables of `current_schema()` (the copies a
+    /// partitioned table makes for its partitions left out).
+    fn catalog_foreign_keys_sql(&self) -> &'static str {
+        r#"SELECT c.relname::text AS table_name, con.conname::text AS constraint_name, k.ord::int8 AS position,
+       a.attname::text AS column_name, rc.relname::text AS ref_table, ra.attname::text AS ref_column
+FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_class rc ON rc.oid = con.confrelid
+JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+CROSS JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY AS k(attnum, refnum, ord)
+JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+JOIN pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = k.refnum
+WHERE con.contype = 'f' AND con.conparentid = 0
+  AND n.nspname = current_schema() AND rn.nspname = current_schema()
+ORDER BY 1, 2, 3"#
+    }
+
+    /// Arrays (`_int8`) are `array:<element type>`.
+    fn column_field_type(&self, data_type: &str, _column_type: &str) -> Option<FieldType> {
+        match data_type.strip_prefix('_') {
+            Some(element) => {
+                super::standard_field_type(element).map(|t| FieldType::Array(Box::new(t)))
+            }
+            None => super::standard_field_type(data_type),
+        }
+    }
 }
 
 macro_rules! bind_array {

@@ -1,0 +1,798 @@
+//! Schema inference: the text of a schema file (SPEC §6) from the live catalog.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use super::{Catalog, Table};
+use crate::connect::Db;
+use crate::dialect::Dialect;
+use crate::error::{Choices, Error, Result};
+use crate::schema::{AssocKind, FieldType};
+
+/// The columns of `timestamps = true`.
+const TIMESTAMPS: [&str; 2] = ["inserted_at", "updated_at"];
+
+/// Columns a join table may have besides its two foreign keys.
+const JOIN_TABLE_EXTRAS: &[&str] = &["inserted_at", "updated_at", "created_at"];
+
+/// Infers a schema file (SPEC §6) from the tables of the connected database, or of the
+/// listed `tables` only, and returns its text.
+///
+/// - Each table becomes a schema named by the CamelCase singular of the table (`posts` →
+///   `Post`, `blog_categories` → `BlogCategory`), with one field per column (generated
+///   columns left out) typed as in the [module docs](crate::catalog), and its primary key
+///   (`primary_key = []` when there is none). A one-column integer primary key is an `id`
+///   field, declared `autogenerate = true` when the database generates it (identity, serial,
+///   `AUTO_INCREMENT`, SQLite's `INTEGER PRIMARY KEY`).
+/// - A one-column foreign key `T.x_id → R` gives `T` a `belongs_to` named `x` and `R` a
+///   `has_many` named after `T` (a `has_one` named after its singular when the foreign key
+///   column is unique). Several foreign keys from `T` to `R` name the `has_many` after the
+///   column too (`sender_messages`). Composite foreign keys are listed as comments.
+/// - A table made of exactly two such foreign keys (besides `inserted_at`, `updated_at`,
+///   `created_at`) is a join table: it gets no schema, and both sides get a `many_to_many`
+///   named after the other side's table, with `join_through` and `join_keys`.
+/// - A table with both `inserted_at` and `updated_at` columns gets `timestamps = true`: the
+///   engine sets them on every row.
+/// - Each schema has a `changeset` that casts every field, requires the `NOT NULL` and
+///   primary-key columns without a default (not those the database generates, nor automatic
+///   timestamps), and casts every `has_many`, `has_one` and `many_to_many` association.
+///
+/// A name that is taken (by a field, or another association) gets a suffix. The output is
+/// deterministic: schemas and associations sorted by name, fields in column order.
+///
+/// ```
+/// use bulkinup::{Db, Registry};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let db = Db::connect("sqlite::memory:").await?;
+/// db.execute_script(
+///     "CREATE TABLE authors (id INTEGER PRIMARY KEY, name TEXT NOT NULL, bio TEXT);
+///      CREATE TABLE posts (id INTEGER PRIMARY KEY,
+///                          author_id INTEGER NOT NULL REFERENCES authors (id),
+///                          title TEXT NOT NULL, published BOOLEAN NOT NULL DEFAULT false);",
+/// )
+/// .await?;
+///
+/// let text = bulkinup::catalog::infer(&db, None).await?;
+/// assert!(text.contains(r#"posts = { kind = "has_many", related = "Post", foreign_key = "author_id" }"#));
+/// assert!(text.contains(r#"author = { kind = "belongs_to", related = "Author", foreign_key = "author_id" }"#));
+/// assert!(text.contains(r#"required = ["author_id", "title"]"#));
+///
+/// // The text is a schema file, ready to load.
+/// let registry = Registry::from_toml_str(&text, "inferred.toml")?.registry;
+/// assert_eq!(registry.schema_names(), ["Author", "Post"]);
+///
+/// // Only some tables:
+/// let text = bulkinup::catalog::infer(&db, Some(&["authors".to_string()])).await?;
+/// assert!(!text.contains("[schemas.Post]"));
+/// # Ok::<(), bulkinup::Error>(())
+/// # }).unwrap();
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidOption`] (`tables`) naming a listed table the database does not have;
+/// [`Error::Schema`] when the database has no table; [`Error::Database`] when a catalog
+/// query fails.
+pub async fn infer(db: &Db, tables: Option<&[String]>) -> Result<String> {
+    let catalog = Catalog::read(db).await?;
+    let dialect = db.dialect();
+    let selected = select(&catalog, dialect, tables)?;
+    Ok(Inference::new(&catalog, &selected).render(dialect.name()))
+}
+
+/// The tables to infer schemas for.
+fn select<'c>(
+    catalog: &'c Catalog,
+    dialect: &dyn Dialect,
+    tables: Option<&[String]>,
+) -> Result<BTreeSet<&'c str>> {
+    if catalog.tables.is_empty() {
+        return Err(Error::schema(
+            None,
+            None,
+            "the database has no table to infer schemas from",
+        ));
+    }
+    let Some(list) = tables else {
+        return Ok(catalog.tables.keys().map(String::as_str).collect());
+    };
+    if list.is_empty() {
+        return Err(Error::option("tables", "the list of tables is empty", None));
+    }
+    list.iter()
+        .map(|name| {
+            catalog
+                .table(dialect, name)
+                .map(|t| t.name.as_str())
+                .ok_or_else(|| {
+                    let known: Vec<&str> = catalog.tables.keys().map(String::as_str).collect();
+                    Error::option(
+                        "tables",
+                        format!("the database has no table `{name}`"),
+                        Some(&Choices(&known).to_string()),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// One inferred schema.
+#[derive(Debug)]
+struct Inferred<'c> {
+    name: String,
+    table: &'c Table,
+    primary_key: Vec<String>,
+    /// `timestamps = true`: the table has both `inserted_at` and `updated_at`.
+    timestamps: bool,
+    fields: Vec<InferredField>,
+    /// By name, so they come out sorted.
+    assocs: BTreeMap<String, Assoc>,
+    /// Field and association names, which must differ.
+    taken: BTreeSet<String>,
+    notes: Vec<String>,
+}
+
+#[derive(Debug)]
+struct InferredField {
+    name: String,
+    ty: FieldType,
+    autogenerate: bool,
+    required: bool,
+    note: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Assoc {
+    kind: AssocKind,
+    related: String,
+    foreign_key: Option<String>,
+    references: Option<String>,
+    join_through: Option<String>,
+    join_keys: Option<[(String, String); 2]>,
+}
+
+/// An association waiting for its name: `candidates` are tried in order, then the first
+/// with a numeric suffix.
+struct Proposal {
+    schema: usize,
+    /// Sort key: the order in which proposals claim names.
+    order: (u8, String, String),
+    candidates: Vec<String>,
+    assoc: Assoc,
+}
+
+/// A join table: its two foreign keys, in column order.
+struct JoinTable<'c> {
+    table: &'c Table,
+    keys: [JoinKey<'c>; 2],
+}
+
+/// One side of a join table: its column and the column it references.
+#[derive(Debug, Clone, Copy)]
+struct JoinKey<'c> {
+    column: &'c str,
+    ref_table: &'c str,
+    ref_column: &'c str,
+}
+
+struct Inference<'c> {
+    schemas: Vec<Inferred<'c>>,
+    joins: Vec<JoinTable<'c>>,
+}
+
+impl<'c> Inference<'c> {
+    fn new(catalog: &'c Catalog, selected: &BTreeSet<&'c str>) -> Inference<'c> {
+        let writable =
+            |t: &Table, c: &str| t.columns.iter().any(|col| col.name == c && !col.generated);
+        // Join tables: two one-column foreign keys to selected tables that are not join-shaped.
+        let mut joins = Vec::new();
+        for &name in selected {
+            let Some(t) = catalog.tables.get(name) else {
+                continue;
+            };
+            let Some(keys) = join_shape(t) else {
+                continue;
+            };
+            let ends_ok = keys.iter().all(|k| {
+                selected.contains(k.ref_table)
+                    && catalog
+                        .tables
+                        .get(k.ref_table)
+                        .is_some_and(|r| join_shape(r).is_none() && writable(r, k.ref_column))
+            });
+            if ends_ok {
+                joins.push(JoinTable { table: t, keys });
+            }
+        }
+        let is_join = |name: &str| joins.iter().any(|j| j.table.name == name);
+
+        // Schemas, named in table order.
+        let mut schemas: Vec<Inferred<'c>> = Vec::new();
+        let mut names = BTreeSet::new();
+        for &name in selected {
+            let Some(table) = catalog.tables.get(name) else {
+                continue;
+            };
+            if is_join(name) {
+                continue;
+            }
+            let base = camel(&singular_table(name));
+            let schema_name = claim(&mut names, &[base, camel(name)]);
+            schemas.push(Inferred::new(schema_name, table));
+        }
+        let index: BTreeMap<&str, usize> = schemas
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.table.name.as_str(), i))
+            .collect();
+
+        // Associations from foreign keys and join tables.
+        let mut proposals = Vec::new();
+        let mut notes: Vec<(usize, String)> = Vec::new();
+        for (si, s) in schemas.iter().enumerate() {
+            let t = s.table;
+            for fk in &t.foreign_keys {
+                let describe = || {
+                    format!(
+                        "foreign key ({}) -> {} ({})",
+                        fk.columns.join(", "),
+                        fk.ref_table,
+                        fk.ref_columns.join(", ")
+                    )
+                };
+                let ([column], [ref_column]) = (fk.columns.as_slice(), fk.ref_columns.as_slice())
+                else {
+                    notes.push((
+                        si,
+                        format!(
+                            "{}: not inferred, associations have one-column keys",
+                            describe()
+                        ),
+                    ));
+                    continue;
+                };
+                let Some(&ri) = index.get(fk.ref_table.as_str()) else {
+                    let why = if is_join(&fk.ref_table) {
+                        "is a join table"
+                    } else {
+                        "is not among the inferred tables"
+                    };
+                    notes.push((
+                        si,
+                        format!("{}: not inferred, `{}` {why}", describe(), fk.ref_table),
+                    ));
+                    continue;
+                };
+                let related = &schemas[ri];
+                if !writable(t, column) || !writable(related.table, ref_column) {
+                    continue;
+                }
+                let siblings = t
+                    .foreign_keys
+                    .iter()
+                    .filter(|other| other.ref_table == fk.ref_table && other.columns.len() == 1)
+                    .count();
+                let stem = column
+                    .strip_suffix("_id")
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string);
+                // belongs_to on the referencing side.
+                let mut candidates: Vec<String> = stem.iter().cloned().collect();
+                candidates.push(singular_table(&fk.ref_table));
+                candidates.push(format!("{column}_ref"));
+                proposals.push(Proposal {
+                    schema: si,
+                    order: (0, column.clone(), String::new()),
+                    candidates,
+                    assoc: Assoc {
+                        kind: AssocKind::BelongsTo,
+                        related: related.name.clone(),
+                        foreign_key: Some(column.clone()),
+                        references: (related.primary_key != [ref_column.clone()])
+                            .then(|| ref_column.clone()),
+                        join_through: None,
+                        join_keys: None,
+                    },
+                });
+                // has_many (has_one when the foreign key is unique) on the referenced side.
+                let one = t.has_unique_key_on(&[column.as_str()]);
+                let base = if one {
+                    singular_table(&t.name)
+                } else {
+                    t.name.clone()
+                };
+                let prefixed = stem
+                    .as_ref()
+                    .map(|stem| format!("{stem}_{base}"))
+                    .unwrap_or_else(|| format!("{column}_{base}"));
+                let candidates = if siblings > 1 {
+                    vec![prefixed]
+                } else {
+                    vec![base, prefixed]
+                };
+                proposals.push(Proposal {
+                    schema: ri,
+                    order: (1, t.name.clone(), column.clone()),
+                    candidates,
+                    assoc: Assoc {
+                        kind: if one {
+                            AssocKind::HasOne
+                        } else {
+                            AssocKind::HasMany
+                        },
+                        related: s.name.clone(),
+                        foreign_key: Some(column.clone()),
+                        references: (related.primary_key != [ref_column.clone()])
+                            .then(|| ref_column.clone()),
+                        join_through: None,
+                        join_keys: None,
+                    },
+                });
+            }
+        }
+        for j in &joins {
+            let [a, b] = j.keys;
+            let (Some(&ai), Some(&bi)) = (index.get(a.ref_table), index.get(b.ref_table)) else {
+                continue;
+            };
+            for (owner, oi, related, ri) in [(a, ai, b, bi), (b, bi, a, ai)] {
+                let candidates = if ai == bi {
+                    let stem = related
+                        .column
+                        .strip_suffix("_id")
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or(related.column);
+                    vec![plural(stem), format!("{}_{}", j.table.name, related.column)]
+                } else {
+                    vec![
+                        related.ref_table.to_string(),
+                        format!("{}_{}", j.table.name, related.ref_table),
+                    ]
+                };
+                proposals.push(Proposal {
+                    schema: oi,
+                    order: (2, j.table.name.clone(), owner.column.to_string()),
+                    candidates,
+                    assoc: Assoc {
+                        kind: AssocKind::ManyToMany,
+                        related: schemas[ri].name.clone(),
+                        foreign_key: None,
+                        references: None,
+                        join_through: Some(j.table.name.clone()),
+                        join_keys: Some([
+                            (owner.column.to_string(), owner.ref_column.to_string()),
+                            (related.column.to_string(), related.ref_column.to_string()),
+                        ]),
+                    },
+                });
+            }
+        }
+        proposals.sort_by(|a, b| (a.schema, &a.order).cmp(&(b.schema, &b.order)));
+        for p in proposals {
+            let s = &mut schemas[p.schema];
+            let name = claim(&mut s.taken, &p.candidates);
+            s.assocs.insert(name, p.assoc);
+        }
+        for (si, note) in notes {
+            schemas[si].notes.push(note);
+        }
+        Inference { schemas, joins }
+    }
+
+    fn render(&self, database: &str) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# Schemas inferred by bulkinup from the {database} catalog. Names are guessed from"
+        );
+        let _ = writeln!(
+            out,
+            "# table and column names: review them, the field types and the changesets."
+        );
+        if !self.joins.is_empty() {
+            let names: Vec<&str> = self.joins.iter().map(|j| j.table.name.as_str()).collect();
+            let _ = writeln!(
+                out,
+                "# Join tables (many_to_many, no schema of their own): {}.",
+                names.join(", ")
+            );
+        }
+        let mut order: Vec<&Inferred> = self.schemas.iter().collect();
+        order.sort_by(|a, b| a.name.cmp(&b.name));
+        for s in order {
+            s.render(&mut out);
+        }
+        out
+    }
+}
+
+impl<'c> Inferred<'c> {
+    fn new(name: String, table: &'c Table) -> Inferred<'c> {
+        let single_pk = table.primary_key.len() == 1;
+        let mut fields = Vec::new();
+        for c in table.columns.iter().filter(|c| !c.generated) {
+            let in_pk = table.primary_key.contains(&c.name);
+            let (ty, note) = match &c.field_type {
+                Some(FieldType::Integer) if in_pk && single_pk => (FieldType::Id, None),
+                Some(ty) => (ty.clone(), None),
+                None => (
+                    FieldType::String,
+                    Some(format!(
+                        "column type `{}`: no field type matches it",
+                        c.column_type
+                    )),
+                ),
+            };
+            let autogenerate =
+                in_pk && c.identity && matches!(ty, FieldType::Id | FieldType::Integer);
+            fields.push(InferredField {
+                name: c.name.clone(),
+                ty,
+                autogenerate,
+                // SQLite lets a primary key that is not the rowid hold NULL; the key is required.
+                required: (c.not_null || in_pk) && !c.has_default && !c.identity,
+                note,
+            });
+        }
+        let primary_key = table
+            .primary_key
+            .iter()
+            .filter(|p| fields.iter().any(|f| &f.name == *p))
+            .cloned()
+            .collect();
+        let timestamps = TIMESTAMPS
+            .iter()
+            .all(|ts| fields.iter().any(|f| f.name == *ts));
+        if timestamps {
+            // Set by the engine on every row.
+            for f in fields
+                .iter_mut()
+                .filter(|f| TIMESTAMPS.contains(&f.name.as_str()))
+            {
+                f.required = false;
+            }
+        }
+        let taken = fields.iter().map(|f| f.name.clone()).collect();
+        Inferred {
+            name,
+            table,
+            primary_key,
+            timestamps,
+            fields,
+            assocs: BTreeMap::new(),
+            taken,
+            notes: Vec::new(),
+        }
+    }
+
+    fn render(&self, out: &mut String) {
+        let schema = key(&self.name);
+        let _ = writeln!(out, "\n[schemas.{schema}]");
+        for note in &self.notes {
+            let _ = writeln!(out, "# {note}");
+        }
+        let _ = writeln!(out, "source = {}", string(&self.table.name));
+        let _ = writeln!(out, "primary_key = {}", list(&self.primary_key));
+        if self.timestamps {
+            let _ = writeln!(out, "timestamps = true");
+        }
+        let _ = writeln!(out, "\n[schemas.{schema}.fields]");
+        for f in &self.fields {
+            let ty = if f.autogenerate {
+                format!(
+                    "{{ type = {}, autogenerate = true }}",
+                    string(&f.ty.to_string())
+                )
+            } else {
+                string(&f.ty.to_string())
+            };
+            let note = f
+                .note
+                .as_ref()
+                .map(|n| format!("  # {n}"))
+                .unwrap_or_default();
+            let _ = writeln!(out, "{} = {ty}{note}", key(&f.name));
+        }
+        if !self.assocs.is_empty() {
+            let _ = writeln!(out, "\n[schemas.{schema}.associations]");
+            for (name, a) in &self.assocs {
+                let mut parts = vec![
+                    format!("kind = {}", string(a.kind.as_str())),
+                    format!("related = {}", string(&a.related)),
+                ];
+                if let Some(fk) = &a.foreign_key {
+                    parts.push(format!("foreign_key = {}", string(fk)));
+                }
+                if let Some(r) = &a.references {
+                    parts.push(format!("references = {}", string(r)));
+                }
+                if let Some(t) = &a.join_through {
+                    parts.push(format!("join_through = {}", string(t)));
+                }
+                if let Some([(oc, of), (rc, rf)]) = &a.join_keys {
+                    parts.push(format!(
+                        "join_keys = [[{}, {}], [{}, {}]]",
+                        string(oc),
+                        string(of),
+                        string(rc),
+                        string(rf)
+                    ));
+                }
+                let _ = writeln!(out, "{} = {{ {} }}", key(name), parts.join(", "));
+            }
+        }
+        let _ = writeln!(out, "\n[schemas.{schema}.changesets.changeset]");
+        let cast: Vec<String> = self.fields.iter().map(|f| f.name.clone()).collect();
+        let _ = writeln!(out, "cast = {}", list(&cast));
+        let required: Vec<String> = self
+            .fields
+            .iter()
+            .filter(|f| f.required)
+            .map(|f| f.name.clone())
+            .collect();
+        if !required.is_empty() {
+            let _ = writeln!(out, "required = {}", list(&required));
+        }
+        let cast_assoc: Vec<String> = self
+            .assocs
+            .iter()
+            .filter(|(_, a)| a.kind != AssocKind::BelongsTo)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !cast_assoc.is_empty() {
+            let _ = writeln!(out, "cast_assoc = {}", list(&cast_assoc));
+        }
+    }
+}
+
+/// The two foreign keys of a join-shaped table: exactly two writable columns besides
+/// timestamps, each with its own one-column foreign key.
+fn join_shape(t: &Table) -> Option<[JoinKey<'_>; 2]> {
+    let keys: Vec<&str> = t
+        .columns
+        .iter()
+        .filter(|c| !c.generated && !JOIN_TABLE_EXTRAS.contains(&c.name.as_str()))
+        .map(|c| c.name.as_str())
+        .collect();
+    let [a, b] = keys.as_slice() else {
+        return None;
+    };
+    let key_of = |col: &str| {
+        t.foreign_keys.iter().find_map(|fk| {
+            match (fk.columns.as_slice(), fk.ref_columns.as_slice()) {
+                ([c], [r]) if c == col => Some(JoinKey {
+                    column: c,
+                    ref_table: &fk.ref_table,
+                    ref_column: r,
+                }),
+                _ => None,
+            }
+        })
+    };
+    Some([key_of(a)?, key_of(b)?])
+}
+
+/// The first free candidate (or the first with the lowest free numeric suffix), now taken.
+fn claim(taken: &mut BTreeSet<String>, candidates: &[String]) -> String {
+    let name = candidates
+        .iter()
+        .find(|c| !c.is_empty() && !taken.contains(*c))
+        .cloned()
+        .unwrap_or_else(|| {
+            let base = candidates
+                .iter()
+                .find(|c| !c.is_empty())
+                .cloned()
+                .unwrap_or_else(|| "assoc".to_string());
+            (2..)
+                .map(|n| format!("{base}_{n}"))
+                .find(|c| !taken.contains(c))
+                .unwrap_or(base)
+        });
+    taken.insert(name.clone());
+    name
+}
+
+/// `blog_posts` → `blog_post`: the last `_`-separated word made singular.
+fn singular_table(table: &str) -> String {
+    match table.rsplit_once('_') {
+        Some((head, last)) if !last.is_empty() => format!("{head}_{}", singular(last)),
+        _ => singular(table),
+    }
+}
+
+/// An English singular, good enough for table names (`categories` → `category`,
+/// `addresses` → `address`, `people` → `person`); words it does not know stay as they are.
+fn singular(word: &str) -> String {
+    const IRREGULAR: &[(&str, &str)] = &[
+        ("people", "person"),
+        ("men", "man"),
+        ("women", "woman"),
+        ("children", "child"),
+        ("mice", "mouse"),
+        ("geese", "goose"),
+        ("teeth", "tooth"),
+        ("feet", "foot"),
+        ("movies", "movie"),
+        ("cookies", "cookie"),
+        ("series", "series"),
+        ("species", "species"),
+        ("news", "news"),
+        ("statuses", "status"),
+        ("aliases", "alias"),
+        ("indices", "index"),
+        ("matrices", "matrix"),
+        ("vertices", "vertex"),
+        ("analyses", "analysis"),
+        ("quizzes", "quiz"),
+    ];
+    let lower = word.to_lowercase();
+    if let Some((_, one)) = IRREGULAR.iter().find(|(many, _)| *many == lower) {
+        // Keep the word's own first letter case.
+        let mut chars = one.chars();
+        return match (word.chars().next(), chars.next()) {
+            (Some(f), Some(o)) if f.is_uppercase() => {
+                o.to_uppercase().chain(chars).collect::<String>()
+            }
+            _ => (*one).to_string(),
+        };
+    }
+    let cut = |n: usize, add: &str| format!("{}{add}", &word[..word.len() - n]);
+    if lower.len() > 4 && lower.ends_with("ies") {
+        cut(3, if word.ends_with("IES") { "Y" } else { "y" })
+    } else if lower.ends_with("sses")
+        || lower.ends_with("xes")
+        || lower.ends_with("ches")
+        || lower.ends_with("shes")
+        || lower.ends_with("zzes")
+    {
+        cut(2, "")
+    } else if lower.len() > 1
+        && lower.ends_with('s')
+        && !lower.ends_with("ss")
+        && !lower.ends_with("us")
+        && !lower.ends_with("is")
+    {
+        cut(1, "")
+    } else {
+        word.to_string()
+    }
+}
+
+/// An English plural, for association names made from a column (`followee` → `followees`).
+fn plural(word: &str) -> String {
+    let lower = word.to_lowercase();
+    let consonant_y = lower.ends_with('y')
+        && !lower.ends_with("ay")
+        && !lower.ends_with("ey")
+        && !lower.ends_with("oy")
+        && !lower.ends_with("uy");
+    if consonant_y {
+        format!("{}ies", &word[..word.len() - 1])
+    } else if ["s", "x", "z", "ch", "sh"]
+        .iter()
+        .any(|e| lower.ends_with(e))
+    {
+        format!("{word}es")
+    } else {
+        format!("{word}s")
+    }
+}
+
+/// `blog_post` → `BlogPost`: words split at anything not a letter or digit, each
+/// capitalized; a name that would not start with a letter gets a `T`.
+fn camel(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for word in name.split(|c: char| !c.is_ascii_alphanumeric()) {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            out.extend(first.to_uppercase());
+            out.push_str(chars.as_str());
+        }
+    }
+    if !out.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        out.insert(0, 'T');
+    }
+    out
+}
+
+/// A TOML key: bare when it may be, quoted otherwise.
+fn key(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare { name.to_string() } else { string(name) }
+}
+
+/// A TOML basic string.
+fn string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A TOML array of strings.
+fn list(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|i| string(i)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn singular_of_table_names() {
+        for (many, one) in [
+            ("posts", "post"),
+            ("categories", "category"),
+            ("addresses", "address"),
+            ("boxes", "box"),
+            ("people", "person"),
+            ("People", "Person"),
+            ("status", "status"),
+            ("statuses", "status"),
+            ("news", "news"),
+            ("data", "data"),
+            ("s", "s"),
+        ] {
+            assert_eq!(singular(many), one, "{many}");
+        }
+        assert_eq!(singular_table("blog_categories"), "blog_category");
+        assert_eq!(singular_table("posts_tags"), "posts_tag");
+    }
+
+    #[test]
+    fn camel_case_names() {
+        assert_eq!(camel("blog_post"), "BlogPost");
+        assert_eq!(camel("BlogPost"), "BlogPost");
+        assert_eq!(camel("2fa codes"), "T2faCodes");
+        assert_eq!(camel(""), "T");
+    }
+
+    #[test]
+    fn plural_of_columns() {
+        assert_eq!(plural("followee"), "followees");
+        assert_eq!(plural("category"), "categories");
+        assert_eq!(plural("box"), "boxes");
+        assert_eq!(plural("day"), "days");
+    }
+
+    #[test]
+    fn keys_and_strings_are_valid_toml() {
+        assert_eq!(key("author_id"), "author_id");
+        assert_eq!(key("first name"), r#""first name""#);
+        assert_eq!(string("a\"b\\c\u{1}"), r#""a\"b\\c\u0001""#);
+        let text = format!("{} = {}\n", key("we\"ird"), string("x\ty"));
+        let parsed: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(parsed["we\"ird"].as_str(), Some("x\ty"));
+    }
+
+    #[test]
+    fn names_are_claimed_once() {
+        let mut taken = BTreeSet::from(["posts".to_string()]);
+        assert_eq!(
+            claim(&mut taken, &["posts".into(), "author_posts".into()]),
+            "author_posts"
+        );
+        assert_eq!(
+            claim(&mut taken, &["posts".into(), "author_posts".into()]),
+            "posts_2"
+        );
+    }
+}

@@ -1,0 +1,598 @@
+//! Schema inference and schema checks (`bulkinup::catalog`) against the live catalog of
+//! SQLite, PostgreSQL and MySQL/MariaDB.
+
+mod common;
+
+use bulkinup::catalog::{self, Mismatch};
+use bulkinup::{Error, FieldType, Options, Registry};
+use common::{Kind, TestDb};
+use pretty_assertions::assert_eq;
+use serde_json::{Value as J, json};
+
+on_every_database!(blog:
+    inferred_blog_schema_loads_and_writes_nested_authors,
+    inferred_blog_schema_names_every_association,
+    inference_is_deterministic_and_filters_tables,
+    inference_maps_column_types,
+    inference_names_associations_without_collisions,
+    inferred_schemas_pass_the_check,
+    check_of_the_blog_example_finds_no_mismatch,
+    check_names_a_missing_column_and_a_missing_table,
+    check_names_a_join_table_without_its_unique_index,
+    check_reports_types_generated_and_unwritten_columns,
+);
+
+fn load(text: &str) -> Registry {
+    Registry::from_toml_str(text, "inferred.toml")
+        .unwrap_or_else(|e| panic!("the inferred file loads: {e}\n{text}"))
+        .registry
+}
+
+async fn inferred_blog_schema_loads_and_writes_nested_authors(t: &TestDb) {
+    let text = catalog::infer(&t.db, None).await.unwrap();
+    let registry = load(&text);
+    t.db.execute_script("INSERT INTO categories (id, name) VALUES (3, 'seeded')")
+        .await
+        .unwrap();
+
+    let author = registry.get("Author").unwrap();
+    let mut item = json!({
+        "id": 1, "name": "Alice", "phone_number": "555-0001",
+        "profiles": [{"id": 1, "author_id": 1, "bio": "bio 1"}],
+        "posts": [
+            {"id": 11, "author_id": 1, "category_id": 3, "title": "Hello",
+             "comments": [{"id": 111, "post_id": 11, "body": "c1"}, {"id": 112, "post_id": 11, "body": "c2"}],
+             "tags": [{"id": 7, "name": "t7"}, {"id": 8, "name": "t8"}]},
+            {"id": 12, "author_id": 1, "title": "Again",
+             "comments": [{"id": 121, "post_id": 12, "body": "c3"}],
+             "tags": [{"id": 7, "name": "t7"}]}
+        ]
+    });
+    // JSON columns are `map` fields (objects only); on SQLite they are TEXT, so `string`.
+    let address = json!({"street": "1 Main St", "city": "Springfield"});
+    if author.field("address").unwrap().ty() == &FieldType::Map {
+        item["address"] = address.clone();
+    }
+    let items = vec![item.clone(), json!({"id": 2, "name": "Bob"})];
+
+    let s = bulkinup::upsert(&t.db, &registry, "Author", items, &Options::default())
+        .await
+        .unwrap();
+    assert_eq!((s.written, s.skipped), (2, 0));
+    assert_eq!(
+        s.to_json()["rows"],
+        json!({"authors": 2, "comments": 3, "posts": 2, "posts_tags": 3, "profiles": 1, "tags": 2})
+    );
+    assert_eq!(
+        t.column("SELECT name FROM authors ORDER BY id").await,
+        [json!("Alice"), json!("Bob")]
+    );
+    assert_eq!(
+        t.column("SELECT bio FROM profiles WHERE author_id = 1")
+            .await,
+        [json!("bio 1")]
+    );
+    let posts: Vec<J> = t
+        .rows("SELECT id, author_id, category_id, title FROM posts ORDER BY id")
+        .await
+        .into_iter()
+        .map(J::Object)
+        .collect();
+    assert_eq!(
+        posts,
+        [
+            json!({"id": 11, "author_id": 1, "category_id": 3, "title": "Hello"}),
+            json!({"id": 12, "author_id": 1, "category_id": null, "title": "Again"}),
+        ]
+    );
+    assert_eq!(
+        t.column("SELECT post_id FROM comments ORDER BY id").await,
+        [json!(11), json!(11), json!(12)]
+    );
+    let links: Vec<J> = t
+        .rows("SELECT post_id, tag_id FROM posts_tags ORDER BY post_id, tag_id")
+        .await
+        .into_iter()
+        .map(|r| json!([r["post_id"], r["tag_id"]]))
+        .collect();
+    assert_eq!(links, [json!([11, 7]), json!([11, 8]), json!([12, 7])]);
+    if author.field("address").unwrap().ty() == &FieldType::Map {
+        assert_eq!(
+            t.column("SELECT address FROM authors WHERE id = 1").await,
+            [address]
+        );
+    }
+
+    // Again, with a changed title: the upsert updates, and the links that exist are kept.
+    item["posts"][0]["title"] = json!("Hello again");
+    let s = bulkinup::upsert(&t.db, &registry, "Author", vec![item], &Options::default())
+        .await
+        .unwrap();
+    assert_eq!((s.written, s.skipped), (1, 0));
+    assert_eq!(
+        t.column("SELECT title FROM posts WHERE id = 11").await,
+        [json!("Hello again")]
+    );
+    assert_eq!(t.count("posts_tags").await, 3);
+}
+
+async fn inferred_blog_schema_names_every_association(t: &TestDb) {
+    let text = catalog::infer(&t.db, None).await.unwrap();
+    let registry = load(&text);
+    assert_eq!(
+        registry.schema_names(),
+        ["Author", "Category", "Comment", "Post", "Profile", "Tag"],
+        "posts_tags is a join table, not a schema"
+    );
+    let assocs = |schema: &str| -> Vec<String> {
+        registry
+            .get(schema)
+            .unwrap()
+            .associations()
+            .iter()
+            .map(|a| format!("{} {}", a.kind(), a.name()))
+            .collect()
+    };
+    assert_eq!(assocs("Author"), ["has_many posts", "has_many profiles"]);
+    assert_eq!(
+        assocs("Post"),
+        [
+            "belongs_to author",
+            "belongs_to category",
+            "has_many comments",
+            "many_to_many tags"
+        ]
+    );
+    assert_eq!(assocs("Tag"), ["many_to_many posts"]);
+    assert_eq!(assocs("Category"), ["has_many posts"]);
+    assert_eq!(assocs("Comment"), ["belongs_to post"]);
+    for line in [
+        r#"tags = { kind = "many_to_many", related = "Tag", join_through = "posts_tags", join_keys = [["post_id", "id"], ["tag_id", "id"]] }"#,
+        r#"posts = { kind = "many_to_many", related = "Post", join_through = "posts_tags", join_keys = [["tag_id", "id"], ["post_id", "id"]] }"#,
+        r#"posts = { kind = "has_many", related = "Post", foreign_key = "category_id" }"#,
+        r#"author = { kind = "belongs_to", related = "Author", foreign_key = "author_id" }"#,
+        r#"cast = ["id", "author_id", "category_id", "title", "inserted_at"]"#,
+        r#"cast_assoc = ["comments", "tags"]"#,
+        "# Join tables (many_to_many, no schema of their own): posts_tags.",
+    ] {
+        assert!(text.contains(line), "missing `{line}` in\n{text}");
+    }
+    // SQLite's `INTEGER PRIMARY KEY` is generated by the database; the BIGINT keys of the
+    // other two are not.
+    let (id, required) = match t.kind {
+        Kind::Sqlite => (
+            r#"id = { type = "id", autogenerate = true }"#,
+            r#"required = ["author_id", "title"]"#,
+        ),
+        _ => (r#"id = "id""#, r#"required = ["id", "author_id", "title"]"#),
+    };
+    assert!(text.contains(id), "{text}");
+    assert!(text.contains(required), "{text}");
+}
+
+async fn inference_is_deterministic_and_filters_tables(t: &TestDb) {
+    let first = catalog::infer(&t.db, None).await.unwrap();
+    assert_eq!(catalog::infer(&t.db, None).await.unwrap(), first);
+
+    let some = ["posts", "tags", "posts_tags"].map(String::from);
+    let text = catalog::infer(&t.db, Some(&some)).await.unwrap();
+    let registry = load(&text);
+    assert_eq!(registry.schema_names(), ["Post", "Tag"]);
+    assert!(text.contains(r#"tags = { kind = "many_to_many""#), "{text}");
+    // The foreign keys to tables left out are comments, not associations.
+    assert!(
+        text.contains(
+            "# foreign key (author_id) -> authors (id): not inferred, `authors` is not among the inferred tables"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("belongs_to"), "{text}");
+
+    // Without the join table's ends, the join table is an ordinary schema.
+    let text = catalog::infer(&t.db, Some(&["posts_tags".to_string()]))
+        .await
+        .unwrap();
+    assert_eq!(load(&text).schema_names(), ["PostsTag"]);
+    assert!(
+        text.contains(r#"primary_key = ["post_id", "tag_id"]"#),
+        "{text}"
+    );
+
+    let err = catalog::infer(&t.db, Some(&["nope".to_string()]))
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, Error::InvalidOption { name, .. } if name == "tables"));
+    let message = err.to_string();
+    assert!(
+        message.contains("no table `nope`") && message.contains("posts_tags"),
+        "{message}"
+    );
+}
+
+/// A table with a column of every mappable type, and a generated column.
+fn gadgets_ddl(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Sqlite => {
+            "CREATE TABLE gadgets (
+               id INTEGER PRIMARY KEY,
+               code UUID NOT NULL UNIQUE,
+               label VARCHAR(40) NOT NULL,
+               active BOOLEAN NOT NULL DEFAULT 1,
+               weight REAL,
+               price DECIMAL(10, 2),
+               specs JSON,
+               made_on DATE,
+               opens_at TIME,
+               seen_at DATETIME,
+               sold_at TIMESTAMPTZ,
+               image BLOB,
+               count UNSIGNED BIG INT,
+               anything,
+               label_upper TEXT GENERATED ALWAYS AS (upper(label)) VIRTUAL
+             )"
+        }
+        Kind::Postgres => {
+            "CREATE TYPE mood AS ENUM ('happy', 'sad');
+             CREATE TABLE gadgets (
+               id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+               code UUID NOT NULL UNIQUE,
+               label VARCHAR(40) NOT NULL,
+               active BOOLEAN NOT NULL DEFAULT true,
+               weight DOUBLE PRECISION,
+               price NUMERIC(10, 2),
+               specs JSONB,
+               made_on DATE,
+               opens_at TIME,
+               seen_at TIMESTAMP(6),
+               sold_at TIMESTAMPTZ,
+               image BYTEA,
+               sizes INTEGER[],
+               mood mood,
+               label_upper TEXT GENERATED ALWAYS AS (upper(label)) STORED
+             )"
+        }
+        Kind::MySql => {
+            "CREATE TABLE gadgets (
+               id BIGINT AUTO_INCREMENT PRIMARY KEY,
+               code CHAR(36) NOT NULL UNIQUE,
+               label VARCHAR(40) NOT NULL,
+               active BOOLEAN NOT NULL DEFAULT true,
+               weight DOUBLE,
+               price DECIMAL(10, 2),
+               specs JSON,
+               made_on DATE,
+               opens_at TIME,
+               seen_at DATETIME(6),
+               sold_at TIMESTAMP(6) NULL,
+               image BLOB,
+               count INT UNSIGNED,
+               label_upper VARCHAR(40) AS (UPPER(label)) VIRTUAL
+             ) ENGINE = InnoDB"
+        }
+    }
+}
+
+async fn inference_maps_column_types(t: &TestDb) {
+    t.db.execute_script(gadgets_ddl(t.kind)).await.unwrap();
+    let text = catalog::infer(&t.db, Some(&["gadgets".to_string()]))
+        .await
+        .unwrap();
+    load(&text);
+    let fields = text
+        .split("[schemas.Gadget.fields]\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .unwrap_or_else(|| panic!("no fields in\n{text}"));
+    let common = r#"id = { type = "id", autogenerate = true }
+code = "CODE"
+label = "string"
+active = "boolean"
+weight = "float"
+price = "decimal"
+specs = "SPECS"
+made_on = "date"
+opens_at = "time"
+seen_at = "naive_datetime_usec"
+sold_at = "SOLD_AT"
+image = "binary""#;
+    let expected = match t.kind {
+        Kind::Sqlite => {
+            common
+                .replace("CODE", "binary_id")
+                .replace("SPECS", "map")
+                .replace("SOLD_AT", "utc_datetime_usec")
+                + "\ncount = \"integer\"\nanything = \"string\"  # column type ``: no field type matches it"
+        }
+        Kind::Postgres => {
+            common
+                .replace("CODE", "binary_id")
+                .replace("SPECS", "map")
+                .replace("SOLD_AT", "utc_datetime_usec")
+                + "\nsizes = \"array:integer\"\nmood = \"string\"  # column type `mood`: no field type matches it"
+        }
+        Kind::MySql => {
+            common
+                .replace("CODE", "string")
+                .replace("SPECS", "map")
+                // MySQL's TIMESTAMP is read and written in the session's time zone.
+                .replace("SOLD_AT", "naive_datetime_usec")
+                + "\ncount = \"integer\""
+        }
+    };
+    assert_eq!(fields, expected);
+    // The generated column is left out; the changeset requires what has no default.
+    assert!(!text.contains("label_upper"), "{text}");
+    assert!(text.contains(r#"required = ["code", "label"]"#), "{text}");
+    assert!(text.contains(r#"primary_key = ["id"]"#), "{text}");
+}
+
+async fn inference_names_associations_without_collisions(t: &TestDb) {
+    let ts = match t.kind {
+        Kind::MySql => "DATETIME(6)",
+        _ => "TIMESTAMP",
+    };
+    t.db.execute_script(&format!(
+        "CREATE TABLE users (id BIGINT PRIMARY KEY, email VARCHAR(100) NOT NULL, messages TEXT);
+         CREATE TABLE messages (id BIGINT PRIMARY KEY, sender_id BIGINT NOT NULL, recipient_id BIGINT, body TEXT,
+           FOREIGN KEY (sender_id) REFERENCES users (id), FOREIGN KEY (recipient_id) REFERENCES users (id));
+         CREATE TABLE user_settings (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL UNIQUE, theme TEXT,
+           inserted_at {ts} NOT NULL, updated_at {ts} NOT NULL,
+           FOREIGN KEY (user_id) REFERENCES users (id));
+         CREATE TABLE follows (follower_id BIGINT NOT NULL, followee_id BIGINT NOT NULL, inserted_at {ts},
+           PRIMARY KEY (follower_id, followee_id),
+           FOREIGN KEY (follower_id) REFERENCES users (id), FOREIGN KEY (followee_id) REFERENCES users (id));
+         CREATE TABLE editions (book_id BIGINT NOT NULL, number BIGINT NOT NULL, PRIMARY KEY (book_id, number));
+         CREATE TABLE copies (id BIGINT PRIMARY KEY, book_id BIGINT NOT NULL, edition_number BIGINT NOT NULL,
+           FOREIGN KEY (book_id, edition_number) REFERENCES editions (book_id, number));"
+    ))
+    .await
+    .unwrap();
+    let tables = [
+        "users",
+        "messages",
+        "user_settings",
+        "follows",
+        "editions",
+        "copies",
+    ]
+    .map(String::from);
+    let text = catalog::infer(&t.db, Some(&tables)).await.unwrap();
+    let registry = load(&text);
+    assert_eq!(
+        registry.schema_names(),
+        ["Copy", "Edition", "Message", "User", "UserSetting"]
+    );
+    let user = text
+        .split("[schemas.User.associations]\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .unwrap_or_else(|| panic!("no User associations in\n{text}"));
+    assert_eq!(
+        user,
+        r#"followees = { kind = "many_to_many", related = "User", join_through = "follows", join_keys = [["follower_id", "id"], ["followee_id", "id"]] }
+followers = { kind = "many_to_many", related = "User", join_through = "follows", join_keys = [["followee_id", "id"], ["follower_id", "id"]] }
+recipient_messages = { kind = "has_many", related = "Message", foreign_key = "recipient_id" }
+sender_messages = { kind = "has_many", related = "Message", foreign_key = "sender_id" }
+user_setting = { kind = "has_one", related = "UserSetting", foreign_key = "user_id" }"#
+    );
+    for line in [
+        r#"sender = { kind = "belongs_to", related = "User", foreign_key = "sender_id" }"#,
+        r#"recipient = { kind = "belongs_to", related = "User", foreign_key = "recipient_id" }"#,
+        r#"user = { kind = "belongs_to", related = "User", foreign_key = "user_id" }"#,
+        "# foreign key (book_id, edition_number) -> editions (book_id, number): not inferred, associations have one-column keys",
+        r#"cast_assoc = ["followees", "followers", "recipient_messages", "sender_messages", "user_setting"]"#,
+        // Both timestamps: the engine sets them, so they are not required.
+        "[schemas.UserSetting]\nsource = \"user_settings\"\nprimary_key = [\"id\"]\ntimestamps = true\n",
+        "cast = [\"id\", \"user_id\", \"theme\", \"inserted_at\", \"updated_at\"]\nrequired = [\"id\", \"user_id\"]\n",
+    ] {
+        assert!(text.contains(line), "missing `{line}` in\n{text}");
+    }
+
+    // The inferred file writes a user, its setting (with timestamps) and a follow link.
+    let item = json!({
+        "id": 1, "email": "a@example.com",
+        "user_setting": {"id": 10, "user_id": 1, "theme": "dark"},
+        "followees": [{"id": 2, "email": "b@example.com"}],
+    });
+    let s = bulkinup::upsert(&t.db, &registry, "User", vec![item], &Options::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.to_json()["rows"],
+        json!({"users": 2, "user_settings": 1, "follows": 1})
+    );
+    let settings = t
+        .rows("SELECT theme, inserted_at, updated_at FROM user_settings")
+        .await;
+    assert_eq!(settings[0]["theme"], json!("dark"));
+    assert!(settings[0]["inserted_at"].is_string(), "{settings:?}");
+    assert_eq!(settings[0]["inserted_at"], settings[0]["updated_at"]);
+    let follows = t.rows("SELECT follower_id, followee_id FROM follows").await;
+    assert_eq!(
+        (&follows[0]["follower_id"], &follows[0]["followee_id"]),
+        (&json!(1), &json!(2))
+    );
+}
+
+async fn inferred_schemas_pass_the_check(t: &TestDb) {
+    t.db.execute_script(gadgets_ddl(t.kind)).await.unwrap();
+    let text = catalog::infer(&t.db, None).await.unwrap();
+    let mismatches = catalog::check(&t.db, &load(&text)).await.unwrap();
+    assert_eq!(mismatches, [], "{text}");
+}
+
+async fn check_of_the_blog_example_finds_no_mismatch(t: &TestDb) {
+    let mismatches = catalog::check(&t.db, &common::blog()).await.unwrap();
+    assert_eq!(mismatches, []);
+}
+
+async fn check_names_a_missing_column_and_a_missing_table(t: &TestDb) {
+    t.db.execute_script("ALTER TABLE comments DROP COLUMN body")
+        .await
+        .unwrap();
+    let mismatches = catalog::check(&t.db, &common::blog()).await.unwrap();
+    assert_eq!(
+        mismatches,
+        [Mismatch::MissingColumn {
+            schema: "Comment".into(),
+            field: "body".into(),
+            table: "comments".into(),
+            column: "body".into(),
+        }]
+    );
+    assert_eq!(
+        mismatches[0].to_string(),
+        "schema `Comment`: field `body` has no column: table `comments` has no column `body` (add the column, or fix the field's `source`)"
+    );
+    assert_eq!(
+        (mismatches[0].schema(), mismatches[0].table()),
+        ("Comment", "comments")
+    );
+    assert_eq!(
+        serde_json::to_value(&mismatches[0]).unwrap(),
+        json!({"kind": "missing_column", "schema": "Comment", "field": "body", "table": "comments", "column": "body"})
+    );
+
+    let registry = Registry::from_toml_str(
+        r#"
+[schemas.Note]
+source = "notes"
+fields = { id = "integer" }
+[schemas.Post]
+source = "posts"
+fields = { id = "integer", title = "string" }
+associations = { labels = { kind = "many_to_many", related = "Label", join_through = "posts_labels" }, tags = { kind = "many_to_many", related = "Label", join_through = "posts_tags", join_keys = [["post_id", "id"], ["label_id", "id"]] } }
+[schemas.Label]
+source = "tags"
+fields = { id = "integer", name = "string" }
+"#,
+        "t.toml",
+    )
+    .unwrap()
+    .registry;
+    let messages: Vec<String> = catalog::check(&t.db, &registry)
+        .await
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "schema `Note`: table `notes` does not exist (create it, or fix the schema's `source`)",
+            "schema `Post`: column `author_id` of table `posts` is NOT NULL without a default, and no field writes it: every insert fails (add a field, or a default)",
+            "schema `Post`, many_to_many `labels`: join table `posts_labels` does not exist",
+            "schema `Post`, many_to_many `tags`: join table `posts_tags` has no column `label_id` (fix `join_keys`, or add the column)",
+            "schema `Post`, many_to_many `tags`: column `tag_id` of join table `posts_tags` is NOT NULL without a default, and join rows write only their join keys: every link fails (give it a default)",
+        ]
+    );
+}
+
+async fn check_names_a_join_table_without_its_unique_index(t: &TestDb) {
+    let int = match t.kind {
+        Kind::Sqlite => "INTEGER",
+        _ => "BIGINT",
+    };
+    t.db.execute_script(&format!(
+        "DROP TABLE posts_tags; CREATE TABLE posts_tags (post_id {int} NOT NULL, tag_id {int} NOT NULL)"
+    ))
+    .await
+    .unwrap();
+    let mismatches = catalog::check(&t.db, &common::blog()).await.unwrap();
+    assert_eq!(
+        mismatches,
+        [Mismatch::JoinTableNotUnique {
+            schema: "Post".into(),
+            association: "tags".into(),
+            table: "posts_tags".into(),
+            columns: vec!["post_id".into(), "tag_id".into()],
+        }]
+    );
+    assert_eq!(
+        mismatches[0].to_string(),
+        "schema `Post`, many_to_many `tags`: join table `posts_tags` has no primary key or unique index on exactly (post_id, tag_id): the upsert needs a unique index on (post_id, tag_id) to skip the links that exist"
+    );
+
+    // A unique index on one of the columns only does not do; one on both (in any order) does.
+    t.db.execute_script("CREATE UNIQUE INDEX posts_tags_tag ON posts_tags (tag_id)")
+        .await
+        .unwrap();
+    assert_eq!(
+        catalog::check(&t.db, &common::blog()).await.unwrap().len(),
+        1
+    );
+    t.db.execute_script("CREATE UNIQUE INDEX posts_tags_link ON posts_tags (tag_id, post_id)")
+        .await
+        .unwrap();
+    assert_eq!(catalog::check(&t.db, &common::blog()).await.unwrap(), []);
+}
+
+async fn check_reports_types_generated_and_unwritten_columns(t: &TestDb) {
+    t.db.execute_script(gadgets_ddl(t.kind)).await.unwrap();
+    let registry = Registry::from_toml_str(
+        r#"
+[schemas.Gadget]
+source = "gadgets"
+fields = { id = { type = "id", autogenerate = true }, label = "integer", weight = "decimal", specs = "map", made_on = "date", seen_at = "utc_datetime", label_upper = "string" }
+[schemas.ByLabel]
+source = "gadgets"
+primary_key = ["label"]
+fields = { label = "string", code = "binary_id" }
+[schemas.Tag]
+source = "tags"
+fields = { id = { type = "id", autogenerate = true }, name = "string" }
+"#,
+        "t.toml",
+    )
+    .unwrap()
+    .registry;
+    let mismatches = catalog::check(&t.db, &registry).await.unwrap();
+    let label_type = match t.kind {
+        Kind::Sqlite => "VARCHAR(40)",
+        Kind::Postgres => "character varying(40)",
+        Kind::MySql => "varchar(40)",
+    };
+    let mut expected = vec![
+        Mismatch::PrimaryKeyNotUnique {
+            schema: "ByLabel".into(),
+            table: "gadgets".into(),
+            columns: vec!["label".into()],
+        },
+        Mismatch::TypeMismatch {
+            schema: "Gadget".into(),
+            field: "label".into(),
+            field_type: "integer".into(),
+            table: "gadgets".into(),
+            column: "label".into(),
+            column_type: label_type.into(),
+        },
+        Mismatch::GeneratedColumn {
+            schema: "Gadget".into(),
+            field: "label_upper".into(),
+            table: "gadgets".into(),
+            column: "label_upper".into(),
+        },
+        Mismatch::UnwrittenRequiredColumn {
+            schema: "Gadget".into(),
+            association: None,
+            table: "gadgets".into(),
+            column: "code".into(),
+        },
+    ];
+    // SQLite's `INTEGER PRIMARY KEY` generates ids; the blog's BIGINT keys elsewhere do not.
+    if t.kind != Kind::Sqlite {
+        expected.push(Mismatch::NotGenerated {
+            schema: "Tag".into(),
+            field: "id".into(),
+            table: "tags".into(),
+            column: "id".into(),
+        });
+    }
+    assert_eq!(mismatches, expected);
+    assert_eq!(
+        mismatches[1].to_string(),
+        format!(
+            "schema `Gadget`: field `label` of type `integer` cannot be written to column `label` of table `gadgets`, of type `{label_type}`"
+        )
+    );
+}
