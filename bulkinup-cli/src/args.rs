@@ -1,0 +1,236 @@
+//! Stage one of the command line: clap parses the arguments into plain strings and flags.
+//!
+//! Nothing here checks a value beyond its shape on the command line: every option value is
+//! kept as the string the user typed, and [`crate::settings`] validates them all (naming the
+//! flag and the valid choices) before anything connects to a database. Each flag's help is
+//! its doc comment.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The database used when neither `--database-url` nor `DATABASE_URL` is given: an SQLite
+/// file in the working directory, created if missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://bulkinup.db";
+
+/// Write nested JSON records into relational tables in bulk (SQLite, PostgreSQL,
+/// MySQL/MariaDB).
+///
+/// Exit status: 0 done (also when items were skipped as invalid); 1 database error, everything
+/// rolled back; 2 usage, option or schema error, nothing touched; 3 malformed input, everything
+/// rolled back.
+#[derive(Debug, Parser)]
+#[command(name = "bulkinup", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Upsert the input items and their associations: existing rows are updated on conflict.
+    Upsert(WriteArgs),
+    /// Insert the input items and their associations: a row that already exists is an error
+    /// and rolls back the whole call.
+    Insert(WriteArgs),
+    /// Create the example blog tables if missing, load the bundled nested example (an upsert,
+    /// so it can be run again), and print the summary and the rows of every table.
+    Demo(DemoArgs),
+    /// Schema files and the live database: `schema infer` writes one from the catalog,
+    /// `schema check` reports where one and the database disagree.
+    Schema(SchemaArgs),
+}
+
+/// Arguments of `bulkinup schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: SchemaCommand,
+}
+
+/// `bulkinup schema infer|check`.
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Print a schema file inferred from the database catalog: tables → schemas with typed
+    /// fields and primary keys, foreign keys → has_many/belongs_to, two-key join tables →
+    /// many_to_many, a changeset per schema.
+    Infer(InferArgs),
+    /// Report every mismatch between a schema file and the database (missing table or column,
+    /// type mismatch, join table without the unique index an upsert needs). Exits 2 when
+    /// there is any, 0 when there is none.
+    Check(CheckArgs),
+}
+
+/// Arguments of `bulkinup schema infer`.
+#[derive(Debug, Args)]
+pub struct InferArgs {
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Only these tables (comma-separated or repeated).
+    #[arg(long, value_name = "TABLES", value_delimiter = ',')]
+    pub tables: Vec<String>,
+}
+
+/// Arguments of `bulkinup schema check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The TOML schema file to check.
+    #[arg(long, value_name = "FILE")]
+    pub schema: String,
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// The database to use.
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// The database: `sqlite://PATH` (created if missing; a relative PATH is relative to the
+    /// working directory), `postgres://…` or `mysql://…` (also MariaDB).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        default_value = DEFAULT_DATABASE_URL
+    )]
+    pub database_url: String,
+}
+
+/// Arguments of `bulkinup demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// Arguments of `bulkinup upsert` and `bulkinup insert`. Options given here override the
+/// schema file's `[options.upsert]`/`[options.insert]`, which override its `[options]`.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// The TOML schema file (schemas, changesets and optional default `[options]`).
+    #[arg(long, value_name = "FILE")]
+    pub schema: PathBuf,
+
+    /// The schema of the top-level input items (e.g. `Author`).
+    #[arg(long, value_name = "SCHEMA")]
+    pub root: String,
+
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// The changeset used for the root schema's items [default: changeset].
+    #[arg(long, value_name = "NAME", help_heading = "Write options")]
+    pub changeset: Option<String>,
+
+    /// Items per chunk, and the most rows one statement writes into one table (≥ 1)
+    /// [default: 1000].
+    #[arg(
+        long,
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Write options"
+    )]
+    pub chunk_size: Option<String>,
+
+    /// Write up to N chunks at once, each in its own transaction on its own connection;
+    /// committed chunks stay committed if a later one fails (≥ 1).
+    #[arg(
+        long,
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Write options"
+    )]
+    pub max_concurrency: Option<String>,
+
+    /// Time limit in seconds for the whole transaction (per chunk with --max-concurrency)
+    /// and for each statement; `infinity` for none [default: 15]. Reading the input counts:
+    /// raise it for long imports.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        allow_hyphen_values = true,
+        help_heading = "Write options"
+    )]
+    pub timeout: Option<String>,
+
+    /// A value shared by every row of a schema or join table, injected before validation and
+    /// replacing any per-row value. JSON value, or `now()` for the call's start time.
+    /// Repeatable.
+    #[arg(
+        long = "placeholder",
+        value_name = "KEY.FIELD=JSON",
+        help_heading = "Write options"
+    )]
+    pub placeholders: Vec<String>,
+
+    /// A fallback value for a field whose validation fails, so the item is written instead of
+    /// skipped (JSON value). Repeatable.
+    #[arg(
+        long = "recover",
+        value_name = "SCHEMA.FIELD=JSON",
+        help_heading = "Write options"
+    )]
+    pub recover: Vec<String>,
+
+    /// Upsert only: fields kept on conflict, in addition to the primary key.
+    #[arg(long, value_name = "F1,F2", help_heading = "Write options")]
+    pub replace_all_except: Option<String>,
+
+    /// What the rows of a schema or join table do on a conflict. ACTION: nothing,
+    /// replace_all, replace:F1,F2, replace_all_except:F1,F2 or raise. Repeatable.
+    #[arg(
+        long = "on-conflict",
+        value_name = "KEY=ACTION",
+        help_heading = "Write options"
+    )]
+    pub on_conflict: Vec<String>,
+
+    /// The unique columns a schema's or join table's rows conflict on. Repeatable.
+    #[arg(
+        long = "conflict-target",
+        value_name = "KEY=C1,C2",
+        help_heading = "Write options"
+    )]
+    pub conflict_target: Vec<String>,
+
+    /// Give a has_many/has_one child whose foreign key is absent its parent's key before
+    /// validation (a given foreign key is kept).
+    #[arg(long, help_heading = "Write options")]
+    pub infer_foreign_keys: bool,
+
+    /// Write nested belongs_to data first (with the verb) and take the owner's foreign key
+    /// from it.
+    #[arg(long, help_heading = "Write options")]
+    pub write_belongs_to: bool,
+
+    /// Write every skipped (invalid) item to FILE as NDJSON: file, line (or index), item and
+    /// the nested error tree.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub rejects: Option<PathBuf>,
+
+    /// Validate and count what would be written, write nothing (the database is not
+    /// contacted). The summary gets `"dry_run": true`.
+    #[arg(long, help_heading = "Output")]
+    pub dry_run: bool,
+
+    /// Print nothing on standard error but errors: no skipped-items summary, no progress.
+    #[arg(short, long, conflicts_with = "verbose", help_heading = "Output")]
+    pub quiet: bool,
+
+    /// Print each skipped item's origin and error tree on standard error.
+    #[arg(short, long, help_heading = "Output")]
+    pub verbose: bool,
+
+    /// Input files: NDJSON (one JSON object per line) or a JSON array (first non-blank
+    /// character `[`). None or `-` reads standard input. Several files are one call, read in
+    /// order.
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+}

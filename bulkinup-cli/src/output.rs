@@ -1,0 +1,374 @@
+//! What the tool prints and writes besides the database: the JSON summary line on standard
+//! output, the skipped-items report, per-item details and the progress bar on standard error,
+//! the rejects file, and the failure message.
+//!
+//! ## The summary line (standard output)
+//!
+//! Exactly one line, one JSON object, printed when the call succeeded:
+//!
+//! - `upserted` (upsert) or `inserted` (insert): valid top-level items sent to the database,
+//!   duplicates included;
+//! - `skipped`: top-level items skipped as invalid;
+//! - `rows`: an object, table name → rows sent to that table (after in-call
+//!   de-duplication; join tables included);
+//! - `dry_run`: `true`, only with `--dry-run` (nothing was written; the counts are what would
+//!   have been).
+//!
+//! ## The rejects record (`--rejects FILE`)
+//!
+//! One JSON object per line per skipped item, in input order:
+//!
+//! - `file`: the input file as given on the command line, `-` for standard input;
+//! - `line`: the 1-based line of the item in an NDJSON input, *or* `index`: the 1-based
+//!   element of a JSON array input;
+//! - `item`: the item as read (the same JSON value; object keys may be reordered);
+//! - `errors`: the error tree — `{"field": ["message", …]}`, an association's errors under its
+//!   name (an object for a single child, a list with `{}` for each valid child of a list).
+
+use std::fmt;
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bulkinup::{Error, Origin, Result, SKIPPED_KEYS_LISTED, Skipped, Summary};
+use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use serde::Serialize;
+use serde_json::Value as J;
+
+/// A failed run: the error (which gives the exit status) and what it means for the data.
+#[derive(Debug)]
+pub struct Failure {
+    /// The error (boxed: `Error` is large).
+    pub error: Box<Error>,
+    /// What happened to the database, e.g. that nothing was written.
+    pub note: Option<&'static str>,
+}
+
+/// The note of an error during the call.
+pub const ROLLED_BACK: &str = "nothing was written: the whole call was rolled back";
+
+/// The note of an error during a call with `--max-concurrency`.
+pub const PER_CHUNK: &str =
+    "the failing chunk was rolled back; chunks committed before it stay written";
+
+impl Failure {
+    /// An error with a note on what it means for the database.
+    pub fn new(error: Error, note: &'static str) -> Failure {
+        Failure {
+            error: Box::new(error),
+            note: Some(note),
+        }
+    }
+
+    /// Whether standard output was closed early (`bulkinup … | head`): not a failure.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(&*self.error, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
+    /// The exit status: the error's (1 database, 2 usage/option/schema, 3 input).
+    pub fn exit_code(&self) -> i32 {
+        self.error.exit_code()
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure {
+            error: Box::new(error),
+            note: None,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error: {}", self.error)?;
+        if let Some(kind) = self.error.db_kind() {
+            let reason = match kind {
+                bulkinup::DbErrorKind::UniqueViolation => {
+                    Some("a row with that key already exists")
+                }
+                bulkinup::DbErrorKind::ForeignKeyViolation => Some("a referenced row is missing"),
+                bulkinup::DbErrorKind::NotNullViolation => Some("a required column got no value"),
+                bulkinup::DbErrorKind::CheckViolation => Some("a check constraint failed"),
+                _ => None,
+            };
+            if let Some(reason) = reason {
+                write!(f, " ({reason})")?;
+            }
+        }
+        if let Some(note) = self.note {
+            write!(f, "\n{note}")?;
+        }
+        if let Error::Timeout { .. } = *self.error {
+            write!(
+                f,
+                "\nallow more time with --timeout SECONDS, or --timeout infinity for no limit"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes one line to standard output and flushes it.
+///
+/// # Errors
+/// [`Error::Io`] (a closed pipe is one, which `main` turns into exit status 0).
+pub fn print_line(line: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(|source| Error::Io {
+            path: Some("standard output".into()),
+            source,
+        })
+}
+
+/// Writes a message to standard error, ignoring a closed standard error.
+pub fn eprint_line(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// `file:line`, `file element N`, or `-`, for messages.
+pub fn origin_text(origin: Option<&Origin>) -> String {
+    match origin {
+        Some(Origin {
+            file,
+            line: Some(line),
+            ..
+        }) => format!("{file}:{line}"),
+        Some(Origin {
+            file,
+            index: Some(index),
+            ..
+        }) => format!("{file} element {index}"),
+        Some(o) => o.file.to_string(),
+        None => "-".into(),
+    }
+}
+
+/// The summary line (see the module docs): the library's summary in its own key order, then
+/// `dry_run`.
+#[derive(Debug, Serialize)]
+pub struct SummaryLine<'a> {
+    /// The call's summary.
+    #[serde(flatten)]
+    pub summary: &'a Summary,
+    /// `true` with `--dry-run`; absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+}
+
+impl SummaryLine<'_> {
+    /// The line's JSON text.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if serialization fails (it does not for these types).
+    pub fn to_text(&self) -> Result<String> {
+        serde_json::to_string(self).map_err(|e| Error::Io {
+            path: Some("standard output".into()),
+            source: e.into(),
+        })
+    }
+}
+
+/// The rejects record of a skipped item (see the module docs), fields in that order.
+#[derive(Debug, Serialize)]
+pub struct RejectRecord<'a> {
+    /// The input file, `-` for standard input.
+    pub file: &'a str,
+    /// The 1-based line (NDJSON input).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// The 1-based element (JSON array input), instead of `line`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<u64>,
+    /// The item as read.
+    pub item: &'a J,
+    /// The error tree.
+    pub errors: J,
+}
+
+impl<'a> RejectRecord<'a> {
+    /// The record of a skipped item.
+    pub fn new(skipped: &'a Skipped) -> RejectRecord<'a> {
+        let origin = skipped.item.origin.as_ref();
+        let index = origin.and_then(|o| o.index);
+        RejectRecord {
+            file: origin.map_or("-", |o| &o.file),
+            line: origin.and_then(|o| o.line),
+            index,
+            item: &skipped.item.attrs,
+            errors: skipped.changeset.errors_json(),
+        }
+    }
+}
+
+/// The first line of the skipped-items report: `skipped N of M items …`, or `None` when
+/// nothing was skipped.
+pub fn skipped_summary(summary: &Summary, first_keys: &[J]) -> Option<String> {
+    if summary.skipped == 0 {
+        return None;
+    }
+    let total = summary.written + summary.skipped;
+    let more = if summary.skipped as usize > first_keys.len() {
+        format!("first {} ", first_keys.len())
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "skipped {} of {total} items as invalid; {more}primary keys: {}",
+        summary.skipped,
+        J::from(first_keys.to_vec())
+    ))
+}
+
+/// Collects what the call reports while it runs: the skipped items (first primary keys,
+/// per-item details, the rejects file) and the progress. Shared with the library's
+/// `on_skipped` and `on_progress` handlers.
+#[derive(Debug)]
+pub struct Report {
+    state: Mutex<State>,
+    verbose: bool,
+    progress: Option<ProgressBar>,
+}
+
+#[derive(Debug)]
+struct State {
+    first_keys: Vec<J>,
+    rejects: Option<(String, BufWriter<File>)>,
+    /// The first failure to write the rejects file.
+    failure: Option<Error>,
+}
+
+impl Report {
+    /// A report; creates (truncates) the rejects file. The progress bar is shown when
+    /// `progress` and standard error is a terminal.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] (`--rejects`) when the rejects file cannot be created.
+    pub fn new(rejects: Option<&Path>, verbose: bool, progress: bool) -> Result<Report> {
+        let rejects = match rejects {
+            Some(path) => {
+                let name = path.display().to_string();
+                let file = File::create(path).map_err(|e| {
+                    Error::option("--rejects", format!("cannot create `{name}`: {e}"), None)
+                })?;
+                Some((name, BufWriter::new(file)))
+            }
+            None => None,
+        };
+        let progress = (progress && std::io::stderr().is_terminal()).then(progress_bar);
+        Ok(Report {
+            state: Mutex::new(State {
+                first_keys: Vec::new(),
+                rejects,
+                failure: None,
+            }),
+            verbose,
+            progress,
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The `on_skipped` handler: records keys, prints details with `-v`, writes rejects.
+    pub fn on_skipped(&self, skipped: &[Skipped]) {
+        let mut state = self.state();
+        for s in skipped {
+            if state.first_keys.len() < SKIPPED_KEYS_LISTED {
+                state.first_keys.push(s.changeset.primary_key_json());
+            }
+            if self.verbose {
+                let line = format!(
+                    "skipped {} ({} {}): {}",
+                    origin_text(s.item.origin.as_ref()),
+                    s.changeset.schema_name(),
+                    s.changeset.primary_key_json(),
+                    s.changeset.errors_json()
+                );
+                match &self.progress {
+                    Some(bar) => bar.suspend(|| eprint_line(&line)),
+                    None => eprint_line(&line),
+                }
+            }
+            if state.failure.is_some() {
+                continue;
+            }
+            if let Some((name, out)) = &mut state.rejects {
+                let written = serde_json::to_writer(&mut *out, &RejectRecord::new(s))
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| out.write_all(b"\n"));
+                if let Err(source) = written {
+                    let path = Some(name.clone());
+                    state.failure = Some(Error::Io { path, source });
+                }
+            }
+        }
+    }
+
+    /// The `on_progress` handler: updates the progress bar.
+    pub fn on_progress(&self, summary: &Summary) {
+        if let Some(bar) = &self.progress {
+            bar.set_position(summary.written + summary.skipped);
+            let rows: u64 = summary.rows.values().sum();
+            bar.set_message(format!("{} rows written", HumanCount(rows)));
+        }
+    }
+
+    /// Takes the error of a failed write to the rejects file, if any (the run stops on it so
+    /// that no invalid item is lost).
+    pub fn take_failure(&self) -> Option<Error> {
+        self.state().failure.take()
+    }
+
+    /// Removes the progress bar.
+    pub fn clear_progress(&self) {
+        if let Some(bar) = &self.progress {
+            bar.finish_and_clear();
+        }
+    }
+
+    /// Flushes the rejects file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the rejects file.
+    pub fn finish(&self) -> Result<()> {
+        let mut state = self.state();
+        if let Some(e) = state.failure.take() {
+            return Err(e);
+        }
+        if let Some((name, out)) = &mut state.rejects {
+            out.flush().map_err(|source| Error::Io {
+                path: Some(name.clone()),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The primary keys of the first skipped items.
+    pub fn first_keys(&self) -> Vec<J> {
+        self.state().first_keys.clone()
+    }
+}
+
+/// A spinner with the items read, items per second and rows written.
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} {human_pos} items ({rate} items/s), {msg} [{elapsed}]",
+    ) {
+        let style = style.with_key("rate", |state: &ProgressState, w: &mut dyn fmt::Write| {
+            let _ = write!(w, "{}", HumanCount(state.per_sec().round() as u64));
+        });
+        bar.set_style(style);
+    }
+    bar.set_message("0 rows written");
+    bar.enable_steady_tick(Duration::from_millis(150));
+    bar
+}

@@ -1,0 +1,141 @@
+//! Running a command: `upsert`/`insert` (check everything, connect, stream the inputs through
+//! the library, report) and `demo`.
+
+use std::sync::Arc;
+
+use bulkinup::{Db, Error, Verb};
+use futures::StreamExt;
+
+use crate::args::{Cli, Command, SchemaCommand, WriteArgs};
+use crate::output::{self, Failure, PER_CHUNK, ROLLED_BACK, Report};
+use crate::settings::Settings;
+use crate::{demo, input};
+
+/// Runs the parsed command line.
+///
+/// # Errors
+/// A [`Failure`]: its error gives the exit status.
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io { path: None, source })?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Upsert(args) => write(Verb::Upsert, args).await,
+            Command::Insert(args) => write(Verb::Insert, args).await,
+            Command::Demo(args) => demo::run(args).await,
+            Command::Schema(args) => schema(args.command).await,
+        }
+    })
+}
+
+/// `bulkinup upsert|insert`.
+async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
+    // Everything the user gave is checked before the database is contacted (exit 2).
+    let settings = Settings::from_args(verb, args).await?;
+    let report = Arc::new(Report::new(
+        settings.rejects.as_deref(),
+        settings.verbose,
+        !settings.quiet,
+    )?);
+
+    // A dry run uses no connection: it runs on an in-memory database, so nothing can touch
+    // the target database (and no SQLite file is created).
+    let url = match settings.dry_run {
+        true => "sqlite::memory:",
+        false => settings.database_url.as_str(),
+    };
+    let db = Db::connect(url)
+        .await
+        .map_err(|e| Failure::new(e, "nothing was written"))?;
+
+    let on_skipped = Arc::clone(&report);
+    let on_progress = Arc::clone(&report);
+    let options = settings
+        .options
+        .clone()
+        .on_skipped(move |s| on_skipped.on_skipped(s))
+        .on_progress(move |s| on_progress.on_progress(s));
+
+    // A failed write to the rejects file stops the call (rolled back): no invalid item is lost.
+    let guard = Arc::clone(&report);
+    let items = input::stream(settings.inputs.clone())?
+        .fuse()
+        .map(move |item| match guard.take_failure() {
+            Some(e) => Err(e),
+            None => item,
+        });
+    let result = match settings.verb {
+        Verb::Upsert => {
+            bulkinup::upsert_stream(&db, &settings.registry, &settings.root, items, &options).await
+        }
+        Verb::Insert => {
+            bulkinup::insert_stream(&db, &settings.registry, &settings.root, items, &options).await
+        }
+    };
+    report.clear_progress();
+    db.close().await;
+    let note = match settings.options.max_concurrency {
+        Some(_) => PER_CHUNK,
+        None => ROLLED_BACK,
+    };
+    let summary = result.map_err(|e| Failure::new(e, note))?;
+    report.finish().map_err(|e| {
+        Failure::new(
+            e,
+            "the valid items were written, but the rejects file is incomplete",
+        )
+    })?;
+
+    if !settings.quiet
+        && let Some(line) = output::skipped_summary(&summary, &report.first_keys())
+    {
+        output::eprint_line(&line);
+    }
+    let line = output::SummaryLine {
+        summary: &summary,
+        dry_run: settings.dry_run,
+    };
+    output::print_line(&line.to_text()?)?;
+    Ok(())
+}
+
+/// `bulkinup schema infer|check`.
+async fn schema(command: SchemaCommand) -> Result<(), Failure> {
+    match command {
+        SchemaCommand::Infer(args) => {
+            let db = Db::connect(&args.db.database_url).await?;
+            let tables = (!args.tables.is_empty()).then_some(args.tables.as_slice());
+            let text = bulkinup::catalog::infer(&db, tables).await;
+            db.close().await;
+            output::print_line(text?.trim_end())?;
+            Ok(())
+        }
+        SchemaCommand::Check(args) => {
+            // The file is read and checked before the database is contacted.
+            let registry = bulkinup::Registry::from_file(&args.schema)?.registry;
+            let db = Db::connect(&args.db.database_url).await?;
+            let mismatches = bulkinup::catalog::check(&db, &registry).await;
+            db.close().await;
+            let mismatches = mismatches?;
+            for m in &mismatches {
+                output::print_line(&m.to_string())?;
+            }
+            if mismatches.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::Schema {
+                    schema: None,
+                    key: None,
+                    location: Some(args.schema),
+                    message: format!(
+                        "{} mismatch(es) between the schema file and the database (listed on standard output)",
+                        mismatches.len()
+                    ),
+                }
+                .into())
+            }
+        }
+    }
+}
