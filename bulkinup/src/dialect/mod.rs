@@ -369,6 +369,30 @@ where
         .collect())
 }
 
+/// Binds a [`Value`] on a database without native UUID, JSON or array types (SQLite, MySQL):
+/// UUIDs as hyphenated text, JSON and arrays as JSON text, decimals as `$decimal` gives.
+macro_rules! bind_without_native_json {
+    ($args:expr, $value:expr, |$d:ident| $decimal:expr) => {{
+        let args = $args;
+        match $value {
+            Value::Null => args.add(None::<i64>),
+            Value::Bool(b) => args.add(*b),
+            Value::Int(i) => args.add(*i),
+            Value::Float(f) => args.add(*f),
+            Value::Decimal($d) => args.add($decimal),
+            Value::String(s) => args.add(s.as_str()),
+            Value::Bytes(b) => args.add(b.as_slice()),
+            Value::Uuid(u) => args.add(u.hyphenated().to_string()),
+            Value::Date(d) => args.add(*d),
+            Value::Time(t) => args.add(*t),
+            Value::NaiveDateTime(t) => args.add(*t),
+            Value::UtcDateTime(t) => args.add(*t),
+            v @ (Value::Json(_) | Value::Array(_)) => args.add($crate::dialect::json_text(v)),
+        }
+    }};
+}
+pub(crate) use bind_without_native_json;
+
 /// Tries to decode a column as each listed type in turn, converting the first that fits.
 macro_rules! decode_first {
     ($row:expr, $i:expr, $( $t:ty => $conv:expr ),+ $(,)?) => {{

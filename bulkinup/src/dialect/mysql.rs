@@ -7,7 +7,7 @@
 use sqlx::Arguments;
 use sqlx::mysql::{MySql, MySqlArguments};
 
-use super::{Backend, Dialect, json_text};
+use super::{Backend, Dialect};
 use crate::plan::OnConflict;
 use crate::schema::{FieldType, Value};
 
@@ -166,21 +166,7 @@ impl Backend for MySqlDialect {
         value: &Value,
         _ty: &FieldType,
     ) -> Result<(), sqlx::error::BoxDynError> {
-        match value {
-            Value::Null => args.add(None::<i64>),
-            Value::Bool(b) => args.add(*b),
-            Value::Int(i) => args.add(*i),
-            Value::Float(f) => args.add(*f),
-            Value::Decimal(d) => args.add(*d),
-            Value::String(s) => args.add(s.as_str()),
-            Value::Bytes(b) => args.add(b.as_slice()),
-            Value::Uuid(u) => args.add(u.hyphenated().to_string()),
-            Value::Date(d) => args.add(*d),
-            Value::Time(t) => args.add(*t),
-            Value::NaiveDateTime(t) => args.add(*t),
-            Value::UtcDateTime(t) => args.add(*t),
-            Value::Json(_) | Value::Array(_) => args.add(json_text(value)),
-        }
+        super::bind_without_native_json!(args, value, |d| *d)
     }
 
     fn column_json(row: &<Self::DB as sqlx::Database>::Row, i: usize) -> serde_json::Value {
