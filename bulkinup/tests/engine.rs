@@ -26,6 +26,7 @@ on_every_database!(blog:
     embeds_are_written_inline_as_json,
     database_errors_name_the_table_and_kind,
     malformed_stream_item_rolls_back_everything,
+    insert_keeps_special_characters_exactly,
 );
 
 fn author(id: i64, name: &str) -> J {
@@ -464,4 +465,22 @@ async fn malformed_stream_item_rolls_back_everything(t: &TestDb) {
     assert_eq!(err.exit_code(), 3);
     assert!(err.to_string().contains("line 4"), "{err}");
     assert_eq!(t.count("authors").await, 0);
+}
+
+async fn insert_keeps_special_characters_exactly(t: &TestDb) {
+    // Tabs, newlines, backslashes and quotes must survive every write path (PostgreSQL
+    // inserts go through COPY's text format).
+    let name = "tab\there\nnew line \\ back\\slash \"quoted\" 'single' é \\N";
+    let item = json!({"id": 1, "name": name, "phone_number": null,
+        "address": {"street": "a\\b\tc", "city": "line\nbreak"}});
+    insert(t, vec![item], &Options::default()).await.unwrap();
+    let rows = t
+        .rows("SELECT name, phone_number, address FROM authors")
+        .await;
+    assert_eq!(rows[0]["name"], json!(name));
+    assert_eq!(rows[0]["phone_number"], J::Null);
+    assert_eq!(
+        rows[0]["address"],
+        json!({"street": "a\\b\tc", "city": "line\nbreak"})
+    );
 }
