@@ -14,7 +14,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bulkinup::{CONFLICT_ACTIONS, ConflictAction, Db, Error, Options, Registry, Result, Verb};
+use bulkinup::{CONFLICT_ACTIONS, ConflictAction, Error, Options, Registry, Result, Verb};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value as J;
 
@@ -336,9 +336,7 @@ impl Settings {
         let flags = flag_layer(&ctx, &args, verb)?;
         let merged = shared.overlay(per_verb).overlay(flags);
         let options = merged.to_options(args.dry_run, Utc::now())?;
-        check_with_library(&registry, &args.root, verb, &options)
-            .await
-            .map_err(|e| merged.locate(e))?;
+        check_with_library(&registry, &args.root, verb, &options).map_err(|e| merged.locate(e))?;
         let inputs = Source::from_args(&args.inputs)?;
         Ok(Settings {
             verb,
@@ -355,27 +353,15 @@ impl Settings {
     }
 }
 
-/// Lets the library check `options` against the registry, the root and the verb — without
-/// the target database: a dry run of no items on an in-memory SQLite database (a dry run
-/// uses no connection).
-async fn check_with_library(
+/// Lets the library check `options` against the registry, the root and the verb, without
+/// the target database.
+fn check_with_library(
     registry: &Registry,
     root: &str,
     verb: Verb,
     options: &Options,
 ) -> Result<()> {
-    let db = Db::connect("sqlite::memory:").await?;
-    let mut probe = options.clone();
-    probe.dry_run = true;
-    probe.on_skipped = None;
-    probe.on_progress = None;
-    let none = futures::stream::empty();
-    let result = match verb {
-        Verb::Upsert => bulkinup::upsert_stream(&db, registry, root, none, &probe).await,
-        Verb::Insert => bulkinup::insert_stream(&db, registry, root, none, &probe).await,
-    };
-    db.close().await;
-    result.map(drop)
+    options.validate(registry, verb, root)
 }
 
 /// The registry, for checking the schema and join-table names options refer to.

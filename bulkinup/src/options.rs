@@ -357,6 +357,29 @@ impl Options {
         self
     }
 
+    /// Checks every option against the registry, the root schema and the verb, as a call
+    /// does before writing anything — without a database.
+    ///
+    /// ```
+    /// use bulkinup::{Options, Registry, Verb};
+    /// let registry = Registry::from_toml_str(r#"
+    ///     [schemas.Tag]
+    ///     source = "tags"
+    ///     fields = { id = "integer", name = "string" }
+    ///     changesets.changeset = { cast = ["id", "name"] }
+    /// "#, "inline")?.registry;
+    /// let opts = Options::default().replace_all_except(["name"]);
+    /// assert!(opts.validate(&registry, Verb::Upsert, "Tag").is_ok());
+    /// assert!(opts.validate(&registry, Verb::Insert, "Tag").is_err());
+    /// # Ok::<(), bulkinup::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] or [`Error::Schema`], naming the option and the valid choices.
+    pub fn validate(&self, registry: &Registry, verb: Verb, root: &str) -> Result<()> {
+        self.resolve(registry, verb, root).map(drop)
+    }
+
     /// Checks every option against the registry and the verb.
     pub(crate) fn resolve(
         &self,
