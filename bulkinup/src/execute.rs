@@ -389,6 +389,11 @@ impl<S: Stream<Item = Result<Item>>> Producer<'_, S> {
     }
 }
 
+/// A value the driver could not encode, as an error naming the table.
+fn encode_error(table: &str, e: sqlx::error::BoxDynError) -> Error {
+    Error::database(Some(table), sqlx::Error::Encode(e))
+}
+
 /// Rows and statements written, per table.
 #[derive(Debug, Default)]
 pub(crate) struct Counts {
@@ -549,7 +554,7 @@ where
             for (row, _) in part {
                 for &c in &cols {
                     B::bind(&mut args, &row[c], &batch.columns[c].ty)
-                        .map_err(|e| Error::database(Some(&batch.table), sqlx::Error::Encode(e)))?;
+                        .map_err(|e| encode_error(&batch.table, e))?;
                 }
             }
             self.deadline.check(Some(&batch.table))?;
@@ -557,12 +562,8 @@ where
                 .persistent(false)
                 .fetch_all(&mut **tx)
                 .await
-                .map_err(|e| Error::database(Some(&batch.table), e))?;
-            *self
-                .counts
-                .statements
-                .entry(batch.table.clone())
-                .or_insert(0) += 1;
+                .map_err(|e| self.statement_error(&batch.table, e))?;
+            self.count_statement(&batch.table);
             let key_value = |j: serde_json::Value| match j.as_i64() {
                 Some(i) => Value::Int(i),
                 None => Value::Json(j),
@@ -627,7 +628,7 @@ where
             for rows in batch.rows.chunks(self.resolved.options.chunk_size) {
                 let mut args = <B::DB as Database>::Arguments::default();
                 B::bind_columns(&mut args, &batch.columns, rows)
-                    .map_err(|e| Error::database(Some(&batch.table), sqlx::Error::Encode(e)))?;
+                    .map_err(|e| encode_error(&batch.table, e))?;
                 self.execute(tx, &sql, args, true, &batch.table).await?;
             }
             *self.counts.rows.entry(batch.table.clone()).or_insert(0) += batch.rows.len() as u64;
@@ -648,7 +649,7 @@ where
                 nshared + rows.len() * per_row,
                 (nshared + rows.len() * per_row) * 8,
             );
-            let bind_err = |e| Error::database(Some(&batch.table), sqlx::Error::Encode(e));
+            let bind_err = |e| encode_error(&batch.table, e);
             for ((value, column), _) in rows[0]
                 .iter()
                 .zip(batch.columns.iter())
@@ -667,16 +668,8 @@ where
                     B::bind(&mut args, value, &column.ty).map_err(bind_err)?;
                 }
             }
-            sqlx::query_with(trusted_sql(&*sql), args)
-                .persistent(rows.len() == per)
-                .execute(&mut **tx)
-                .await
-                .map_err(|e| Error::database(Some(&batch.table), e))?;
-            *self
-                .counts
-                .statements
-                .entry(batch.table.clone())
-                .or_insert(0) += 1;
+            self.execute(tx, &sql, args, rows.len() == per, &batch.table)
+                .await?;
         }
         *self.counts.rows.entry(batch.table.clone()).or_insert(0) += batch.rows.len() as u64;
         Ok(())
@@ -696,25 +689,35 @@ where
             .persistent(persistent)
             .execute(&mut **tx)
             .await
-            .map_err(|e| match e {
-                sqlx::Error::Database(db)
-                    if db
-                        .code()
-                        .is_some_and(|c| self.dialect.is_statement_timeout(&c)) =>
-                {
-                    Error::Timeout {
-                        seconds: self
-                            .resolved
-                            .options
-                            .timeout
-                            .map_or(0.0, |l| l.as_secs_f64()),
-                        table: Some(table.to_string()),
-                    }
-                }
-                e => Error::database(Some(table), e),
-            })?;
-        *self.counts.statements.entry(table.to_string()).or_insert(0) += 1;
+            .map_err(|e| self.statement_error(table, e))?;
+        self.count_statement(table);
         Ok(())
+    }
+
+    /// A failed statement as an error: the database's statement limit is a timeout,
+    /// anything else a database error naming the table.
+    fn statement_error(&self, table: &str, e: sqlx::Error) -> Error {
+        match e {
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|c| self.dialect.is_statement_timeout(&c)) =>
+            {
+                Error::Timeout {
+                    seconds: self
+                        .resolved
+                        .options
+                        .timeout
+                        .map_or(0.0, |l| l.as_secs_f64()),
+                    table: Some(table.to_string()),
+                }
+            }
+            e => Error::database(Some(table), e),
+        }
+    }
+
+    fn count_statement(&mut self, table: &str) {
+        *self.counts.statements.entry(table.to_string()).or_insert(0) += 1;
     }
 
     fn columnar_for(&mut self, shape: &ShapeKey, batch: &Batch) -> Option<Arc<str>> {
