@@ -1,6 +1,7 @@
 //! Test harness for the command-line tests: the real `bulkinup` binary, run in a temp dir
 //! against one isolated database per test — a fresh SQLite file, PostgreSQL schema or
-//! MariaDB/MySQL database (the approach of `bulkinup/tests/common`).
+//! MariaDB/MySQL database, made by the library's own test harness (`bulkinup/tests/common`,
+//! included here as `db`, with its `on_every_database!` macro).
 //!
 //! Server URLs come from `BULKINUP_TEST_PG_URL` and `BULKINUP_TEST_MYSQL_URL`. When a variable
 //! is set, its server must answer (the test fails otherwise; `.ci/run` sets both). When it is
@@ -12,11 +13,9 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bulkinup::Db;
-use serde_json::{Map, Value as J};
+use serde_json::Value as J;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_bulkinup");
@@ -25,17 +24,6 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_bulkinup");
 pub fn blog_schema() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/blog/schema.toml")
 }
-
-/// The kind of database of a test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Sqlite,
-    Postgres,
-    MySql,
-}
-
-const PG_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/test";
-const MYSQL_DEFAULT: &str = "mysql://root@127.0.0.1:3306/test";
 
 /// What a run of the binary gave.
 #[derive(Debug)]
@@ -184,117 +172,51 @@ pub fn wait_with_deadline(mut child: Child, limit: Duration) -> Output {
     }
 }
 
-fn unique_name() -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    format!("bkcli_{}_{}_{n}", std::process::id(), &id[..8])
-}
+#[path = "../../../bulkinup/tests/common/mod.rs"]
+mod db;
 
-async fn server(var: &str, default: &str) -> Option<(String, Db)> {
-    match std::env::var(var) {
-        Ok(url) => {
-            let db = Db::connect(&url).await.unwrap_or_else(|e| {
-                panic!("{var} is set to {url} but the server is not reachable: {e}")
-            });
-            Some((url, db))
-        }
-        Err(_) => match Db::connect(default).await {
-            Ok(db) => Some((default.to_string(), db)),
-            Err(e) => {
-                eprintln!("SKIPPED: no server at {default} ({e}); set {var} to run this test");
-                None
-            }
-        },
-    }
-}
+pub use db::Kind;
 
-/// One test's database (empty: the binary creates nothing, the tests create the blog tables
-/// with its DDL) and its temp dir.
+/// One test's database (from the library's harness) and the temp dir the binary runs in.
 pub struct TestDb {
-    pub db: Db,
-    pub kind: Kind,
-    pub url: String,
+    db: db::TestDb,
     pub dir: Dir,
-    admin: Option<Db>,
-    name: String,
 }
 
-pub fn blog_ddl(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Sqlite => include_str!("../../../examples/blog/sqlite.sql"),
-        Kind::Postgres => include_str!("../../../examples/blog/postgres.sql"),
-        Kind::MySql => include_str!("../../../examples/blog/mysql.sql"),
+impl std::ops::Deref for TestDb {
+    type Target = db::TestDb;
+
+    fn deref(&self) -> &db::TestDb {
+        &self.db
     }
 }
 
 impl TestDb {
     /// A fresh database with the blog tables, or `None` (skipped).
     pub async fn blog(kind: Kind) -> Option<TestDb> {
-        let t = TestDb::empty(kind).await?;
-        t.db.execute_script(blog_ddl(kind)).await.expect("blog DDL");
-        Some(t)
+        Some(TestDb {
+            db: db::TestDb::blog(kind).await?,
+            dir: Dir::new(),
+        })
     }
 
     /// A fresh, empty database, or `None` (skipped).
     pub async fn empty(kind: Kind) -> Option<TestDb> {
-        let name = unique_name();
-        let dir = Dir::new();
-        let (url, admin) = match kind {
-            Kind::Sqlite => {
-                let url = format!("sqlite://{}", dir.path().join("test.db").display());
-                (url, None)
-            }
-            Kind::Postgres => {
-                let (base, admin) = server("BULKINUP_TEST_PG_URL", PG_DEFAULT).await?;
-                admin
-                    .execute_script(&format!("CREATE SCHEMA {name}"))
-                    .await
-                    .expect("create schema");
-                let sep = if base.contains('?') { '&' } else { '?' };
-                (
-                    format!("{base}{sep}options=-c%20search_path%3D{name}"),
-                    Some(admin),
-                )
-            }
-            Kind::MySql => {
-                let (base, admin) = server("BULKINUP_TEST_MYSQL_URL", MYSQL_DEFAULT).await?;
-                admin
-                    .execute_script(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .expect("create database");
-                let root = base.rsplit_once('/').map(|(r, _)| r).unwrap_or(&base);
-                (format!("{root}/{name}"), Some(admin))
-            }
-        };
-        let db = Db::connect(&url).await.expect("the test database connects");
         Some(TestDb {
-            db,
-            kind,
-            url,
-            dir,
-            admin,
-            name,
+            db: db::TestDb::empty(kind).await?,
+            dir: Dir::new(),
         })
     }
 
     /// Drops the schema/database of the test.
     pub async fn cleanup(self) {
-        self.db.close().await;
-        if let Some(admin) = &self.admin {
-            let sql = match self.kind {
-                Kind::Postgres => format!("DROP SCHEMA {} CASCADE", self.name),
-                _ => format!("DROP DATABASE {}", self.name),
-            };
-            let _ = admin.execute_script(&sql).await;
-            admin.close().await;
-        }
+        self.db.cleanup().await;
     }
 
     /// The binary in the test's dir, with `DATABASE_URL` set to the test's database.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = self.dir.command(args);
-        cmd.env("DATABASE_URL", &self.url);
+        cmd.env("DATABASE_URL", &self.db.url);
         cmd
     }
 
@@ -308,74 +230,4 @@ impl TestDb {
         self.dir
             .run_with(self.command(args), Some(stdin.as_bytes()))
     }
-
-    /// All rows of a query as JSON objects; JSON kept as text (MySQL, SQLite) is parsed so
-    /// that every database compares alike.
-    pub async fn rows(&self, sql: &str) -> Vec<Map<String, J>> {
-        let mut rows = self
-            .db
-            .fetch_json(sql)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        for row in &mut rows {
-            for v in row.values_mut() {
-                if let J::String(s) = v
-                    && (s.starts_with('{') || s.starts_with('['))
-                    && let Ok(parsed) = serde_json::from_str::<J>(s)
-                {
-                    *v = parsed;
-                }
-            }
-        }
-        rows
-    }
-
-    /// One column of a query.
-    pub async fn column(&self, sql: &str) -> Vec<J> {
-        self.rows(sql)
-            .await
-            .into_iter()
-            .map(|r| r.into_iter().next().map(|(_, v)| v).unwrap_or(J::Null))
-            .collect()
-    }
-
-    /// `SELECT COUNT(*)` of a table.
-    pub async fn count(&self, table: &str) -> i64 {
-        let v = self
-            .column(&format!("SELECT COUNT(*) AS n FROM {table}"))
-            .await;
-        v.first().and_then(J::as_i64).unwrap_or(-1)
-    }
-}
-
-/// Declares each listed `async fn NAME(t: &TestDb)` as a test on SQLite, PostgreSQL and
-/// MySQL/MariaDB: `sqlite::NAME`, `postgres::NAME`, `mysql::NAME`.
-#[macro_export]
-macro_rules! on_every_database {
-    ($setup:ident: $($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test] async fn $name() {
-                if let Some(t) = $crate::common::TestDb::$setup($crate::common::Kind::Sqlite).await {
-                    super::$name(&t).await;
-                    t.cleanup().await;
-                }
-            } )*
-        }
-        mod postgres {
-            $( #[tokio::test] async fn $name() {
-                if let Some(t) = $crate::common::TestDb::$setup($crate::common::Kind::Postgres).await {
-                    super::$name(&t).await;
-                    t.cleanup().await;
-                }
-            } )*
-        }
-        mod mysql {
-            $( #[tokio::test] async fn $name() {
-                if let Some(t) = $crate::common::TestDb::$setup($crate::common::Kind::MySql).await {
-                    super::$name(&t).await;
-                    t.cleanup().await;
-                }
-            } )*
-        }
-    };
 }

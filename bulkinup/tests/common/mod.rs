@@ -204,25 +204,14 @@ impl TestDb {
 #[macro_export]
 macro_rules! on_every_database {
     ($setup:ident: $($name:ident),* $(,)?) => {
-        mod sqlite {
+        $crate::on_every_database!(@on sqlite, Sqlite, $setup: $($name),*);
+        $crate::on_every_database!(@on postgres, Postgres, $setup: $($name),*);
+        $crate::on_every_database!(@on mysql, MySql, $setup: $($name),*);
+    };
+    (@on $module:ident, $kind:ident, $setup:ident: $($name:ident),*) => {
+        mod $module {
             $( #[tokio::test] async fn $name() {
-                if let Some(t) = $crate::common::TestDb::$setup($crate::common::Kind::Sqlite).await {
-                    super::$name(&t).await;
-                    t.cleanup().await;
-                }
-            } )*
-        }
-        mod postgres {
-            $( #[tokio::test] async fn $name() {
-                if let Some(t) = $crate::common::TestDb::$setup($crate::common::Kind::Postgres).await {
-                    super::$name(&t).await;
-                    t.cleanup().await;
-                }
-            } )*
-        }
-        mod mysql {
-            $( #[tokio::test] async fn $name() {
-                if let Some(t) = $crate::common::TestDb::$setup($crate::common::Kind::MySql).await {
+                if let Some(t) = $crate::common::TestDb::$setup($crate::common::Kind::$kind).await {
                     super::$name(&t).await;
                     t.cleanup().await;
                 }
