@@ -66,14 +66,15 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
             Some(e) => Err(e),
             None => item,
         });
-    let result = match settings.verb {
-        Verb::Upsert => {
-            bulkinup::upsert_stream(&db, &settings.registry, &settings.root, items, &options).await
-        }
-        Verb::Insert => {
-            bulkinup::insert_stream(&db, &settings.registry, &settings.root, items, &options).await
-        }
-    };
+    let result = bulkinup::write_stream(
+        &db,
+        &settings.registry,
+        &settings.root,
+        settings.verb,
+        items,
+        &options,
+    )
+    .await;
     report.clear_progress();
     db.close().await;
     let note = match settings.options.max_concurrency {

@@ -194,8 +194,7 @@ where
     I: IntoIterator,
     I::Item: Into<Item>,
 {
-    let stream = futures::stream::iter(items.into_iter().map(|i| Ok(i.into())));
-    db.run(registry, root, Verb::Upsert, stream, options).await
+    write(db, registry, root, Verb::Upsert, items, options).await
 }
 
 /// Inserts `items` and their associations: a row that already exists is an error and rolls
@@ -215,8 +214,45 @@ where
     I: IntoIterator,
     I::Item: Into<Item>,
 {
+    write(db, registry, root, Verb::Insert, items, options).await
+}
+
+/// [`upsert`] or [`insert`], by `verb`.
+///
+/// # Errors
+/// As [`upsert`] and [`insert`].
+pub async fn write<I>(
+    db: &Db,
+    registry: &Registry,
+    root: &str,
+    verb: Verb,
+    items: I,
+    options: &Options,
+) -> Result<Summary>
+where
+    I: IntoIterator,
+    I::Item: Into<Item>,
+{
     let stream = futures::stream::iter(items.into_iter().map(|i| Ok(i.into())));
-    db.run(registry, root, Verb::Insert, stream, options).await
+    db.run(registry, root, verb, stream, options).await
+}
+
+/// [`upsert_stream`] or [`insert_stream`], by `verb`.
+///
+/// # Errors
+/// As [`upsert_stream`] and [`insert_stream`].
+pub async fn write_stream<S>(
+    db: &Db,
+    registry: &Registry,
+    root: &str,
+    verb: Verb,
+    items: S,
+    options: &Options,
+) -> Result<Summary>
+where
+    S: Stream<Item = Result<Item>>,
+{
+    db.run(registry, root, verb, items, options).await
 }
 
 /// [`upsert`] from a stream, consumed one chunk at a time. An `Err` item (malformed input)

@@ -134,8 +134,7 @@ impl Repo {
         I: IntoIterator,
         I::Item: Into<Item>,
     {
-        let options = self.options_for(Verb::Upsert, call);
-        crate::upsert(&self.db, &self.registry, root, items, &options).await
+        self.write(Verb::Upsert, root, items, call).await
     }
 
     /// [`crate::insert`] with this repo's defaults.
@@ -152,7 +151,25 @@ impl Repo {
         I: IntoIterator,
         I::Item: Into<Item>,
     {
-        let options = self.options_for(Verb::Insert, call);
-        crate::insert(&self.db, &self.registry, root, items, &options).await
+        self.write(Verb::Insert, root, items, call).await
+    }
+
+    /// [`crate::write`] with this repo's defaults for `verb`.
+    ///
+    /// # Errors
+    /// As [`crate::write`].
+    pub async fn write<I>(
+        &self,
+        verb: Verb,
+        root: &str,
+        items: I,
+        call: impl FnOnce(Options) -> Options,
+    ) -> Result<Summary>
+    where
+        I: IntoIterator,
+        I::Item: Into<Item>,
+    {
+        let options = self.options_for(verb, call);
+        crate::write(&self.db, &self.registry, root, verb, items, &options).await
     }
 }

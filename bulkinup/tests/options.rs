@@ -601,10 +601,7 @@ async fn option_errors_name_the_option_and_the_valid_choices() {
         ),
     ];
     for (verb, opts, name, fragment) in cases {
-        let r = match verb {
-            Verb::Upsert => bulkinup::upsert(&db, &reg, "Author", item(), &opts).await,
-            Verb::Insert => bulkinup::insert(&db, &reg, "Author", item(), &opts).await,
-        };
+        let r = bulkinup::write(&db, &reg, "Author", verb, item(), &opts).await;
         let err = r.unwrap_err();
         assert!(
             matches!(&err, Error::InvalidOption { name: n, .. } if n == name),
