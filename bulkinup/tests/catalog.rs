@@ -11,6 +11,8 @@ use serde_json::{Value as J, json};
 
 on_every_database!(blog:
     inferred_blog_schema_loads_and_writes_nested_authors,
+    inferred_blog_schema_loads_the_blog_example_unchanged,
+    inference_of_an_empty_json_column_is_a_map,
     inferred_blog_schema_names_every_association,
     inference_is_deterministic_and_filters_tables,
     inference_maps_column_types,
@@ -38,7 +40,7 @@ async fn inferred_blog_schema_loads_and_writes_nested_authors(t: &TestDb) {
     let author = registry.get("Author").unwrap();
     let mut item = json!({
         "id": 1, "name": "Alice", "phone_number": "555-0001",
-        "profiles": [{"id": 1, "author_id": 1, "bio": "bio 1"}],
+        "profile": {"id": 1, "author_id": 1, "bio": "bio 1"},
         "posts": [
             {"id": 11, "author_id": 1, "category_id": 3, "title": "Hello",
              "comments": [{"id": 111, "post_id": 11, "body": "c1"}, {"id": 112, "post_id": 11, "body": "c2"}],
@@ -48,11 +50,10 @@ async fn inferred_blog_schema_loads_and_writes_nested_authors(t: &TestDb) {
              "tags": [{"id": 7, "name": "t7"}]}
         ]
     });
-    // JSON columns are `map` fields (objects only); on SQLite they are TEXT, so `string`.
+    // JSON columns of empty tables are `map` fields (objects only).
     let address = json!({"street": "1 Main St", "city": "Springfield"});
-    if author.field("address").unwrap().ty() == &FieldType::Map {
-        item["address"] = address.clone();
-    }
+    assert_eq!(author.field("address").unwrap().ty(), &FieldType::Map);
+    item["address"] = address.clone();
     let items = vec![item.clone(), json!({"id": 2, "name": "Bob"})];
 
     let s = bulkinup::upsert(&t.db, &registry, "Author", items, &Options::default())
@@ -96,12 +97,10 @@ async fn inferred_blog_schema_loads_and_writes_nested_authors(t: &TestDb) {
         .map(|r| json!([r["post_id"], r["tag_id"]]))
         .collect();
     assert_eq!(links, [json!([11, 7]), json!([11, 8]), json!([12, 7])]);
-    if author.field("address").unwrap().ty() == &FieldType::Map {
-        assert_eq!(
-            t.column("SELECT address FROM authors WHERE id = 1").await,
-            [address]
-        );
-    }
+    assert_eq!(
+        t.column("SELECT address FROM authors WHERE id = 1").await,
+        [address]
+    );
 
     // Again, with a changed title: the upsert updates, and the links that exist are kept.
     item["posts"][0]["title"] = json!("Hello again");
@@ -114,6 +113,80 @@ async fn inferred_blog_schema_loads_and_writes_nested_authors(t: &TestDb) {
         [json!("Hello again")]
     );
     assert_eq!(t.count("posts_tags").await, 3);
+}
+
+/// Every table of the blog, rows in key order, for comparing two loads.
+async fn blog_snapshot(t: &TestDb) -> Vec<Vec<J>> {
+    let mut tables = Vec::new();
+    for table in common::BLOG_TABLES {
+        // The key comes first: `id`, or `post_id, tag_id`.
+        let rows = t
+            .rows(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
+            .await;
+        assert!(!rows.is_empty(), "{table} has rows");
+        tables.push(rows.into_iter().map(J::Object).collect());
+    }
+    tables
+}
+
+/// Loads the bundled example files with `registry`.
+async fn load_blog_example(t: &TestDb, registry: &Registry) -> Vec<(u64, u64)> {
+    let mut counts = Vec::new();
+    for (root, text) in [
+        (
+            "Category",
+            include_str!("../../examples/blog/categories.ndjson"),
+        ),
+        ("Author", include_str!("../../examples/blog/authors.ndjson")),
+    ] {
+        let items: Vec<J> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let s = bulkinup::upsert(&t.db, registry, root, items, &Options::default())
+            .await
+            .unwrap();
+        counts.push((s.written, s.skipped));
+    }
+    counts
+}
+
+async fn inferred_blog_schema_loads_the_blog_example_unchanged(t: &TestDb) {
+    // The example loaded with the hand-written schema, as a user's database would hold it.
+    let by_hand = load_blog_example(t, &common::blog()).await;
+    let expected = blog_snapshot(t).await;
+    let text = catalog::infer(&t.db, None).await.unwrap();
+    assert!(
+        text.contains(r#"social_links = { kind = "embeds_many", related = "SocialLink" }"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"cast = ["label", "url"]"#), "{text}");
+    let inferred = load(&text);
+
+    // Emptied, then loaded again with the inferred file as printed.
+    t.empty_blog_tables().await;
+    assert_eq!(t.count("authors").await, 0);
+    let counts = load_blog_example(t, &inferred).await;
+    assert_eq!(counts, by_hand, "the same items written and skipped");
+    assert_eq!(blog_snapshot(t).await, expected);
+}
+
+async fn inference_of_an_empty_json_column_is_a_map(t: &TestDb) {
+    // No stored value to sample: `map`, which takes objects.
+    let text = catalog::infer(&t.db, None).await.unwrap();
+    assert!(text.contains("social_links = \"map\"\n"), "{text}");
+    // Stored arrays of scalars are not objects: the `map` stays, with a note.
+    t.db.execute_script(r#"INSERT INTO authors (id, name, social_links) VALUES (1, 'a', '["x"]')"#)
+        .await
+        .unwrap();
+    let text = catalog::infer(&t.db, None).await.unwrap();
+    assert!(
+        text.contains(
+            r#"social_links = "map"  # stored values are JSON array; a `map` takes objects only"#
+        ),
+        "{text}"
+    );
 }
 
 async fn inferred_blog_schema_names_every_association(t: &TestDb) {
@@ -133,7 +206,8 @@ async fn inferred_blog_schema_names_every_association(t: &TestDb) {
             .map(|a| format!("{} {}", a.kind(), a.name()))
             .collect()
     };
-    assert_eq!(assocs("Author"), ["has_many posts", "has_many profiles"]);
+    // `profiles.author_id` is UNIQUE: one profile per author.
+    assert_eq!(assocs("Author"), ["has_many posts", "has_one profile"]);
     assert_eq!(
         assocs("Post"),
         [

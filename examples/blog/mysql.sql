@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS comments (
 ) ENGINE = InnoDB;
 CREATE TABLE IF NOT EXISTS profiles (
   id BIGINT PRIMARY KEY,
-  author_id BIGINT NOT NULL,
+  author_id BIGINT NOT NULL UNIQUE,
   bio TEXT NOT NULL,
   FOREIGN KEY (author_id) REFERENCES authors (id)
 ) ENGINE = InnoDB;

@@ -4,8 +4,8 @@ CREATE TABLE IF NOT EXISTS authors (
   name TEXT NOT NULL,
   phone_number TEXT,
   inserted_at TEXT,
-  address TEXT,
-  social_links TEXT
+  address JSON,
+  social_links JSON
 );
 CREATE TABLE IF NOT EXISTS categories (
   id INTEGER PRIMARY KEY,
@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS comments (
 );
 CREATE TABLE IF NOT EXISTS profiles (
   id INTEGER PRIMARY KEY,
-  author_id INTEGER NOT NULL REFERENCES authors (id),
+  author_id INTEGER NOT NULL UNIQUE REFERENCES authors (id),
   bio TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS tags (

@@ -31,6 +31,11 @@ const JOIN_TABLE_EXTRAS: &[&str] = &["inserted_at", "updated_at", "created_at"];
 /// - A table made of exactly two such foreign keys (besides `inserted_at`, `updated_at`,
 ///   `created_at`) is a join table: it gets no schema, and both sides get a `many_to_many`
 ///   named after the other side's table, with `join_through` and `join_keys`.
+/// - A JSON column (`map`) is shaped by up to 100 stored values: when they are all arrays
+///   of objects, it becomes an `embeds_many` of an embedded schema named after the column
+///   (`social_links` → `SocialLink`) whose fields are the objects' keys, typed from their
+///   values; otherwise (and in an empty table) it stays a `map`, with a comment when the
+///   stored values are not objects. Only this step reads table rows.
 /// - A table with both `inserted_at` and `updated_at` columns gets `timestamps = true`: the
 ///   engine sets them on every row.
 /// - Each schema has a `changeset` that casts every field, requires the `NOT NULL` and
@@ -72,12 +77,14 @@ const JOIN_TABLE_EXTRAS: &[&str] = &["inserted_at", "updated_at", "created_at"];
 /// # Errors
 /// [`Error::InvalidOption`] (`tables`) naming a listed table the database does not have;
 /// [`Error::Schema`] when the database has no table; [`Error::Database`] when a catalog
-/// query fails.
+/// query, or the read of a JSON column's stored values, fails.
 pub async fn infer(db: &Db, tables: Option<&[String]>) -> Result<String> {
     let catalog = Catalog::read(db).await?;
     let dialect = db.dialect();
     let selected = select(&catalog, dialect, tables)?;
-    Ok(Inference::new(&catalog, &selected).render(dialect.name()))
+    let mut inference = Inference::new(&catalog, &selected);
+    inference.shape_json_columns(db).await?;
+    Ok(inference.render(dialect.name()))
 }
 
 /// The tables to infer schemas for.
@@ -177,8 +184,26 @@ struct JoinKey<'c> {
 
 struct Inference<'c> {
     schemas: Vec<Inferred<'c>>,
+    /// Embedded schemas inferred from the JSON stored in a column.
+    embedded: Vec<EmbeddedSchema>,
     joins: Vec<JoinTable<'c>>,
+    /// Schema names, taken.
+    names: BTreeSet<String>,
 }
+
+/// An embedded schema inferred from the JSON objects stored in a column.
+#[derive(Debug)]
+struct EmbeddedSchema {
+    name: String,
+    /// `table.column` it was inferred from.
+    origin: String,
+    sampled: usize,
+    fields: Vec<(String, FieldType)>,
+    notes: Vec<String>,
+}
+
+/// How many rows [`Inference::shape_json_columns`] reads per table.
+const JSON_SAMPLE_ROWS: usize = 100;
 
 impl<'c> Inference<'c> {
     fn new(catalog: &'c Catalog, selected: &BTreeSet<&'c str>) -> Inference<'c> {
@@ -376,7 +401,143 @@ impl<'c> Inference<'c> {
         for (si, note) in notes {
             schemas[si].notes.push(note);
         }
-        Inference { schemas, joins }
+        Inference {
+            schemas,
+            embedded: Vec::new(),
+            joins,
+            names,
+        }
+    }
+
+    /// Reads up to [`JSON_SAMPLE_ROWS`] stored values of each JSON (`map`) column: a column
+    /// whose values are all arrays of objects becomes an `embeds_many` of an embedded schema
+    /// with the objects' keys as fields; a column holding anything but objects stays a `map`
+    /// with a note saying so. Without stored values, the column stays a `map`.
+    async fn shape_json_columns(&mut self, db: &Db) -> Result<()> {
+        let dialect = db.dialect();
+        for si in 0..self.schemas.len() {
+            let s = &self.schemas[si];
+            let columns: Vec<String> = s
+                .fields
+                .iter()
+                .filter(|f| f.ty == FieldType::Map)
+                .map(|f| f.name.clone())
+                .collect();
+            if columns.is_empty() {
+                continue;
+            }
+            let select: Vec<String> = columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{} AS c{i}", dialect.quote(c)))
+                .collect();
+            let present: Vec<String> = columns
+                .iter()
+                .map(|c| format!("{} IS NOT NULL", dialect.quote(c)))
+                .collect();
+            let mut sql = format!(
+                "SELECT {} FROM {} WHERE {}",
+                select.join(", "),
+                dialect.quote(&s.table.name),
+                present.join(" OR ")
+            );
+            if !s.primary_key.is_empty() {
+                let order: Vec<String> = s.primary_key.iter().map(|k| dialect.quote(k)).collect();
+                let _ = write!(sql, " ORDER BY {}", order.join(", "));
+            }
+            let _ = write!(sql, " LIMIT {JSON_SAMPLE_ROWS}");
+            let rows = db.fetch_json(&sql).await?;
+            for (i, column) in columns.iter().enumerate() {
+                let values: Vec<serde_json::Value> = rows
+                    .iter()
+                    .filter_map(|row| match row.get(&format!("c{i}")) {
+                        None | Some(serde_json::Value::Null) => None,
+                        // JSON kept as text (SQLite, MariaDB) is parsed.
+                        Some(serde_json::Value::String(text)) => Some(
+                            serde_json::from_str(text)
+                                .unwrap_or_else(|_| serde_json::Value::String(text.clone())),
+                        ),
+                        Some(v) => Some(v.clone()),
+                    })
+                    .collect();
+                self.shape_json_column(si, column, &values);
+            }
+        }
+        Ok(())
+    }
+
+    /// Shapes one JSON column from its stored `values` (see [`Self::shape_json_columns`]).
+    fn shape_json_column(&mut self, si: usize, column: &str, values: &[serde_json::Value]) {
+        use serde_json::Value as J;
+        let table = self.schemas[si].table.name.clone();
+        let origin = format!("{table}.{column}");
+        let kinds: BTreeSet<&str> = values.iter().map(json_kind).collect();
+        let elements: Option<Vec<&serde_json::Map<String, J>>> = values
+            .iter()
+            .map(|v| v.as_array())
+            .collect::<Option<Vec<_>>>()
+            .and_then(|arrays| arrays.into_iter().flatten().map(J::as_object).collect());
+        let Some(objects) = elements.filter(|o| !o.is_empty()) else {
+            if kinds.iter().any(|k| *k != "object") {
+                let kinds: Vec<&str> = kinds.into_iter().collect();
+                let note = format!(
+                    "stored values are JSON {}; a `map` takes objects only",
+                    kinds.join(", ")
+                );
+                if let Some(f) = self.schemas[si]
+                    .fields
+                    .iter_mut()
+                    .find(|f| f.name == column)
+                {
+                    f.note = Some(note);
+                }
+            }
+            return;
+        };
+        let mut keys: BTreeMap<&str, Vec<&J>> = BTreeMap::new();
+        for object in &objects {
+            for (k, v) in *object {
+                keys.entry(k.as_str()).or_default().push(v);
+            }
+        }
+        let mut fields = Vec::new();
+        let mut notes = Vec::new();
+        for (k, vs) in keys {
+            match json_field_type(&vs) {
+                Some(ty) => fields.push((k.to_string(), ty)),
+                None => notes.push(format!(
+                    "key `{k}` left out: its values have no one field type"
+                )),
+            }
+        }
+        if fields.is_empty() {
+            return;
+        }
+        let base = camel(&singular(column));
+        let name = claim(
+            &mut self.names,
+            &[base.clone(), format!("{}{base}", self.schemas[si].name)],
+        );
+        let s = &mut self.schemas[si];
+        s.fields.retain(|f| f.name != column);
+        s.assocs.insert(
+            column.to_string(),
+            Assoc {
+                kind: AssocKind::EmbedsMany,
+                related: name.clone(),
+                foreign_key: None,
+                references: None,
+                join_through: None,
+                join_keys: None,
+            },
+        );
+        self.embedded.push(EmbeddedSchema {
+            name,
+            origin,
+            sampled: values.len(),
+            fields,
+            notes,
+        });
     }
 
     fn render(&self, database: &str) -> String {
@@ -397,13 +558,88 @@ impl<'c> Inference<'c> {
                 names.join(", ")
             );
         }
-        let mut order: Vec<&Inferred> = self.schemas.iter().collect();
-        order.sort_by(|a, b| a.name.cmp(&b.name));
-        for s in order {
-            s.render(&mut out);
+        let mut rendered: Vec<(&str, String)> = Vec::new();
+        for s in &self.schemas {
+            let mut text = String::new();
+            s.render(&mut text);
+            rendered.push((&s.name, text));
+        }
+        for e in &self.embedded {
+            rendered.push((&e.name, e.render()));
+        }
+        rendered.sort_by(|a, b| a.0.cmp(b.0));
+        for (_, text) in rendered {
+            out.push_str(&text);
         }
         out
     }
+}
+
+impl EmbeddedSchema {
+    fn render(&self) -> String {
+        let mut out = String::new();
+        let schema = key(&self.name);
+        let _ = writeln!(out, "\n[schemas.{schema}]");
+        let _ = writeln!(
+            out,
+            "# The objects stored in {}: fields inferred from {} stored value(s).",
+            self.origin, self.sampled
+        );
+        for note in &self.notes {
+            let _ = writeln!(out, "# {note}");
+        }
+        let _ = writeln!(out, "embedded = true\nprimary_key = []");
+        let _ = writeln!(out, "\n[schemas.{schema}.fields]");
+        for (name, ty) in &self.fields {
+            let _ = writeln!(out, "{} = {}", key(name), string(&ty.to_string()));
+        }
+        let _ = writeln!(out, "\n[schemas.{schema}.changesets.changeset]");
+        let cast: Vec<String> = self.fields.iter().map(|(n, _)| n.clone()).collect();
+        let _ = writeln!(out, "cast = {}", list(&cast));
+        out
+    }
+}
+
+/// The JSON kind of a value, as the notes name it.
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
+/// The one field type that casts every non-null value of a key (`None` when there is none,
+/// or no value): strings, integers, numbers, booleans, objects (`map`) and arrays of one
+/// scalar kind (`array:<type>`).
+fn json_field_type(values: &[&serde_json::Value]) -> Option<FieldType> {
+    use serde_json::Value as J;
+    let present: Vec<&J> = values.iter().copied().filter(|v| !v.is_null()).collect();
+    let scalar = |vs: &[&J]| -> Option<FieldType> {
+        let first = vs.first()?;
+        let all = |f: fn(&J) -> bool| vs.iter().all(|v| f(v));
+        Some(match first {
+            J::String(_) if all(J::is_string) => FieldType::String,
+            J::Bool(_) if all(J::is_boolean) => FieldType::Boolean,
+            J::Number(_) if all(|v| v.is_i64() || v.is_u64()) => FieldType::Integer,
+            J::Number(_) if all(J::is_number) => FieldType::Float,
+            J::Object(_) if all(J::is_object) => FieldType::Map,
+            _ => return None,
+        })
+    };
+    if present.iter().all(|v| v.is_array()) && !present.is_empty() {
+        let items: Vec<&J> = present
+            .iter()
+            .filter_map(|v| v.as_array())
+            .flatten()
+            .filter(|v| !v.is_null())
+            .collect();
+        return scalar(&items).map(|t| FieldType::Array(Box::new(t)));
+    }
+    scalar(&present)
 }
 
 impl<'c> Inferred<'c> {
@@ -533,14 +769,20 @@ impl<'c> Inferred<'c> {
         if !required.is_empty() {
             let _ = writeln!(out, "required = {}", list(&required));
         }
-        let cast_assoc: Vec<String> = self
-            .assocs
-            .iter()
-            .filter(|(_, a)| a.kind != AssocKind::BelongsTo)
-            .map(|(n, _)| n.clone())
-            .collect();
-        if !cast_assoc.is_empty() {
-            let _ = writeln!(out, "cast_assoc = {}", list(&cast_assoc));
+        let cast = |embeds: bool| -> Vec<String> {
+            self.assocs
+                .iter()
+                .filter(|(_, a)| {
+                    let embed = matches!(a.kind, AssocKind::EmbedsOne | AssocKind::EmbedsMany);
+                    a.kind != AssocKind::BelongsTo && embed == embeds
+                })
+                .map(|(n, _)| n.clone())
+                .collect()
+        };
+        for (option, names) in [("cast_assoc", cast(false)), ("cast_embed", cast(true))] {
+            if !names.is_empty() {
+                let _ = writeln!(out, "{option} = {}", list(&names));
+            }
         }
     }
 }

@@ -56,6 +56,17 @@ pub fn blog() -> Registry {
     .registry
 }
 
+/// The blog tables, parents first.
+pub const BLOG_TABLES: [&str; 7] = [
+    "categories",
+    "authors",
+    "profiles",
+    "posts",
+    "comments",
+    "tags",
+    "posts_tags",
+];
+
 pub fn blog_ddl(kind: Kind) -> &'static str {
     match kind {
         Kind::Sqlite => include_str!("../../../examples/blog/sqlite.sql"),
@@ -188,6 +199,16 @@ impl TestDb {
             .into_iter()
             .map(|r| r.into_iter().next().map(|(_, v)| v).unwrap_or(J::Null))
             .collect()
+    }
+
+    /// Deletes every row of the blog tables, children first.
+    pub async fn empty_blog_tables(&self) {
+        for table in BLOG_TABLES.iter().rev() {
+            self.db
+                .execute_script(&format!("DELETE FROM {table}"))
+                .await
+                .unwrap_or_else(|e| panic!("DELETE FROM {table}: {e}"));
+        }
     }
 
     /// `SELECT COUNT(*)` of a table.
