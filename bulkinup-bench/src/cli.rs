@@ -57,6 +57,11 @@ pub struct Args {
     #[arg(long)]
     pub ceiling_rows: Option<usize>,
 
+    /// Runs of the dry run (method dry); the one with the least CPU time is reported, as
+    /// the machine is shared and noisy.
+    #[arg(long, default_value_t = 3)]
+    pub dry_runs: u32,
+
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -282,8 +287,18 @@ pub async fn run(args: Args) -> Result<()> {
         });
     }
     if has(MethodId::Dry) {
-        say("dry: cast + validate + plan without a database");
-        report.dry_run = Some(dry_run(&registry, workload, &options).await?);
+        say("dry: parse + cast + validate + plan without a database");
+        let mut best: Option<DryRun> = None;
+        for _ in 0..args.dry_runs.max(1) {
+            let run = dry_run(&registry, workload, &options).await?;
+            if best
+                .as_ref()
+                .is_none_or(|b| run.cpu_seconds < b.cpu_seconds)
+            {
+                best = Some(run);
+            }
+        }
+        report.dry_run = best;
     }
 
     if args.json {
@@ -396,25 +411,40 @@ async fn baseline_method(
     result
 }
 
-/// Measures bulkinup's dry run (cast + validate + plan, nothing written) in process CPU
-/// time, and the CPU time of generating the same items alone.
+/// Measures bulkinup's dry run in process CPU time: parse + cast + validate + plan of the
+/// workload as NDJSON text, rendered before the timer starts; and parsing the same text alone,
+/// for the breakdown.
 async fn dry_run(registry: &Registry, workload: Workload, options: &Options) -> Result<DryRun> {
     // A dry run uses no connection; the handle is only there to pick a dialect.
     let db = Db::connect("sqlite::memory:").await?;
+    let lines: Vec<String> = workload.items().map(|item| item.to_string()).collect();
+    let parse = |line: &String| -> serde_json::Value {
+        // The text was rendered from a `serde_json::Value`: it parses.
+        serde_json::from_str(line).unwrap_or(serde_json::Value::Null)
+    };
+
     let cpu0 = process_cpu_seconds()?;
     let mut fields = 0usize;
-    for item in workload.items() {
-        fields += std::hint::black_box(item)
+    for line in &lines {
+        fields += std::hint::black_box(parse(line))
             .as_object()
             .map_or(0, |o| o.len());
     }
-    let generate_cpu_seconds = process_cpu_seconds()? - cpu0;
-    ensure!(fields > 0, "the workload generated no fields");
+    let parse_cpu_seconds = process_cpu_seconds()? - cpu0;
+    ensure!(fields > 0, "the workload parsed to no fields");
 
     let options = options.clone().dry_run(true);
     let cpu1 = process_cpu_seconds()?;
     let start = Instant::now();
-    let summary = bulkinup::upsert(&db, registry, "Author", workload.items(), &options).await?;
+    let items: Vec<&String> = lines.iter().collect();
+    let summary = bulkinup::upsert(
+        &db,
+        registry,
+        "Author",
+        items.into_iter().map(parse),
+        &options,
+    )
+    .await?;
     let wall_seconds = start.elapsed().as_secs_f64();
     let cpu_seconds = process_cpu_seconds()? - cpu1;
     check_summary(&summary, workload)?;
@@ -424,9 +454,10 @@ async fn dry_run(registry: &Registry, workload: Workload, options: &Options) -> 
         rows: summary.rows.values().sum(),
         cpu_seconds,
         wall_seconds,
-        generate_cpu_seconds,
-        note: "bulkinup::upsert with Options::dry_run(true): cast + validate + plan, \
-               generation of the JSON items subtracted"
+        parse_cpu_seconds,
+        note: "serde_json::from_str of each NDJSON line + bulkinup::upsert with \
+               Options::dry_run(true) (cast + validate + plan); the text is rendered before \
+               the timer starts"
             .into(),
     })
 }

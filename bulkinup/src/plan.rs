@@ -122,7 +122,7 @@ pub(crate) struct Planner {
     options: Arc<ResolvedOptions>,
     nodes: Vec<Node>,
     /// (parent node, association index, join?) → node
-    index: HashMap<(usize, usize, bool), usize>,
+    index: HashMap<(usize, usize, bool), usize, FixedState>,
     /// Whether shared many_to_many rows already sent in an earlier chunk are left out (only
     /// when all chunks share one transaction, so the earlier chunk's rows are visible).
     across_chunks: bool,
@@ -142,7 +142,7 @@ impl Planner {
             registry,
             options,
             nodes: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             across_chunks,
             alias: Vec::new(),
         }
@@ -172,7 +172,9 @@ impl Planner {
             let across_chunks = self.across_chunks;
             let node = &mut self.nodes[i];
             node.seen.clear();
-            let mut rows = std::mem::take(&mut node.rows);
+            // The next chunk's rows likely number as many: no regrowing from empty.
+            let capacity = node.rows.len();
+            let mut rows = std::mem::replace(&mut node.rows, Vec::with_capacity(capacity));
             let mut slots = std::mem::take(&mut node.slots);
             let mut fixups = std::mem::take(&mut node.fixups);
             for f in &mut fixups {
@@ -573,7 +575,7 @@ fn take_row(cs: &mut Changeset) -> Vec<Value> {
 fn embed_json(mut cs: Changeset) -> J {
     let schema = Arc::clone(&cs.schema);
     let assocs = std::mem::take(&mut cs.assocs);
-    let mut nested: HashMap<usize, J> = HashMap::new();
+    let mut nested: HashMap<usize, J, FixedState> = HashMap::default();
     for (ai, change) in assocs {
         if let Link::Embed { field } = schema.assocs[ai].link {
             let json = match change {

@@ -683,7 +683,7 @@ pub struct Schema {
     pub(crate) primary_key: Vec<usize>,
     pub(crate) assocs: Vec<Association>,
     pub(crate) assoc_index: HashMap<String, usize>,
-    pub(crate) changesets: HashMap<String, ResolvedChangeset>,
+    pub(crate) changesets: foldhash::HashMap<String, ResolvedChangeset>,
     /// Position in the registry.
     pub(crate) index: usize,
     /// `timestamps = true`: the fields `inserted_at` and `updated_at`.
@@ -1041,7 +1041,7 @@ impl RegistryBuilder {
                 primary_key,
                 assocs: Vec::new(),
                 assoc_index: HashMap::new(),
-                changesets: HashMap::new(),
+                changesets: Default::default(),
             });
         }
 
@@ -1171,7 +1171,7 @@ impl RegistryBuilder {
 
         // Pass 3: changesets.
         for (si, d) in defs.iter().enumerate() {
-            let mut resolved = HashMap::new();
+            let mut resolved = foldhash::HashMap::default();
             for (cname, c) in &d.changesets {
                 let rc = resolve_changeset(d, cname, c, &schemas, si)?;
                 if resolved.insert(cname.clone(), rc).is_some() {
