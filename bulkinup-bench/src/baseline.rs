@@ -301,6 +301,36 @@ where
     Ok(written)
 }
 
+/// Milliseconds per `COPY … FROM STDIN` of `rows` two-column rows, over `commands` commands
+/// in one transaction, into a temporary table: the fixed cost of one COPY command.
+pub async fn copy_latency_ms(url: &str, commands: u32, rows: usize) -> Result<f64> {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .with_context(|| format!("connecting to {url}"))?;
+    let mut tx = conn.begin().await?;
+    sqlx::raw_sql("CREATE TEMPORARY TABLE copy_latency (a bigint, b text) ON COMMIT DROP")
+        .execute(&mut *tx)
+        .await
+        .context("creating the temporary table")?;
+    let mut data = Vec::new();
+    for i in 0..rows {
+        writeln!(data, "{i}\trow {i}")?;
+    }
+    let start = std::time::Instant::now();
+    for _ in 0..commands {
+        let mut copy = tx
+            .copy_in_raw("COPY copy_latency (a, b) FROM STDIN")
+            .await
+            .context("COPY into copy_latency")?;
+        copy.send(data.as_slice()).await?;
+        copy.finish().await.context("COPY into copy_latency")?;
+    }
+    let ms = start.elapsed().as_secs_f64() * 1000.0 / f64::from(commands.max(1));
+    tx.rollback().await?;
+    Ok(ms)
+}
+
 /// `COPY t (c, …) FROM STDIN` per table, text format, in one transaction.
 async fn copy_pg(pool: &PgPool, tables: &[Table]) -> Result<u64> {
     let mut tx = pool.begin().await?;

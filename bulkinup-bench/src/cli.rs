@@ -66,6 +66,12 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 
+    /// PostgreSQL only: time 50 `COPY … FROM STDIN` commands of 1,000 two-column rows each,
+    /// in one transaction on a temporary table, and print the milliseconds per COPY (the
+    /// per-command latency that made a COPY-per-chunk write path slow; see BENCHMARKS.md).
+    #[arg(long)]
+    pub copy_latency: bool,
+
     /// Run only a bulkinup upsert of the workload (into a fresh SQLite temporary file or
     /// the given server) and print the process's peak resident memory (VmHWM).
     #[arg(long)]
@@ -116,6 +122,18 @@ pub async fn run(args: Args) -> Result<()> {
     };
     if args.peak_memory {
         return peak_memory(&args, &registry, workload).await;
+    }
+    if args.copy_latency {
+        ensure!(
+            kind == Kind::Postgres,
+            "--copy-latency needs a PostgreSQL --database-url"
+        );
+        let ms = crate::baseline::copy_latency_ms(&args.database_url, 50, 1_000).await?;
+        println!(
+            "{ms:.1} ms per 1,000-row COPY FROM STDIN (50 commands, one transaction) at {}",
+            args.database_url
+        );
+        return Ok(());
     }
 
     let mut methods = args.methods.clone();
