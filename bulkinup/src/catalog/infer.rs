@@ -1037,4 +1037,22 @@ mod tests {
             "posts_2"
         );
     }
+
+    #[test]
+    fn json_values_give_the_one_field_type_that_casts_them_all() {
+        use serde_json::json;
+        let ty = |values: &[serde_json::Value]| {
+            json_field_type(&values.iter().collect::<Vec<_>>()).map(|t| t.to_string())
+        };
+        let some = |t: &str| Some(t.to_string());
+        assert_eq!(ty(&[json!("a"), json!(null), json!("b")]), some("string"));
+        assert_eq!(ty(&[json!(1), json!(2)]), some("integer"));
+        assert_eq!(ty(&[json!(1), json!(2.5)]), some("float"));
+        assert_eq!(ty(&[json!(true)]), some("boolean"));
+        assert_eq!(ty(&[json!({"a": 1})]), some("map"));
+        assert_eq!(ty(&[json!(["x"]), json!([])]), some("array:string"));
+        assert_eq!(ty(&[json!("1"), json!(1)]), None, "mixed kinds");
+        assert_eq!(ty(&[json!([[1]])]), None, "nested arrays");
+        assert_eq!(ty(&[json!(null)]), None, "no value");
+    }
 }
