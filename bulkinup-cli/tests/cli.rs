@@ -15,6 +15,13 @@ fn schema() -> String {
     blog_schema().display().to_string()
 }
 
+/// `VERB --schema SCHEMA --root Author` followed by `rest`.
+fn author_args<'a>(verb: &'a str, schema: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![verb, "--schema", schema, "--root", "Author"];
+    args.extend_from_slice(rest);
+    args
+}
+
 /// Items as NDJSON text.
 fn ndjson(items: &[J]) -> String {
     items.iter().map(|i| format!("{i}\n")).collect()
@@ -134,13 +141,13 @@ async fn the_blog_upserted_then_reupserted_with_changes_updates_every_table(t: &
     )
     .assert_code(0);
     let v1 = t.dir.write("v1.ndjson", &ndjson(&blog_v1()));
-    let out = t.run(&["upsert", "--schema", &s, "--root", "Author", &v1]);
+    let out = t.run(&author_args("upsert", &s, &[&v1]));
     out.assert_code(0);
     assert_eq!(out.stdout, format!("{V1_SUMMARY}\n"));
     assert_eq!(out.stderr, "", "nothing skipped, nothing on stderr");
 
     let v2 = t.dir.write("v2.ndjson", &ndjson(&blog_v2()));
-    let out = t.run(&["upsert", "--schema", &s, "--root", "Author", &v2]);
+    let out = t.run(&author_args("upsert", &s, &[&v2]));
     out.assert_code(0);
     assert_eq!(
         out.json(),
@@ -192,7 +199,7 @@ async fn insert_of_an_existing_row_exits_1_names_the_table_and_writes_nothing(t:
     let first = t
         .dir
         .write("first.ndjson", &ndjson(std::slice::from_ref(&alice)));
-    let out = t.run(&["insert", "--schema", &s, "--root", "Author", &first]);
+    let out = t.run(&author_args("insert", &s, &[&first]));
     out.assert_code(0);
     assert_eq!(
         out.stdout,
@@ -202,16 +209,7 @@ async fn insert_of_an_existing_row_exits_1_names_the_table_and_writes_nothing(t:
     // Bob is new and comes first, in a chunk of his own: the whole call is rolled back all
     // the same when Alice's row is refused.
     let again = t.dir.write("again.ndjson", &ndjson(&[bob, alice]));
-    let out = t.run(&[
-        "insert",
-        "--schema",
-        &s,
-        "--root",
-        "Author",
-        "--chunk-size",
-        "1",
-        &again,
-    ]);
+    let out = t.run(&author_args("insert", &s, &["--chunk-size", "1", &again]));
     out.assert_code(1).assert_stderr(&[
         "database error writing table `authors`",
         "a row with that key already exists",
@@ -229,16 +227,7 @@ async fn a_malformed_third_line_exits_3_names_line_3_and_writes_nothing(t: &Test
                 {\"id\": 3, \"name\": }\n\
                 {\"id\": 4, \"name\": \"Dana\"}\n";
     let input = t.dir.write("authors.ndjson", text);
-    let out = t.run(&[
-        "upsert",
-        "--schema",
-        &s,
-        "--root",
-        "Author",
-        "--chunk-size",
-        "1",
-        &input,
-    ]);
+    let out = t.run(&author_args("upsert", &s, &["--chunk-size", "1", &input]));
     out.assert_code(3).assert_stderr(&[
         "malformed input in `authors.ndjson` line 3",
         "expected value",
@@ -258,16 +247,11 @@ async fn rejects_receive_the_invalid_items_with_their_lines_and_nested_errors(t:
     ];
     let text = format!("{}\n{}\n\n{}\n", items[0], items[1], items[2]);
     let input = t.dir.write("in.ndjson", &text);
-    let out = t.run(&[
+    let out = t.run(&author_args(
         "upsert",
-        "--schema",
         &s,
-        "--root",
-        "Author",
-        "--rejects",
-        "rejects.ndjson",
-        &input,
-    ]);
+        &["--rejects", "rejects.ndjson", &input],
+    ));
     out.assert_code(0);
     assert_eq!(
         out.stdout,
@@ -302,15 +286,7 @@ async fn rejects_receive_the_invalid_items_with_their_lines_and_nested_errors(t:
 async fn dry_run_reports_the_summary_and_leaves_the_tables_empty(t: &TestDb) {
     let s = schema();
     let input = t.dir.write("v1.ndjson", &ndjson(&blog_v1()));
-    let out = t.run(&[
-        "upsert",
-        "--schema",
-        &s,
-        "--root",
-        "Author",
-        "--dry-run",
-        &input,
-    ]);
+    let out = t.run(&author_args("upsert", &s, &["--dry-run", &input]));
     out.assert_code(0);
     let expected = V1_SUMMARY.replace("}}", "},\"dry_run\":true}");
     assert_eq!(out.stdout, format!("{expected}\n"));
@@ -330,16 +306,11 @@ async fn a_json_array_input_is_read_element_by_element(t: &TestDb) {
     let s = schema();
     let text = "[\n  {\"id\": 1, \"name\": \"Alice\"},\n  {\"id\": 2},\n  {\"id\": 3, \"name\": \"Chen\",\n   \"posts\": [{\"id\": 1, \"author_id\": 3, \"title\": \"x, ] y\"}]}\n]\n";
     let input = t.dir.write("authors.json", text);
-    let out = t.run(&[
+    let out = t.run(&author_args(
         "upsert",
-        "--schema",
         &s,
-        "--root",
-        "Author",
-        "--rejects",
-        "rejects.ndjson",
-        &input,
-    ]);
+        &["--rejects", "rejects.ndjson", &input],
+    ));
     out.assert_code(0);
     assert_eq!(
         out.json(),
@@ -363,18 +334,7 @@ async fn a_json_array_input_is_read_element_by_element(t: &TestDb) {
 async fn standard_input_is_read_when_no_input_or_a_dash_is_given(t: &TestDb) {
     let s = schema();
     let text = "{\"id\": 1, \"name\": \"Alice\"}\n{\"id\": 2}\n";
-    let out = t.run_stdin(
-        &[
-            "upsert",
-            "--schema",
-            &s,
-            "--root",
-            "Author",
-            "--rejects",
-            "r.ndjson",
-        ],
-        text,
-    );
+    let out = t.run_stdin(&author_args("upsert", &s, &["--rejects", "r.ndjson"]), text);
     out.assert_code(0);
     assert_eq!(
         out.json(),
@@ -386,7 +346,7 @@ async fn standard_input_is_read_when_no_input_or_a_dash_is_given(t: &TestDb) {
     );
 
     let out = t.run_stdin(
-        &["upsert", "--schema", &s, "--root", "Author", "-"],
+        &author_args("upsert", &s, &["-"]),
         "[{\"id\": 2, \"name\": \"Bob\"}]",
     );
     out.assert_code(0);
@@ -416,7 +376,7 @@ chunk_size = 2
             "posts": [{"id": 1, "author_id": 1, "title": title}]})])
     };
     t.run_stdin(
-        &["upsert", "--schema", &s, "--root", "Author"],
+        &author_args("upsert", &s, &[]),
         &author("A", "555-0001", "T"),
     )
     .assert_code(0);
@@ -424,7 +384,7 @@ chunk_size = 2
     // Per-verb `on_conflict` (Author: replace:name) over the shared one (Author: nothing);
     // the shared `replace_all_except` keeps the post's title.
     t.run_stdin(
-        &["upsert", "--schema", &s, "--root", "Author"],
+        &author_args("upsert", &s, &[]),
         &author("B", "555-9999", "U"),
     )
     .assert_code(0);
@@ -439,17 +399,16 @@ chunk_size = 2
 
     // Flags over both.
     t.run_stdin(
-        &[
+        &author_args(
             "upsert",
-            "--schema",
             &s,
-            "--root",
-            "Author",
-            "--on-conflict",
-            "Author=nothing",
-            "--replace-all-except",
-            "inserted_at",
-        ],
+            &[
+                "--on-conflict",
+                "Author=nothing",
+                "--replace-all-except",
+                "inserted_at",
+            ],
+        ),
         &author("C", "555-9999", "V"),
     )
     .assert_code(0);
@@ -458,7 +417,7 @@ chunk_size = 2
 
     // The shared upsert-only `replace_all_except` does not apply to an insert.
     let out = t.run_stdin(
-        &["insert", "--schema", &s, "--root", "Author"],
+        &author_args("insert", &s, &[]),
         &ndjson(&[json!({"id": 2, "name": "Bob"})]),
     );
     out.assert_code(0);
@@ -474,7 +433,7 @@ async fn several_inputs_are_one_call_read_in_order(t: &TestDb) {
     let broken = t
         .dir
         .write("broken.ndjson", "{\"id\": 3, \"name\": \"Chen\"}\n{oops}\n");
-    let out = t.run(&["upsert", "--schema", &s, "--root", "Author", &a, &broken]);
+    let out = t.run(&author_args("upsert", &s, &[&a, &broken]));
     out.assert_code(3)
         .assert_stderr(&["`broken.ndjson` line 2", "nothing was written"]);
     assert_eq!(t.count("authors").await, 0);
@@ -482,7 +441,7 @@ async fn several_inputs_are_one_call_read_in_order(t: &TestDb) {
     let b = t
         .dir
         .write("b.ndjson", "[{\"id\": 1, \"name\": \"Alicia\"}]");
-    let out = t.run(&["upsert", "--schema", &s, "--root", "Author", &a, &b]);
+    let out = t.run(&author_args("upsert", &s, &[&a, &b]));
     out.assert_code(0);
     assert_eq!(
         out.json(),
@@ -503,25 +462,24 @@ async fn placeholders_recovery_and_concurrency_flags_reach_the_library(t: &TestD
         json!({"id": 2, "name": "B"}),
     ]);
     let out = t.run_stdin(
-        &[
+        &author_args(
             "upsert",
-            "--schema",
             &s,
-            "--root",
-            "Author",
-            "--placeholder",
-            "Author.name=\"Anon\"",
-            "--placeholder",
-            "Post.inserted_at=now()",
-            "--recover",
-            "Author.phone_number=\"000-0000\"",
-            "--max-concurrency",
-            "2",
-            "--chunk-size",
-            "1",
-            "--timeout",
-            "60",
-        ],
+            &[
+                "--placeholder",
+                "Author.name=\"Anon\"",
+                "--placeholder",
+                "Post.inserted_at=now()",
+                "--recover",
+                "Author.phone_number=\"000-0000\"",
+                "--max-concurrency",
+                "2",
+                "--chunk-size",
+                "1",
+                "--timeout",
+                "60",
+            ],
+        ),
         &items,
     );
     out.assert_code(0);
@@ -555,15 +513,7 @@ async fn placeholders_recovery_and_concurrency_flags_reach_the_library(t: &TestD
 async fn an_unknown_on_conflict_key_exits_2_and_writes_nothing(t: &TestDb) {
     let s = schema();
     let out = t.run_stdin(
-        &[
-            "upsert",
-            "--schema",
-            &s,
-            "--root",
-            "Author",
-            "--on-conflict",
-            "Writer=nothing",
-        ],
+        &author_args("upsert", &s, &["--on-conflict", "Writer=nothing"]),
         "{\"id\": 1, \"name\": \"Alice\"}\n",
     );
     out.assert_code(2).assert_stderr(&[
@@ -608,7 +558,7 @@ async fn a_timeout_exits_1_and_writes_nothing(t: &TestDb) {
 async fn a_database_error_in_the_first_of_many_chunks_exits_1_and_writes_nothing(t: &TestDb) {
     let s = schema();
     t.run_stdin(
-        &["insert", "--schema", &s, "--root", "Author"],
+        &author_args("insert", &s, &[]),
         "{\"id\": 1, \"name\": \"Alice\"}\n",
     )
     .assert_code(0);
@@ -616,15 +566,7 @@ async fn a_database_error_in_the_first_of_many_chunks_exits_1_and_writes_nothing
     let mut items = vec![json!({"id": 1, "name": "Alice again"})];
     items.extend((100..5000).map(|i| json!({"id": i, "name": format!("author {i}")})));
     let out = t.run_stdin(
-        &[
-            "insert",
-            "--schema",
-            &s,
-            "--root",
-            "Author",
-            "--chunk-size",
-            "10",
-        ],
+        &author_args("insert", &s, &["--chunk-size", "10"]),
         &ndjson(&items),
     );
     out.assert_code(1)
@@ -638,20 +580,16 @@ async fn infer_foreign_keys_and_write_belongs_to_flags_reach_the_library(t: &Tes
     let item = ndjson(&[json!({"id": 1, "name": "Alice", "posts": [
         {"id": 1, "title": "Hi", "category": {"id": 5, "name": "Nested"},
          "comments": [{"id": 1, "body": "First"}]}]})]);
-    let out = t.run_stdin(&["upsert", "--schema", &s, "--root", "Author"], &item);
+    let out = t.run_stdin(&author_args("upsert", &s, &[]), &item);
     out.assert_code(0);
     assert_eq!(out.json()["skipped"], json!(1), "author_id is required");
 
     let out = t.run_stdin(
-        &[
+        &author_args(
             "upsert",
-            "--schema",
             &s,
-            "--root",
-            "Author",
-            "--infer-foreign-keys",
-            "--write-belongs-to",
-        ],
+            &["--infer-foreign-keys", "--write-belongs-to"],
+        ),
         &item,
     );
     out.assert_code(0);
@@ -679,15 +617,7 @@ async fn a_stream_of_100000_items_through_standard_input_completes_in_bounded_me
     const PADDING: usize = 900; // ignored by the changeset; makes the input ~100 MB
     const MEMORY_LIMIT_KB: u64 = 64 * 1024;
     let s = schema();
-    let mut cmd = t.command(&[
-        "upsert",
-        "--schema",
-        &s,
-        "--root",
-        "Author",
-        "--timeout",
-        "600",
-    ]);
+    let mut cmd = t.command(&author_args("upsert", &s, &["--timeout", "600"]));
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -943,14 +873,12 @@ async fn verbose_prints_each_skipped_item_and_quiet_prints_nothing() {
         "in.ndjson",
         "{\"id\": 1, \"name\": \"Alice\"}\n{\"id\": 2}\n",
     );
-    let out = t.run(&["upsert", "--schema", &s, "--root", "Author", "-v", &input]);
+    let out = t.run(&author_args("upsert", &s, &["-v", &input]));
     out.assert_code(0).assert_stderr(&[
         "skipped in.ndjson:2 (Author 2): {\"name\":[\"can't be blank\"]}",
         "skipped 1 of 2 items",
     ]);
-    let out = t.run(&[
-        "upsert", "--schema", &s, "--root", "Author", "--quiet", &input,
-    ]);
+    let out = t.run(&author_args("upsert", &s, &["--quiet", &input]));
     out.assert_code(0);
     assert_eq!(out.stderr, "");
     assert_eq!(

@@ -90,12 +90,7 @@ async fn inferred_blog_schema_loads_and_writes_nested_authors(t: &TestDb) {
         t.column("SELECT post_id FROM comments ORDER BY id").await,
         [json!(11), json!(11), json!(12)]
     );
-    let links: Vec<J> = t
-        .rows("SELECT post_id, tag_id FROM posts_tags ORDER BY post_id, tag_id")
-        .await
-        .into_iter()
-        .map(|r| json!([r["post_id"], r["tag_id"]]))
-        .collect();
+    let links = t.post_tag_links().await;
     assert_eq!(links, [json!([11, 7]), json!([11, 8]), json!([12, 7])]);
     assert_eq!(
         t.column("SELECT address FROM authors WHERE id = 1").await,

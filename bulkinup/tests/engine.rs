@@ -113,12 +113,7 @@ async fn upsert_writes_every_association_at_every_depth(t: &TestDb) {
         t.column("SELECT name FROM tags ORDER BY id").await,
         vec![json!("t7"), json!("t8")]
     );
-    let links: Vec<J> = t
-        .rows("SELECT post_id, tag_id FROM posts_tags ORDER BY post_id, tag_id")
-        .await
-        .into_iter()
-        .map(|r| json!([r["post_id"], r["tag_id"]]))
-        .collect();
+    let links = t.post_tag_links().await;
     assert_eq!(
         links,
         vec![

@@ -119,33 +119,28 @@ impl TestDb {
                     _dir: Some(dir),
                 })
             }
-            Kind::Postgres => {
-                let (base, admin) = server("BULKINUP_TEST_PG_URL", PG_DEFAULT).await?;
+            Kind::Postgres | Kind::MySql => {
+                let (var, default, create) = if kind == Kind::Postgres {
+                    ("BULKINUP_TEST_PG_URL", PG_DEFAULT, "SCHEMA")
+                } else {
+                    ("BULKINUP_TEST_MYSQL_URL", MYSQL_DEFAULT, "DATABASE")
+                };
+                let (base, admin) = server(var, default).await?;
                 admin
-                    .execute_script(&format!("CREATE SCHEMA {name}"))
+                    .execute_script(&format!("CREATE {create} {name}"))
                     .await
-                    .expect("create schema");
-                let sep = if base.contains('?') { '&' } else { '?' };
-                let url = format!("{base}{sep}options=-c%20search_path%3D{name}");
-                let db = Db::connect(&url).await.expect("pg connects");
-                Some(TestDb {
-                    db,
-                    kind,
-                    url,
-                    admin: Some(admin),
-                    name,
-                    _dir: None,
-                })
-            }
-            Kind::MySql => {
-                let (base, admin) = server("BULKINUP_TEST_MYSQL_URL", MYSQL_DEFAULT).await?;
-                admin
-                    .execute_script(&format!("CREATE DATABASE {name}"))
+                    .unwrap_or_else(|e| panic!("CREATE {create} {name}: {e}"));
+                let url = if kind == Kind::Postgres {
+                    // The schema is the connection's search path.
+                    let sep = if base.contains('?') { '&' } else { '?' };
+                    format!("{base}{sep}options=-c%20search_path%3D{name}")
+                } else {
+                    let root = base.rsplit_once('/').map(|(r, _)| r).unwrap_or(&base);
+                    format!("{root}/{name}")
+                };
+                let db = Db::connect(&url)
                     .await
-                    .expect("create database");
-                let root = base.rsplit_once('/').map(|(r, _)| r).unwrap_or(&base);
-                let url = format!("{root}/{name}");
-                let db = Db::connect(&url).await.expect("mysql connects");
+                    .unwrap_or_else(|e| panic!("{url} connects: {e}"));
                 Some(TestDb {
                     db,
                     kind,
@@ -209,6 +204,15 @@ impl TestDb {
                 .await
                 .unwrap_or_else(|e| panic!("DELETE FROM {table}: {e}"));
         }
+    }
+
+    /// The blog's `posts_tags` rows as `[post_id, tag_id]` pairs, in order.
+    pub async fn post_tag_links(&self) -> Vec<J> {
+        self.rows("SELECT post_id, tag_id FROM posts_tags ORDER BY post_id, tag_id")
+            .await
+            .into_iter()
+            .map(|r| serde_json::json!([r["post_id"], r["tag_id"]]))
+            .collect()
     }
 
     /// `SELECT COUNT(*)` of a table.
