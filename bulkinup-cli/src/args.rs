@@ -210,6 +210,11 @@ pub struct WriteArgs {
     #[arg(long, help_heading = "Write options")]
     pub write_belongs_to: bool,
 
+    /// Write the tables of every schema without its own `prefix` into this PostgreSQL schema,
+    /// MySQL/MariaDB database or attached SQLite database (it must exist).
+    #[arg(long, value_name = "NAME", help_heading = "Write options")]
+    pub prefix: Option<String>,
+
     /// Write every skipped (invalid) item to FILE as NDJSON: file, line (or index), item and
     /// the nested error tree.
     #[arg(long, value_name = "FILE", help_heading = "Output")]

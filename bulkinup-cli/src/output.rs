@@ -32,7 +32,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use bulkinup::{Error, Origin, Result, SKIPPED_KEYS_LISTED, Skipped, Summary};
+use bulkinup::{Error, Origin, Result, Skipped, Summary};
 use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value as J;
@@ -206,25 +206,6 @@ impl<'a> RejectRecord<'a> {
     }
 }
 
-/// The first line of the skipped-items report: `skipped N of M items …`, or `None` when
-/// nothing was skipped.
-pub fn skipped_summary(summary: &Summary, first_keys: &[J]) -> Option<String> {
-    if summary.skipped == 0 {
-        return None;
-    }
-    let total = summary.written + summary.skipped;
-    let more = if summary.skipped as usize > first_keys.len() {
-        format!("first {} ", first_keys.len())
-    } else {
-        String::new()
-    };
-    Some(format!(
-        "skipped {} of {total} items as invalid; {more}primary keys: {}",
-        summary.skipped,
-        J::from(first_keys.to_vec())
-    ))
-}
-
 /// Collects what the call reports while it runs: the skipped items (first primary keys,
 /// per-item details, the rejects file) and the progress. Shared with the library's
 /// `on_skipped` and `on_progress` handlers.
@@ -237,7 +218,6 @@ pub struct Report {
 
 #[derive(Debug)]
 struct State {
-    first_keys: Vec<J>,
     rejects: Option<(String, BufWriter<File>)>,
     /// The first failure to write the rejects file.
     failure: Option<Error>,
@@ -263,7 +243,6 @@ impl Report {
         let progress = (progress && std::io::stderr().is_terminal()).then(progress_bar);
         Ok(Report {
             state: Mutex::new(State {
-                first_keys: Vec::new(),
                 rejects,
                 failure: None,
             }),
@@ -276,13 +255,10 @@ impl Report {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The `on_skipped` handler: records keys, prints details with `-v`, writes rejects.
+    /// The `on_skipped` handler: prints details with `-v`, writes rejects.
     pub fn on_skipped(&self, skipped: &[Skipped]) {
         let mut state = self.state();
         for s in skipped {
-            if state.first_keys.len() < SKIPPED_KEYS_LISTED {
-                state.first_keys.push(s.changeset.primary_key_json());
-            }
             if self.verbose {
                 let line = format!(
                     "skipped {} ({} {}): {}",
@@ -349,11 +325,6 @@ impl Report {
             })?;
         }
         Ok(())
-    }
-
-    /// The primary keys of the first skipped items.
-    pub fn first_keys(&self) -> Vec<J> {
-        self.state().first_keys.clone()
     }
 }
 

@@ -90,7 +90,7 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
     })?;
 
     if !settings.quiet
-        && let Some(line) = output::skipped_summary(&summary, &report.first_keys())
+        && let Some(line) = summary.skipped_line()
     {
         output::eprint_line(&line);
     }

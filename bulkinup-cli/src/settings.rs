@@ -34,6 +34,7 @@ pub const OPTION_KEYS: &[&str] = &[
     "conflict_target",
     "infer_foreign_keys",
     "write_belongs_to",
+    "prefix",
 ];
 
 /// The database URL schemes the library connects to, for messages.
@@ -168,6 +169,8 @@ pub struct Layer {
     pub infer_foreign_keys: Option<Given<bool>>,
     /// `write_belongs_to`
     pub write_belongs_to: Option<Given<bool>>,
+    /// `prefix`
+    pub prefix: Option<Given<String>>,
 }
 
 impl Layer {
@@ -188,6 +191,7 @@ impl Layer {
         self.conflict_target.extend(higher.conflict_target);
         self.infer_foreign_keys = pick(self.infer_foreign_keys, higher.infer_foreign_keys);
         self.write_belongs_to = pick(self.write_belongs_to, higher.write_belongs_to);
+        self.prefix = pick(self.prefix, higher.prefix);
         self
     }
 
@@ -208,6 +212,7 @@ impl Layer {
             "max_concurrency" => self.max_concurrency.as_ref().map(|g| &g.place),
             "timeout" => self.timeout.as_ref().map(|g| &g.place),
             "replace_all_except" => self.replace_all_except.as_ref().map(|g| &g.place),
+            "prefix" => self.prefix.as_ref().map(|g| &g.place),
             _ => None,
         };
         match place {
@@ -237,6 +242,8 @@ impl Layer {
         if let Some(g) = &self.timeout {
             o.timeout = g.value;
         }
+        // One clock reading per call: `now()` placeholders, association defaults, timestamps.
+        o.now = Some(now);
         let now = J::String(now.to_rfc3339_opts(SecondsFormat::Micros, true));
         for ((key, field), g) in &self.placeholders {
             let value = match &g.value {
@@ -268,6 +275,9 @@ impl Layer {
         }
         if let Some(g) = &self.write_belongs_to {
             o.write_belongs_to = g.value;
+        }
+        if let Some(g) = &self.prefix {
+            o.prefix = Some(g.value.clone());
         }
         o.dry_run = dry_run;
         Ok(o)
@@ -634,6 +644,12 @@ fn flag_layer(ctx: &Ctx<'_>, args: &WriteArgs, verb: Verb) -> Result<Layer> {
             place: given("--write-belongs-to"),
         });
     }
+    if let Some(prefix) = &args.prefix {
+        layer.prefix = Some(Given {
+            value: prefix.clone(),
+            place: given("--prefix"),
+        });
+    }
     Ok(layer)
 }
 
@@ -795,6 +811,12 @@ fn table_layer(
             "write_belongs_to" => {
                 layer.write_belongs_to = Some(Given {
                     value: toml_bool(&place, value)?,
+                    place,
+                });
+            }
+            "prefix" => {
+                layer.prefix = Some(Given {
+                    value: toml_str(&place, value)?.to_string(),
                     place,
                 });
             }

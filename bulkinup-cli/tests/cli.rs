@@ -258,7 +258,8 @@ async fn rejects_receive_the_invalid_items_with_their_lines_and_nested_errors(t:
         "{\"upserted\":1,\"skipped\":2,\"rows\":{\"authors\":1,\"posts\":1}}\n"
     );
     assert!(
-        out.stderr.starts_with("skipped 2 of 3 items"),
+        out.stderr
+            .starts_with("upsert Author: skipped 2 of 3 items as invalid; primary keys: [2,3]"),
         "{:?}",
         out.stderr
     );
@@ -876,7 +877,7 @@ async fn verbose_prints_each_skipped_item_and_quiet_prints_nothing() {
     let out = t.run(&author_args("upsert", &s, &["-v", &input]));
     out.assert_code(0).assert_stderr(&[
         "skipped in.ndjson:2 (Author 2): {\"name\":[\"can't be blank\"]}",
-        "skipped 1 of 2 items",
+        "upsert Author: skipped 1 of 2 items",
     ]);
     let out = t.run(&author_args("upsert", &s, &["--quiet", &input]));
     out.assert_code(0);

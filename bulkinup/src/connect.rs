@@ -41,6 +41,11 @@ impl Db {
     /// Connects to `sqlite://PATH` (created if missing; `sqlite::memory:` for an in-memory
     /// database), `postgres://…` or `mysql://…` (also MariaDB).
     ///
+    /// A SQLite URL may attach more databases to every connection with `attach=NAME:FILE`
+    /// (repeatable; the file is created if missing), which schema prefixes then name:
+    /// `sqlite://main.db?attach=analytics:analytics.db` writes a schema with
+    /// `prefix = "analytics"` into `analytics.db`.
+    ///
     /// SQLite connections enforce foreign keys. PostgreSQL sessions use the UTC time zone,
     /// and sqlx sets MySQL sessions to `+00:00`, so timestamps are written in UTC whether a
     /// column is `timestamp` or `timestamptz`.
@@ -54,7 +59,8 @@ impl Db {
         };
         let conn_err = |e| Error::database(None, e);
         if url.starts_with("sqlite:") {
-            let opts = SqliteConnectOptions::from_str(url)
+            let (url, attach) = sqlite_attachments(url)?;
+            let opts = SqliteConnectOptions::from_str(&url)
                 .map_err(bad_url)?
                 .create_if_missing(true)
                 .foreign_keys(true);
@@ -66,14 +72,27 @@ impl Db {
                     .min_connections(1)
                     .idle_timeout(None)
                     .max_lifetime(None)
-                    .connect_with(opts)
-                    .await
             } else {
-                SqlitePoolOptions::new()
-                    .max_connections(4)
-                    .connect_with(opts)
-                    .await
+                SqlitePoolOptions::new().max_connections(4)
             };
+            // Every connection of the pool attaches the same databases.
+            let attach = std::sync::Arc::new(attach);
+            let pool = pool
+                .after_connect(move |conn, _meta| {
+                    let attach = std::sync::Arc::clone(&attach);
+                    Box::pin(async move {
+                        for (name, path) in attach.iter() {
+                            let sql = format!("ATTACH DATABASE ? AS {}", SqliteDialect.quote(name));
+                            sqlx::query(crate::dialect::trusted_sql(sql))
+                                .bind(path.as_str())
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                        Ok(())
+                    })
+                })
+                .connect_with(opts)
+                .await;
             Ok(Db::Sqlite(pool.map_err(conn_err)?))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)
@@ -173,6 +192,42 @@ impl Db {
             }
         }
     }
+}
+
+/// Takes the `attach=NAME:FILE` parameters (repeatable) out of a SQLite URL: the databases
+/// every connection attaches, so that a schema `prefix` (or the call's) can name them.
+fn sqlite_attachments(url: &str) -> Result<(String, Vec<(String, String)>)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), Vec::new()));
+    };
+    let mut attach = Vec::new();
+    let mut rest = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        if k == "attach" {
+            let Some((name, path)) = v
+                .split_once(':')
+                .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+            else {
+                return Err(Error::option(
+                    "database_url",
+                    format!("`attach={v}`: expected `attach=NAME:FILE`"),
+                    Some("attach=NAME:FILE, e.g. sqlite://main.db?attach=analytics:analytics.db"),
+                ));
+            };
+            crate::schema::check_identifier(name)
+                .map_err(|m| Error::option("database_url", format!("`attach={v}`: {m}"), None))?;
+            attach.push((name.to_string(), path.to_string()));
+        } else {
+            rest.append_pair(&k, &v);
+        }
+    }
+    let rest = rest.finish();
+    let url = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{rest}")
+    };
+    Ok((url, attach))
 }
 
 /// The URL without its password, for messages.

@@ -57,16 +57,22 @@ where
             options.max_concurrency.is_none(),
         ),
         resolved: Arc::clone(&resolved),
-        summary: Summary::new(verb),
+        summary: Summary {
+            root: root.to_string(),
+            ..Summary::new(verb)
+        },
         skipped: SkippedReport::default(),
         items: Box::pin(items.fuse()),
         yield_every: 0,
     };
+    if !options.dry_run {
+        check_prefixes::<B>(pool, registry, root, &resolved).await?;
+    }
     let summary = match (options.dry_run, options.max_concurrency) {
         (true, _) => {
             while let Some(batches) = producer.next_chunk().await? {
                 for b in &batches {
-                    *producer.summary.rows.entry(b.table.clone()).or_insert(0) +=
+                    *producer.summary.rows.entry(b.display_name()).or_insert(0) +=
                         b.rows.len() as u64;
                 }
                 producer.progress();
@@ -89,6 +95,62 @@ where
         (false, Some(n)) => concurrent::<B, S>(pool, producer, n).await?,
     };
     Ok(summary)
+}
+
+/// Checks, before anything is written, that every prefix the call writes in exists: the
+/// prefixes of the schemas reachable from the root (their own, else the call's `prefix`).
+async fn check_prefixes<B>(
+    pool: &Pool<B::DB>,
+    registry: &Registry,
+    root: &str,
+    resolved: &ResolvedOptions,
+) -> Result<()>
+where
+    B: Backend + Send + Sync,
+    for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
+    <B::DB as Database>::Arguments: sqlx::IntoArguments<B::DB>,
+{
+    let call_prefix = resolved.options.prefix.as_deref();
+    // (prefix, the schema that names it, or None for the call's option)
+    let mut wanted: Vec<(&str, Option<&str>)> = Vec::new();
+    for s in registry.reachable_from(root) {
+        if s.embedded {
+            continue;
+        }
+        let (prefix, owner) = match (s.prefix(), call_prefix) {
+            (Some(p), _) => (p, Some(s.name())),
+            (None, Some(p)) => (p, None),
+            (None, None) => continue,
+        };
+        if !wanted.iter().any(|(p, _)| *p == prefix) {
+            wanted.push((prefix, owner));
+        }
+    }
+    let dialect = B::default();
+    for (prefix, owner) in wanted {
+        let mut args = <B::DB as Database>::Arguments::default();
+        B::bind(
+            &mut args,
+            &Value::String(prefix.to_string()),
+            &crate::schema::FieldType::String,
+        )
+        .map_err(|e| encode_error("(prefix check)", e))?;
+        let found = sqlx::query_with(trusted_sql(dialect.prefix_exists_sql()), args)
+            .fetch_optional(pool)
+            .await
+            .map_err(|e| Error::database(None, e))?;
+        if found.is_none() {
+            let message = format!(
+                "prefix `{prefix}` does not exist in the database: a prefix is {}",
+                dialect.prefix_help()
+            );
+            return Err(match owner {
+                Some(schema) => Error::schema(Some(schema), Some("prefix"), message),
+                None => Error::option("prefix", message, None),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The end of the time a transaction may take. The limit is enforced without ever
@@ -164,7 +226,7 @@ where
     let produce = async {
         while let Some(batches) = producer.next_chunk().await? {
             for b in &batches {
-                *producer.summary.rows.entry(b.table.clone()).or_insert(0) += b.rows.len() as u64;
+                *producer.summary.rows.entry(b.display_name()).or_insert(0) += b.rows.len() as u64;
             }
             producer.progress();
             if send.send(batches).await.is_err() {
@@ -339,8 +401,10 @@ impl<S: Stream<Item = Result<Item>>> Producer<'_, S> {
                 &CastCtx {
                     placeholders: &self.resolved.placeholders,
                     infer_foreign_keys: options.infer_foreign_keys,
+                    now: Some(&self.resolved.now),
                 },
                 None,
+                &[],
             );
             if !cs.is_valid() && recovery && recoverable(&cs, &self.resolved.recover) {
                 if options.on_recovered.is_some() {
@@ -386,8 +450,8 @@ impl<S: Stream<Item = Result<Item>>> Producer<'_, S> {
     }
 
     /// The call's one warning about skipped items.
-    fn finish(&self) {
-        self.skipped.warn(&self.summary);
+    fn finish(&mut self) {
+        self.skipped.finish(&mut self.summary);
     }
 }
 
@@ -415,7 +479,7 @@ impl Counts {
 }
 
 type ShapeKey = (
-    String,
+    (Option<String>, String),
     Vec<(String, crate::schema::FieldType, bool)>,
     crate::plan::OnConflict,
 );
@@ -465,7 +529,7 @@ where
         for mut batch in batches {
             for (r, c, slot) in std::mem::take(&mut batch.fixups) {
                 let key = keys.get(slot as usize).cloned().flatten().ok_or_else(|| {
-                    Error::schema(None, None, format!("table `{}`: a generated key of a parent row was not returned by the database", batch.table))
+                    Error::schema(None, None, format!("table `{}`: a generated key of a parent row was not returned by the database", batch.display_name()))
                 })?;
                 batch.rows[r][c] = key;
             }
@@ -549,23 +613,23 @@ where
             let sql = format!(
                 "{}{}",
                 self.dialect
-                    .insert_sql(&batch.table, &names, part.len(), &on_conflict),
+                    .insert_sql(batch.table_name(), &names, part.len(), &on_conflict),
                 self.dialect.returning_sql(&returning)
             );
             let mut args = <B::DB as Database>::Arguments::default();
             for (row, _) in part {
                 for &c in &cols {
                     B::bind(&mut args, &row[c], &batch.columns[c].ty)
-                        .map_err(|e| encode_error(&batch.table, e))?;
+                        .map_err(|e| encode_error(&batch.display_name(), e))?;
                 }
             }
-            self.deadline.check(Some(&batch.table))?;
+            self.deadline.check(Some(&batch.display_name()))?;
             let returned = sqlx::query_with(trusted_sql(&*sql), args)
                 .persistent(false)
                 .fetch_all(&mut **tx)
                 .await
-                .map_err(|e| self.statement_error(&batch.table, e))?;
-            self.count_statement(&batch.table);
+                .map_err(|e| self.statement_error(&batch.display_name(), e))?;
+            self.count_statement(&batch.display_name());
             let key_value = |j: serde_json::Value| match j.as_i64() {
                 Some(i) => Value::Int(i),
                 None => Value::Json(j),
@@ -601,7 +665,7 @@ where
                 }
             }
         }
-        *self.counts.rows.entry(batch.table.clone()).or_insert(0) += rows.len() as u64;
+        *self.counts.rows.entry(batch.display_name()).or_insert(0) += rows.len() as u64;
         Ok(())
     }
 
@@ -617,7 +681,7 @@ where
         let reuse = self.dialect.reuses_placeholders();
         let shared: Vec<bool> = batch.columns.iter().map(|c| c.shared && reuse).collect();
         let shape: ShapeKey = (
-            batch.table.clone(),
+            (batch.prefix.clone(), batch.table.clone()),
             batch
                 .columns
                 .iter()
@@ -630,10 +694,11 @@ where
             for rows in batch.rows.chunks(self.resolved.options.chunk_size) {
                 let mut args = <B::DB as Database>::Arguments::default();
                 B::bind_columns(&mut args, &batch.columns, rows)
-                    .map_err(|e| encode_error(&batch.table, e))?;
-                self.execute(tx, &sql, args, true, &batch.table).await?;
+                    .map_err(|e| encode_error(&batch.display_name(), e))?;
+                self.execute(tx, &sql, args, true, &batch.display_name())
+                    .await?;
             }
-            *self.counts.rows.entry(batch.table.clone()).or_insert(0) += batch.rows.len() as u64;
+            *self.counts.rows.entry(batch.display_name()).or_insert(0) += batch.rows.len() as u64;
             return Ok(());
         }
 
@@ -651,7 +716,7 @@ where
                 nshared + rows.len() * per_row,
                 (nshared + rows.len() * per_row) * 8,
             );
-            let bind_err = |e| encode_error(&batch.table, e);
+            let bind_err = |e| encode_error(&batch.display_name(), e);
             for ((value, column), _) in rows[0]
                 .iter()
                 .zip(batch.columns.iter())
@@ -670,10 +735,10 @@ where
                     B::bind(&mut args, value, &column.ty).map_err(bind_err)?;
                 }
             }
-            self.execute(tx, &sql, args, rows.len() == per, &batch.table)
+            self.execute(tx, &sql, args, rows.len() == per, &batch.display_name())
                 .await?;
         }
-        *self.counts.rows.entry(batch.table.clone()).or_insert(0) += batch.rows.len() as u64;
+        *self.counts.rows.entry(batch.display_name()).or_insert(0) += batch.rows.len() as u64;
         Ok(())
     }
 
@@ -728,7 +793,7 @@ where
         }
         let sql: Option<Arc<str>> = self
             .dialect
-            .columnar_sql(&batch.table, &batch.columns, &batch.on_conflict)
+            .columnar_sql(batch.table_name(), &batch.columns, &batch.on_conflict)
             .map(Into::into);
         self.columnar.insert(shape.clone(), sql.clone());
         sql
@@ -741,7 +806,11 @@ where
             None => self.sql.entry(shape.clone()).or_default(),
         };
         Arc::clone(by_rows.entry(rows).or_insert_with(|| {
-            let (table, columns, on_conflict) = shape;
+            let ((prefix, name), columns, on_conflict) = shape;
+            let table = crate::dialect::TableName {
+                prefix: prefix.as_deref(),
+                name,
+            };
             let cols: Vec<&str> = columns.iter().map(|(c, _, _)| c.as_str()).collect();
             let shared: Vec<bool> = columns.iter().map(|(_, _, s)| *s).collect();
             dialect

@@ -128,6 +128,15 @@ pub struct Options {
     /// Nested `belongs_to` data is written first (upserted or inserted with the verb), and
     /// the owner's foreign key is taken from it (SPEC §9).
     pub write_belongs_to: bool,
+    /// The prefix of every schema without its own `prefix` (Ecto's `prefix` option): the
+    /// PostgreSQL schema, MySQL/MariaDB database or attached SQLite database the tables are
+    /// written in. `None`: the connection's current one. It must exist: a call checks it
+    /// before anything is written.
+    pub prefix: Option<String>,
+    /// The call's clock reading: the value of `now()` in placeholders, association
+    /// `defaults` and `join_defaults`, and of `timestamps`. `None` (the default): the clock
+    /// is read once when the call starts.
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What the writer hook is told about a write besides its batch.
@@ -177,6 +186,8 @@ impl Default for Options {
             writer: None,
             infer_foreign_keys: false,
             write_belongs_to: false,
+            prefix: None,
+            now: None,
         }
     }
 }
@@ -346,6 +357,25 @@ impl Options {
         self
     }
 
+    /// Sets the prefix of every schema without its own: the PostgreSQL schema, the
+    /// MySQL/MariaDB database or the attached SQLite database to write in.
+    ///
+    /// ```
+    /// # use bulkinup::Options;
+    /// let opts = Options::default().prefix("analytics");
+    /// # let _ = opts;
+    /// ```
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// Sets the call's clock reading (the value of `now()` and of timestamps).
+    pub fn now(mut self, now: chrono::DateTime<chrono::Utc>) -> Self {
+        self.now = Some(now);
+        self
+    }
+
     /// Sets the conflict target of a schema (by name) or join table.
     pub fn conflict_target<I, S>(mut self, key: impl Into<String>, columns: I) -> Self
     where
@@ -455,7 +485,7 @@ impl Options {
                 {
                     // Only an error if the schema is reachable from the root; checked lazily
                     // would be later than "before anything is written", so check reachability.
-                    if reachable(registry, root, name) {
+                    if registry.reachable_from(root).iter().any(|r| r.name == name) {
                         return Err(Error::option(
                             "conflict_target",
                             format!(
@@ -496,7 +526,7 @@ impl Options {
                 Err(_) => {
                     let cols: Vec<(String, crate::schema::Value)> = fields
                         .iter()
-                        .map(|(c, v)| (c.clone(), guess_value(v)))
+                        .map(|(c, v)| (c.clone(), crate::schema::Value::guess_from_json(v)))
                         .collect();
                     join_placeholders.insert(key.clone(), cols);
                 }
@@ -504,11 +534,11 @@ impl Options {
         }
         // Timestamps: one clock reading per call, set like placeholders (an explicit
         // placeholder for the same field wins).
-        let now = serde_json::Value::String(
-            chrono::Utc::now()
-                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-                .to_string(),
-        );
+        if let Some(p) = &self.prefix {
+            crate::schema::check_identifier(p).map_err(|m| Error::option("prefix", m, None))?;
+        }
+        let clock = self.now.unwrap_or_else(chrono::Utc::now);
+        let now = crate::changeset::clock_json(clock);
         for s in &registry.inner.schemas {
             if let Some((ins, upd)) = s.timestamps {
                 for fi in [ins, upd] {
@@ -554,6 +584,8 @@ impl Options {
             placeholders,
             join_placeholders,
             recover,
+            clock,
+            now,
         })
     }
 }
@@ -572,53 +604,12 @@ fn field_for_option(s: &Schema, option: &str, f: &str) -> Result<usize> {
         })
 }
 
-/// The value of a join-table placeholder, whose column type no schema declares: an RFC 3339
-/// date-time string is a UTC timestamp, other strings text, numbers and booleans themselves,
-/// objects and arrays JSON.
-fn guess_value(v: &serde_json::Value) -> crate::schema::Value {
-    use crate::schema::Value;
-    use serde_json::Value as J;
-    match v {
-        J::Null => Value::Null,
-        J::Bool(b) => Value::Bool(*b),
-        J::Number(n) => n
-            .as_i64()
-            .map(Value::Int)
-            .unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0))),
-        J::String(s) => chrono::DateTime::parse_from_rfc3339(s)
-            .map(|t| Value::UtcDateTime(t.with_timezone(&chrono::Utc)))
-            .unwrap_or_else(|_| Value::String(s.clone())),
-        other => Value::Json(other.clone()),
-    }
-}
-
 fn any_schema_has(registry: &Registry, field: &str) -> bool {
     registry
         .schema_names()
         .iter()
         .filter_map(|n| registry.get(n).ok())
         .any(|s| s.field(field).is_some())
-}
-
-fn reachable(registry: &Registry, root: &str, target: &str) -> bool {
-    let mut stack = vec![root.to_string()];
-    let mut seen = std::collections::HashSet::new();
-    while let Some(n) = stack.pop() {
-        if n == target {
-            return true;
-        }
-        if !seen.insert(n.clone()) {
-            continue;
-        }
-        if let Ok(s) = registry.get(&n) {
-            for a in &s.assocs {
-                if a.related != usize::MAX {
-                    stack.push(registry.at(a.related).name.clone());
-                }
-            }
-        }
-    }
-    false
 }
 
 fn check_key(
@@ -662,6 +653,9 @@ pub(crate) struct ResolvedOptions {
     pub(crate) join_placeholders: BTreeMap<String, Vec<(String, crate::schema::Value)>>,
     /// Per schema index: (field, fallback).
     pub(crate) recover: Vec<Vec<(usize, crate::schema::Value)>>,
+    /// The call's clock reading, and the same as the JSON string `now()` stands for.
+    pub(crate) clock: chrono::DateTime<chrono::Utc>,
+    pub(crate) now: serde_json::Value,
 }
 
 impl ResolvedOptions {

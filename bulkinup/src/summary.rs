@@ -17,6 +17,9 @@ pub const SKIPPED_KEYS_LISTED: usize = 50;
 pub struct Summary {
     /// The verb.
     pub verb: Verb,
+    /// The root schema of the call (empty in [`Summary::new`]'s summary until a call sets
+    /// it).
+    pub root: String,
     /// Valid top-level items sent to the database, duplicates included.
     pub written: u64,
     /// Top-level items skipped as invalid.
@@ -28,6 +31,9 @@ pub struct Summary {
     pub rows: BTreeMap<String, u64>,
     /// Statements sent to each table (not part of the JSON summary).
     pub statements: BTreeMap<String, u64>,
+    /// The primary keys of the first [`SKIPPED_KEYS_LISTED`] skipped items, in input order
+    /// (not part of the JSON summary).
+    pub skipped_keys: Vec<J>,
 }
 
 impl Summary {
@@ -35,12 +41,47 @@ impl Summary {
     pub fn new(verb: Verb) -> Self {
         Summary {
             verb,
+            root: String::new(),
             written: 0,
             skipped: 0,
             recovered: 0,
             rows: BTreeMap::new(),
             statements: BTreeMap::new(),
+            skipped_keys: Vec::new(),
         }
+    }
+
+    /// The one line that reports a call's skipped items — the library's `tracing` warning and
+    /// the CLI's standard-error line — or `None` when nothing was skipped:
+    /// `insert Author: skipped 1 of 2 items as invalid; primary keys: [2]` (`first 50 primary
+    /// keys` when more were skipped).
+    ///
+    /// ```
+    /// # use bulkinup::{Summary, Verb};
+    /// let mut s = Summary::new(Verb::Insert);
+    /// s.root = "Author".into();
+    /// s.written = 1;
+    /// s.skipped = 1;
+    /// s.skipped_keys = vec![serde_json::json!(2)];
+    /// assert_eq!(s.skipped_line().unwrap(), "insert Author: skipped 1 of 2 items as invalid; primary keys: [2]");
+    /// ```
+    pub fn skipped_line(&self) -> Option<String> {
+        if self.skipped == 0 {
+            return None;
+        }
+        let total = self.written + self.skipped;
+        let more = if self.skipped as usize > self.skipped_keys.len() {
+            format!("first {} ", self.skipped_keys.len())
+        } else {
+            String::new()
+        };
+        Some(format!(
+            "{} {}: skipped {} of {total} items as invalid; {more}primary keys: {}",
+            self.verb,
+            self.root,
+            self.skipped,
+            J::from(self.skipped_keys.clone())
+        ))
     }
 
     /// The summary as the CLI prints it: `{"upserted":2,"skipped":0,"rows":{"authors":2}}`
@@ -105,17 +146,18 @@ impl SkippedReport {
         );
     }
 
-    /// Logs the one warning of the call, if anything was skipped.
-    pub(crate) fn warn(&self, summary: &Summary) {
-        if summary.skipped > 0 {
+    /// Puts the first keys into the summary and logs the one warning of the call, if
+    /// anything was skipped.
+    pub(crate) fn finish(&self, summary: &mut Summary) {
+        summary.skipped_keys = self.keys.clone();
+        if let Some(line) = summary.skipped_line() {
             tracing::warn!(
+                verb = %summary.verb,
+                root = %summary.root,
                 skipped = summary.skipped,
                 total = summary.written + summary.skipped,
                 first_primary_keys = %J::Array(self.keys.clone()),
-                "skipped {} of {} items (invalid); first primary keys: {}",
-                summary.skipped,
-                summary.written + summary.skipped,
-                J::Array(self.keys.clone())
+                "{line}"
             );
         }
     }

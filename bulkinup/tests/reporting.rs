@@ -54,7 +54,8 @@ async fn skipped_items_are_reported_in_one_warning_per_call(t: &TestDb) {
     let warnings: Vec<&str> = text.lines().filter(|l| l.contains("WARN")).collect();
     assert_eq!(warnings.len(), 1, "{text}");
     assert!(
-        warnings[0].contains("skipped 60 of 65 items"),
+        warnings[0]
+            .contains("upsert Author: skipped 60 of 65 items as invalid; first 50 primary keys"),
         "{}",
         warnings[0]
     );

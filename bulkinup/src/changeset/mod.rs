@@ -34,7 +34,7 @@ pub(crate) use cast::cast_value;
 
 use crate::error::Result;
 use crate::schema::{
-    FieldType, LengthRule, Link, NumberRule, Registry, Required, Rule, Schema, Value,
+    DefaultValue, FieldType, LengthRule, Link, NumberRule, Registry, Required, Rule, Schema, Value,
 };
 
 /// One validation error on one field (or association) of a changeset.
@@ -96,6 +96,7 @@ impl Changeset {
             attrs,
             &CastCtx::default(),
             None,
+            &[],
         ))
     }
 
@@ -225,6 +226,9 @@ pub(crate) struct CastCtx<'a> {
     pub(crate) placeholders: &'a [Vec<(usize, J)>],
     /// `infer_foreign_keys`.
     pub(crate) infer_foreign_keys: bool,
+    /// The call's clock reading as an RFC 3339 string, the value of `now()` in association
+    /// defaults (`None`: read the clock when needed, outside a call).
+    pub(crate) now: Option<&'a J>,
 }
 
 /// Casts attrs with a changeset that is known to exist (checked at registry build time for
@@ -233,7 +237,8 @@ pub(crate) struct CastCtx<'a> {
 /// `ctx.placeholders` (per schema index: field and raw value) replace the attrs' values before
 /// casting, and are set on fields the changeset does not cast too. `inherited` is a foreign
 /// key inferred from the parent (`infer_foreign_keys`): used when the attrs do not give the
-/// field.
+/// field. `defaults` are the association's `defaults` (for a child): the values a field has
+/// when nothing else gives it one.
 pub(crate) fn cast_with(
     registry: &Registry,
     schema: &Arc<Schema>,
@@ -241,6 +246,7 @@ pub(crate) fn cast_with(
     attrs: &J,
     ctx: &CastCtx<'_>,
     inherited: Option<(usize, J)>,
+    defaults: &[(usize, DefaultValue)],
 ) -> Changeset {
     let placeholders = ctx.placeholders;
     let n = schema.fields.len();
@@ -303,6 +309,25 @@ pub(crate) fn cast_with(
         cs.changes[*fi] = cast_value(&schema.fields[*fi].ty, raw).ok();
     }
 
+    // The association's defaults: what the child starts from, where nothing above gave a
+    // value (and the cast did not fail).
+    for (fi, default) in defaults {
+        let name = &schema.fields[*fi].name;
+        if cs.changes[*fi].is_some() || cs.errors.iter().any(|e| &e.field == name) {
+            continue;
+        }
+        cs.changes[*fi] = match default {
+            DefaultValue::Value(v) => Some(v.clone()),
+            DefaultValue::Now => {
+                let ty = &schema.fields[*fi].ty;
+                match ctx.now {
+                    Some(now) => cast_value(ty, now).ok(),
+                    None => cast_value(ty, &clock_json(chrono::Utc::now())).ok(),
+                }
+            }
+        };
+    }
+
     // cast_assoc / cast_embed
     for (ai, with) in &def.cast_assoc {
         let assoc = &schema.assocs[*ai];
@@ -327,7 +352,17 @@ pub(crate) fn cast_with(
                 J::Array(items) => AssocChange::Many(
                     items
                         .iter()
-                        .map(|item| cast_child(registry, related, with, item, ctx, inherit.clone()))
+                        .map(|item| {
+                            cast_child(
+                                registry,
+                                related,
+                                with,
+                                item,
+                                ctx,
+                                inherit.clone(),
+                                &assoc.defaults,
+                            )
+                        })
                         .collect(),
                 ),
                 _ => {
@@ -345,6 +380,7 @@ pub(crate) fn cast_with(
                     raw,
                     ctx,
                     inherit.clone(),
+                    &assoc.defaults,
                 )))),
                 _ => {
                     cs.add_error(&assoc.name, "is invalid");
@@ -418,8 +454,9 @@ fn cast_child(
     item: &J,
     ctx: &CastCtx<'_>,
     inherited: Option<(usize, J)>,
+    defaults: &[(usize, DefaultValue)],
 ) -> Changeset {
-    let mut child = cast_with(registry, related, with, item, ctx, inherited);
+    let mut child = cast_with(registry, related, with, item, ctx, inherited, defaults);
     // Embedded schemas with a primary key get a UUID v4 when the attrs give none.
     if related.embedded {
         for &pk in &related.primary_key {
@@ -480,6 +517,11 @@ pub(crate) fn recover(cs: &mut Changeset, fallbacks: &[Vec<(usize, Value)>]) {
         }
     }
     cs.valid = true;
+}
+
+/// A clock reading as the JSON string `now()` stands for: RFC 3339 in UTC, microseconds.
+pub(crate) fn clock_json(now: chrono::DateTime<chrono::Utc>) -> J {
+    J::String(now.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
 }
 
 /// Ecto's blank: null, or a string of only whitespace.

@@ -9,12 +9,18 @@
 //!
 //! let on_conflict = OnConflict::Update { target: vec!["id".into()], set: vec!["name".into()] };
 //! assert_eq!(
-//!     PgDialect.insert_sql("tags", &["id", "name"], 2, &on_conflict),
+//!     PgDialect.insert_sql("tags".into(), &["id", "name"], 2, &on_conflict),
 //!     r#"INSERT INTO "tags" ("id", "name") VALUES ($1, $2), ($3, $4) ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name""#
 //! );
 //! assert_eq!(
-//!     MySqlDialect.insert_sql("tags", &["id", "name"], 1, &on_conflict),
+//!     MySqlDialect.insert_sql("tags".into(), &["id", "name"], 1, &on_conflict),
 //!     "INSERT INTO `tags` (`id`, `name`) VALUES (?, ?) ON DUPLICATE KEY UPDATE `name` = VALUES(`name`)"
+//! );
+//! // A table in a prefix (PostgreSQL schema, MySQL database, attached SQLite database):
+//! use bulkinup::dialect::TableName;
+//! assert_eq!(
+//!     PgDialect.insert_sql(TableName { prefix: Some("analytics"), name: "tags" }, &["id"], 1, &bulkinup::plan::OnConflict::Raise),
+//!     r#"INSERT INTO "analytics"."tags" ("id") VALUES ($1)"#
 //! );
 //! ```
 
@@ -31,6 +37,32 @@ pub use sqlite::SqliteDialect;
 use crate::plan::{Column, OnConflict};
 use crate::schema::{FieldType, Value};
 
+/// A table as a statement names it: its name, qualified by a prefix (the PostgreSQL schema,
+/// the MySQL/MariaDB database, the attached SQLite database) when it has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TableName<'a> {
+    /// The prefix, `None` for the connection's current schema/database.
+    pub prefix: Option<&'a str>,
+    /// The table's name.
+    pub name: &'a str,
+}
+
+impl<'a> From<&'a str> for TableName<'a> {
+    fn from(name: &'a str) -> Self {
+        TableName { prefix: None, name }
+    }
+}
+
+impl std::fmt::Display for TableName<'_> {
+    /// `prefix.name`, or `name`: how messages and the summary name the table.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.prefix {
+            Some(p) => write!(f, "{p}.{}", self.name),
+            None => f.write_str(self.name),
+        }
+    }
+}
+
 /// How one database spells SQL. Defaults are the standard form shared by PostgreSQL and
 /// SQLite; each database overrides only what differs.
 pub trait Dialect: Send + Sync {
@@ -43,6 +75,14 @@ pub trait Dialect: Send + Sync {
     /// Quotes an identifier, doubling embedded quote characters.
     fn quote(&self, ident: &str) -> String {
         format!("\"{}\"", ident.replace('"', "\"\""))
+    }
+
+    /// Quotes a table's name, qualified by its prefix when it has one (`"analytics"."events"`).
+    fn quote_table(&self, table: TableName<'_>) -> String {
+        match table.prefix {
+            Some(p) => format!("{}.{}", self.quote(p), self.quote(table.name)),
+            None => self.quote(table.name),
+        }
     }
 
     /// Appends the placeholder of the `n`-th (1-based) bound parameter.
@@ -84,7 +124,7 @@ pub trait Dialect: Send + Sync {
     /// A multi-row `INSERT … VALUES` of `rows` rows with its conflict clause.
     fn insert_sql(
         &self,
-        table: &str,
+        table: TableName<'_>,
         columns: &[&str],
         rows: usize,
         on_conflict: &OnConflict,
@@ -98,7 +138,7 @@ pub trait Dialect: Send + Sync {
     /// are bound per row like any column.
     fn insert_sql_shared(
         &self,
-        table: &str,
+        table: TableName<'_>,
         columns: &[&str],
         shared: &[bool],
         rows: usize,
@@ -115,7 +155,7 @@ pub trait Dialect: Send + Sync {
             }
         }
         let mut sql = String::with_capacity(64 + rows * columns.len() * 5);
-        let _ = write!(sql, "INSERT INTO {} (", self.quote(table));
+        let _ = write!(sql, "INSERT INTO {} (", self.quote_table(table));
         for (i, c) in columns.iter().enumerate() {
             if i > 0 {
                 sql.push_str(", ");
@@ -170,6 +210,14 @@ pub trait Dialect: Send + Sync {
     fn is_statement_timeout(&self, _code: &str) -> bool {
         false
     }
+
+    /// A query that returns a row when the prefix bound as its one parameter exists: a
+    /// PostgreSQL schema, a MySQL/MariaDB database, an attached SQLite database.
+    fn prefix_exists_sql(&self) -> &'static str;
+
+    /// What a prefix is on this database, and how one comes to exist, for the message when
+    /// one does not.
+    fn prefix_help(&self) -> &'static str;
 
     /// The catalog query listing every column of every table of the connection's schema
     /// (PostgreSQL `current_schema()`, MySQL `DATABASE()`, SQLite `main`), one row per column,
@@ -315,7 +363,7 @@ pub(crate) trait Backend: Dialect + Default + 'static {
     /// `shared` are bound once, as scalars, after the arrays.
     fn columnar_sql(
         &self,
-        _table: &str,
+        _table: TableName<'_>,
         _columns: &[Column],
         _on_conflict: &OnConflict,
     ) -> Option<String> {

@@ -85,6 +85,14 @@ impl Dialect for MySqlDialect {
         matches!(code, "70100" | "1969")
     }
 
+    fn prefix_exists_sql(&self) -> &'static str {
+        "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?"
+    }
+
+    fn prefix_help(&self) -> &'static str {
+        "a MySQL/MariaDB database: create it with `CREATE DATABASE`"
+    }
+
     fn is_retryable(&self, code: &str) -> bool {
         // sqlx reports MySQL's SQLSTATE as the code; 40001 is the state of a deadlock.
         matches!(code, "40001" | "1213" | "1205")

@@ -6,7 +6,7 @@ use sqlx::types::Json;
 
 use std::fmt::Write;
 
-use super::{Backend, Dialect};
+use super::{Backend, Dialect, TableName};
 use crate::plan::{Column, OnConflict};
 use crate::schema::{FieldType, Value};
 
@@ -25,6 +25,14 @@ impl Dialect for PgDialect {
 
     fn bind_limit(&self) -> usize {
         PG_BIND_LIMIT
+    }
+
+    fn prefix_exists_sql(&self) -> &'static str {
+        "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1"
+    }
+
+    fn prefix_help(&self) -> &'static str {
+        "a PostgreSQL schema: create it with `CREATE SCHEMA`"
     }
 
     /// `40P01` deadlock_detected, `40001` serialization_failure
@@ -172,7 +180,7 @@ impl Backend for PgDialect {
 
     fn columnar_sql(
         &self,
-        table: &str,
+        table: TableName<'_>,
         columns: &[Column],
         on_conflict: &OnConflict,
     ) -> Option<String> {
@@ -210,7 +218,7 @@ impl Backend for PgDialect {
             .join(", ");
         Some(format!(
             "INSERT INTO {} ({cols}) SELECT {select} FROM unnest({arrays}) AS u({aliases}){}",
-            self.quote(table),
+            self.quote_table(table),
             self.on_conflict_sql(on_conflict)
         ))
     }

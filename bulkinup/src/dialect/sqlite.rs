@@ -37,6 +37,14 @@ impl Dialect for SqliteDialect {
         false
     }
 
+    fn prefix_exists_sql(&self) -> &'static str {
+        "SELECT 1 FROM pragma_database_list WHERE name = ? COLLATE NOCASE"
+    }
+
+    fn prefix_help(&self) -> &'static str {
+        "an attached SQLite database (`main` and `temp` always are): attach one with `?attach=NAME:FILE` on the database URL"
+    }
+
     /// SQLite reports busy/locked, not deadlocks; a chunk is not retried.
     fn is_retryable(&self, _code: &str) -> bool {
         false

@@ -36,15 +36,15 @@ fn placeholders_per_dialect() {
 fn plain_insert_has_no_conflict_clause() {
     let cols = ["id", "name"];
     assert_eq!(
-        PgDialect.insert_sql("authors", &cols, 2, &OnConflict::Raise),
+        PgDialect.insert_sql("authors".into(), &cols, 2, &OnConflict::Raise),
         r#"INSERT INTO "authors" ("id", "name") VALUES ($1, $2), ($3, $4)"#
     );
     assert_eq!(
-        SqliteDialect.insert_sql("authors", &cols, 2, &OnConflict::Raise),
+        SqliteDialect.insert_sql("authors".into(), &cols, 2, &OnConflict::Raise),
         r#"INSERT INTO "authors" ("id", "name") VALUES (?, ?), (?, ?)"#
     );
     assert_eq!(
-        MySqlDialect.insert_sql("authors", &cols, 2, &OnConflict::Raise),
+        MySqlDialect.insert_sql("authors".into(), &cols, 2, &OnConflict::Raise),
         "INSERT INTO `authors` (`id`, `name`) VALUES (?, ?), (?, ?)"
     );
 }
@@ -53,15 +53,15 @@ fn plain_insert_has_no_conflict_clause() {
 fn upsert_replaces_the_listed_columns() {
     let cols = ["id", "name", "phone_number"];
     assert_eq!(
-        PgDialect.insert_sql("authors", &cols, 1, &update()),
+        PgDialect.insert_sql("authors".into(), &cols, 1, &update()),
         r#"INSERT INTO "authors" ("id", "name", "phone_number") VALUES ($1, $2, $3) ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name", "phone_number" = EXCLUDED."phone_number""#
     );
     assert_eq!(
-        SqliteDialect.insert_sql("authors", &cols, 1, &update()),
+        SqliteDialect.insert_sql("authors".into(), &cols, 1, &update()),
         r#"INSERT INTO "authors" ("id", "name", "phone_number") VALUES (?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name", "phone_number" = EXCLUDED."phone_number""#
     );
     assert_eq!(
-        MySqlDialect.insert_sql("authors", &cols, 1, &update()),
+        MySqlDialect.insert_sql("authors".into(), &cols, 1, &update()),
         "INSERT INTO `authors` (`id`, `name`, `phone_number`) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE `name` = VALUES(`name`), `phone_number` = VALUES(`phone_number`)"
     );
 }
@@ -70,15 +70,15 @@ fn upsert_replaces_the_listed_columns() {
 fn join_rows_do_nothing_on_conflict() {
     let cols = ["post_id", "tag_id"];
     assert_eq!(
-        PgDialect.insert_sql("posts_tags", &cols, 1, &nothing()),
+        PgDialect.insert_sql("posts_tags".into(), &cols, 1, &nothing()),
         r#"INSERT INTO "posts_tags" ("post_id", "tag_id") VALUES ($1, $2) ON CONFLICT ("post_id", "tag_id") DO NOTHING"#
     );
     assert_eq!(
-        SqliteDialect.insert_sql("posts_tags", &cols, 1, &nothing()),
+        SqliteDialect.insert_sql("posts_tags".into(), &cols, 1, &nothing()),
         r#"INSERT INTO "posts_tags" ("post_id", "tag_id") VALUES (?, ?) ON CONFLICT ("post_id", "tag_id") DO NOTHING"#
     );
     assert_eq!(
-        MySqlDialect.insert_sql("posts_tags", &cols, 1, &nothing()),
+        MySqlDialect.insert_sql("posts_tags".into(), &cols, 1, &nothing()),
         "INSERT INTO `posts_tags` (`post_id`, `tag_id`) VALUES (?, ?) ON DUPLICATE KEY UPDATE `post_id` = `post_id`"
     );
 }
@@ -112,15 +112,15 @@ fn shared_placeholder_columns_are_bound_once_where_the_dialect_reuses_placeholde
     let cols = ["id", "inserted_at", "name"];
     let shared = [false, true, false];
     assert_eq!(
-        PgDialect.insert_sql_shared("tags", &cols, &shared, 2, &OnConflict::Raise),
+        PgDialect.insert_sql_shared("tags".into(), &cols, &shared, 2, &OnConflict::Raise),
         r#"INSERT INTO "tags" ("id", "inserted_at", "name") VALUES ($2, $1, $3), ($4, $1, $5)"#
     );
     assert_eq!(
-        SqliteDialect.insert_sql_shared("tags", &cols, &shared, 2, &OnConflict::Raise),
+        SqliteDialect.insert_sql_shared("tags".into(), &cols, &shared, 2, &OnConflict::Raise),
         r#"INSERT INTO "tags" ("id", "inserted_at", "name") VALUES (?, ?, ?), (?, ?, ?)"#
     );
     assert_eq!(
-        MySqlDialect.insert_sql_shared("tags", &cols, &shared, 2, &OnConflict::Raise),
+        MySqlDialect.insert_sql_shared("tags".into(), &cols, &shared, 2, &OnConflict::Raise),
         "INSERT INTO `tags` (`id`, `inserted_at`, `name`) VALUES (?, ?, ?), (?, ?, ?)"
     );
 }

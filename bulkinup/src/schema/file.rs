@@ -92,6 +92,7 @@ const TOP_KEYS: &[&str] = &["schemas", "options"];
 const SCHEMA_KEYS: &[&str] = &[
     "source",
     "embedded",
+    "prefix",
     "primary_key",
     "timestamps",
     "fields",
@@ -109,6 +110,8 @@ const ASSOC_KEYS: &[&str] = &[
     "source",
     "type",
     "through",
+    "defaults",
+    "join_defaults",
 ];
 const ASSOC_KINDS: &str = "has_many, has_one, many_to_many, belongs_to, embeds_one, embeds_many";
 const CHANGESET_KEYS: &[&str] = &[
@@ -136,11 +139,23 @@ const CAST_ENTRY_KEYS: &[&str] = &["name", "with"];
 /// The keys an association of this kind accepts (besides `through`, handled apart).
 fn assoc_keys_for(kind: AssocKind) -> &'static [&'static str] {
     match kind {
-        AssocKind::HasMany | AssocKind::HasOne => {
-            &["kind", "related", "foreign_key", "references", "through"]
-        }
+        AssocKind::HasMany | AssocKind::HasOne => &[
+            "kind",
+            "related",
+            "foreign_key",
+            "references",
+            "through",
+            "defaults",
+        ],
         AssocKind::BelongsTo => &["kind", "related", "foreign_key", "references", "type"],
-        AssocKind::ManyToMany => &["kind", "related", "join_through", "join_keys"],
+        AssocKind::ManyToMany => &[
+            "kind",
+            "related",
+            "join_through",
+            "join_keys",
+            "defaults",
+            "join_defaults",
+        ],
         AssocKind::EmbedsOne | AssocKind::EmbedsMany => &["kind", "related", "source"],
     }
 }
@@ -407,6 +422,7 @@ impl<'a> Loader<'a> {
             def.set_location(key.to_string(), self.location(&k.span()));
             match key {
                 "source" => def = def.source(self.string(&kpath, v)?),
+                "prefix" => def = def.prefix(self.string(&kpath, v)?),
                 "embedded" => def.embedded = self.boolean(&kpath, v)?,
                 "primary_key" => def = def.primary_key(self.strings(&kpath, v)?),
                 "timestamps" => def = def.timestamps(self.boolean(&kpath, v)?),
@@ -529,6 +545,8 @@ impl<'a> Loader<'a> {
         let mut source = None;
         let mut fk_type = None;
         let mut through = None;
+        let mut defaults = Vec::new();
+        let mut join_defaults = Vec::new();
         for (k, v) in table {
             let key = key_str(k);
             let kpath = join(path, key);
@@ -559,6 +577,19 @@ impl<'a> Loader<'a> {
                 "join_keys" => join_keys = Some(self.join_keys(&kpath, v)?),
                 "source" => source = Some(self.string(&kpath, v)?),
                 "type" => fk_type = Some(self.field_type(&kpath, v)?),
+                "defaults" | "join_defaults" => {
+                    let mut values = Vec::new();
+                    for (dk, dv) in self.table(&kpath, v)? {
+                        let dname = key_str(dk);
+                        def.set_location(join(&join(rel, key), dname), self.location(&dk.span()));
+                        values.push((dname.to_string(), self.json(&join(&kpath, dname), dv)?));
+                    }
+                    if key == "defaults" {
+                        defaults = values;
+                    } else {
+                        join_defaults = values;
+                    }
+                }
                 "through" => {
                     let hops = self.strings(&kpath, v)?;
                     if hops.is_empty() {
@@ -606,6 +637,12 @@ impl<'a> Loader<'a> {
         }
         if let Some(ty) = fk_type {
             assoc = assoc.fk_type(ty);
+        }
+        if !defaults.is_empty() {
+            assoc = assoc.defaults(defaults);
+        }
+        if !join_defaults.is_empty() {
+            assoc = assoc.join_defaults(join_defaults);
         }
         Ok(assoc)
     }

@@ -172,6 +172,8 @@ pub struct AssocDef {
     source: Option<String>,
     fk_type: Option<FieldType>,
     through: Option<Vec<String>>,
+    defaults: Vec<(String, serde_json::Value)>,
+    join_defaults: Vec<(String, serde_json::Value)>,
 }
 
 impl AssocDef {
@@ -188,6 +190,8 @@ impl AssocDef {
             source: None,
             fk_type: None,
             through: None,
+            defaults: Vec::new(),
+            join_defaults: Vec::new(),
         }
     }
 
@@ -243,6 +247,65 @@ impl AssocDef {
         self.fk_type = Some(ty);
         self
     }
+
+    /// `has_many`, `has_one`, `many_to_many`: the values every child built through this
+    /// association starts from (Ecto's `:defaults`). Attrs that the child's changeset casts
+    /// override them; validations see them, so a default can satisfy `required`; a field the
+    /// changeset does not cast keeps its default and is written. Each key must be a field of
+    /// the related schema and each value must cast to its type; the string `"now()"` is the
+    /// call's clock reading (datetime fields only).
+    ///
+    /// ```
+    /// use bulkinup::{AssocDef, AssocKind};
+    /// use serde_json::json;
+    /// let comments = AssocDef::new("comments", AssocKind::HasMany, "Comment")
+    ///     .defaults([("public", json!(true))]);
+    /// # let _ = comments;
+    /// ```
+    pub fn defaults<I, K>(mut self, values: I) -> Self
+    where
+        I: IntoIterator<Item = (K, serde_json::Value)>,
+        K: Into<String>,
+    {
+        self.defaults = values.into_iter().map(|(k, v)| (k.into(), v)).collect();
+        self
+    }
+
+    /// `many_to_many`: extra columns written into every join row of this association (Ecto's
+    /// `:join_defaults`), e.g. a timestamp or a `role`, for join tables with more columns
+    /// than the two join keys. A value is a constant (an RFC 3339 date-time string is bound
+    /// as a UTC timestamp, other strings as text, numbers and booleans as themselves), or the
+    /// string `"now()"`: the call's clock reading. A key must not be one of the join keys.
+    ///
+    /// ```
+    /// use bulkinup::{AssocDef, AssocKind};
+    /// use serde_json::json;
+    /// let tags = AssocDef::new("tags", AssocKind::ManyToMany, "Tag")
+    ///     .join_through("posts_tags")
+    ///     .join_defaults([("inserted_at", json!("now()")), ("role", json!("author"))]);
+    /// # let _ = tags;
+    /// ```
+    pub fn join_defaults<I, K>(mut self, values: I) -> Self
+    where
+        I: IntoIterator<Item = (K, serde_json::Value)>,
+        K: Into<String>,
+    {
+        self.join_defaults = values.into_iter().map(|(k, v)| (k.into(), v)).collect();
+        self
+    }
+}
+
+/// The value marking "the call's clock reading" in association `defaults`, `join_defaults`
+/// and placeholders.
+pub const NOW: &str = "now()";
+
+/// A value an association gives to the rows it builds (`defaults`, `join_defaults`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum DefaultValue {
+    /// A constant, already cast.
+    Value(Value),
+    /// The call's clock reading, cast to the field's type when used.
+    Now,
 }
 
 /// Bounds of a `length` validation.
@@ -438,6 +501,7 @@ pub struct SchemaDef {
     associations: Vec<AssocDef>,
     changesets: Vec<(String, ChangesetDef)>,
     timestamps: bool,
+    prefix: Option<String>,
     /// key path → `file:line:col`, filled by the schema-file loader.
     locations: HashMap<String, String>,
 }
@@ -454,8 +518,26 @@ impl SchemaDef {
             associations: Vec::new(),
             changesets: Vec::new(),
             timestamps: false,
+            prefix: None,
             locations: HashMap::new(),
         }
+    }
+
+    /// The schema's prefix (Ecto's `@schema_prefix`): the PostgreSQL schema, the MySQL/MariaDB
+    /// database, or the attached SQLite database its table lives in, instead of the
+    /// connection's current one. Join tables of its `many_to_many` associations follow it.
+    /// Overrides the call's `prefix` option. The prefix must exist when a call writes (it is
+    /// checked before anything is written).
+    ///
+    /// ```
+    /// use bulkinup::{FieldType, SchemaDef};
+    /// let events = SchemaDef::new("Event").source("events").prefix("analytics")
+    ///     .field("id", FieldType::Integer);
+    /// # let _ = events;
+    /// ```
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
     }
 
     /// Automatic timestamps (SPEC §9): `inserted_at` and `updated_at` are set on every row
@@ -620,6 +702,8 @@ pub struct Association {
     pub(crate) kind: AssocKind,
     pub(crate) related: usize,
     pub(crate) link: Link,
+    /// `defaults`: (field of the related schema, value) every child starts from.
+    pub(crate) defaults: Vec<(usize, DefaultValue)>,
 }
 
 /// How an association links rows.
@@ -635,6 +719,8 @@ pub(crate) enum Link {
         owner_ref: usize,
         related_column: String,
         related_ref: usize,
+        /// `join_defaults`: (column, value) written into every join row.
+        defaults: Vec<(String, DefaultValue)>,
     },
     /// belongs_to: `fk` is a field of the owner, `references` of the related schema.
     Parent { fk: usize, references: usize },
@@ -688,6 +774,8 @@ pub struct Schema {
     pub(crate) index: usize,
     /// `timestamps = true`: the fields `inserted_at` and `updated_at`.
     pub(crate) timestamps: Option<(usize, usize)>,
+    /// The schema's own prefix (PostgreSQL schema, MySQL database, attached SQLite database).
+    pub(crate) prefix: Option<String>,
 }
 
 impl fmt::Debug for Schema {
@@ -714,6 +802,11 @@ impl Schema {
     /// Whether it is an embedded schema.
     pub fn is_embedded(&self) -> bool {
         self.embedded
+    }
+    /// Its own prefix (`prefix = "…"` in the schema file), if it has one. A call's `prefix`
+    /// option applies to the schemas without one.
+    pub fn prefix(&self) -> Option<&str> {
+        self.prefix.as_deref()
     }
     /// Its fields, including the foreign keys its `belongs_to` associations define and the
     /// columns holding its embeds.
@@ -812,6 +905,29 @@ impl Registry {
 
     pub(crate) fn at(&self, i: usize) -> &Arc<Schema> {
         &self.inner.schemas[i]
+    }
+
+    /// The schemas reachable from `root` through associations (`root` first, each once).
+    pub(crate) fn reachable_from(&self, root: &str) -> Vec<&Schema> {
+        let Ok(start) = self.index(root) else {
+            return Vec::new();
+        };
+        let mut seen = vec![false; self.inner.schemas.len()];
+        let mut stack = vec![start];
+        let mut out = Vec::new();
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            let s = &*self.inner.schemas[i];
+            out.push(s);
+            for a in &s.assocs {
+                if a.related < self.inner.schemas.len() {
+                    stack.push(a.related);
+                }
+            }
+        }
+        out
     }
 
     /// The join tables of all `many_to_many` associations.
@@ -1030,7 +1146,17 @@ impl RegistryBuilder {
                 )),
                 false => None,
             };
+            if let Some(p) = &d.prefix {
+                if d.embedded {
+                    return Err(d.err(
+                        "prefix",
+                        "an embedded schema has no table, so it takes no `prefix`",
+                    ));
+                }
+                check_identifier(p).map_err(|m| d.err("prefix", format!("prefix: {m}")))?;
+            }
             schemas.push(Schema {
+                prefix: d.prefix.clone(),
                 timestamps,
                 index: schemas.len(),
                 name: d.name.clone(),
@@ -1068,6 +1194,7 @@ impl RegistryBuilder {
                         kind: a.kind,
                         related: usize::MAX,
                         link: Link::Through(path.clone()),
+                        defaults: Vec::new(),
                     });
                     continue;
                 }
@@ -1146,23 +1273,55 @@ impl RegistryBuilder {
                                 (format!("{}_id", snake_case(&related.name)), "id".into()),
                             ]
                         });
+                        let mut defaults = Vec::new();
+                        for (column, v) in &a.join_defaults {
+                            let dkey = format!("{key}.join_defaults.{column}");
+                            if column == &oc || column == &rc {
+                                return Err(d.err(
+                                    &dkey,
+                                    format!(
+                                        "`{column}` is a join key of `{table}`: its value comes from the linked rows, not from `join_defaults`"
+                                    ),
+                                ));
+                            }
+                            check_identifier(column).map_err(|m| {
+                                d.err(&dkey, format!("join_defaults of `{}`: {m}", a.name))
+                            })?;
+                            let value = match v {
+                                serde_json::Value::String(t) if t == NOW => DefaultValue::Now,
+                                other => DefaultValue::Value(Value::guess_from_json(other)),
+                            };
+                            defaults.push((column.clone(), value));
+                        }
                         Link::Join {
                             table,
                             owner_column: oc,
                             owner_ref: field_of(owner, &of, "join_keys")?,
                             related_column: rc,
                             related_ref: field_of(related, &rf, "join_keys")?,
+                            defaults,
                         }
                     }
                     AssocKind::EmbedsOne | AssocKind::EmbedsMany => Link::Embed {
                         field: owner.field_index[&a.name],
                     },
                 };
+                let defaults = resolve_defaults(d, &key, a, related)?;
+                if !a.join_defaults.is_empty() && a.kind != AssocKind::ManyToMany {
+                    return Err(d.err(
+                        &format!("{key}.join_defaults"),
+                        format!(
+                            "`join_defaults` applies to `many_to_many` associations, not `{}`",
+                            a.kind
+                        ),
+                    ));
+                }
                 assocs.push(Association {
                     name: a.name.clone(),
                     kind: a.kind,
                     related: ri,
                     link,
+                    defaults,
                 });
             }
             schemas[si].assocs = assocs;
@@ -1206,6 +1365,88 @@ impl RegistryBuilder {
                 index,
             }),
         })
+    }
+}
+
+/// The `defaults` of an association, checked against the related schema and cast.
+fn resolve_defaults(
+    d: &SchemaDef,
+    key: &str,
+    a: &AssocDef,
+    related: &Schema,
+) -> Result<Vec<(usize, DefaultValue)>> {
+    if a.defaults.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !matches!(
+        a.kind,
+        AssocKind::HasMany | AssocKind::HasOne | AssocKind::ManyToMany
+    ) {
+        return Err(d.err(
+            &format!("{key}.defaults"),
+            format!(
+                "`defaults` applies to `has_many`, `has_one` and `many_to_many` associations, not `{}`",
+                a.kind
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(a.defaults.len());
+    for (f, v) in &a.defaults {
+        let dkey = format!("{key}.defaults.{f}");
+        let fi = match related.field_index.get(f) {
+            Some(&i) if related.fields[i].ty != FieldType::Embed => i,
+            _ => {
+                return Err(d.err(
+                    &dkey,
+                    format!(
+                        "defaults of `{}`: `{f}` is not a field of schema `{}` (fields: {})",
+                        a.name,
+                        related.name,
+                        Choices(&field_names(related))
+                    ),
+                ));
+            }
+        };
+        let ty = &related.fields[fi].ty;
+        let value = match v {
+            serde_json::Value::String(t) if t == NOW => {
+                if !ty.is_datetime() {
+                    return Err(d.err(
+                        &dkey,
+                        format!(
+                            "defaults of `{}`: `now()` needs a date-time field, and `{}.{f}` is `{ty}`",
+                            a.name, related.name
+                        ),
+                    ));
+                }
+                DefaultValue::Now
+            }
+            j => DefaultValue::Value(cast_value(ty, j).map_err(|()| {
+                d.err(
+                    &dkey,
+                    format!(
+                        "defaults of `{}`: {j} is not a valid `{ty}` for `{}.{f}`",
+                        a.name, related.name
+                    ),
+                )
+            })?),
+        };
+        out.push((fi, value));
+    }
+    Ok(out)
+}
+
+/// Checks that a name given for a database object (a prefix, a join-table column) is one:
+/// not empty, no NUL character. It is quoted wherever it is used, never spliced.
+pub(crate) fn check_identifier(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() {
+        Err("an empty name is not a valid identifier".into())
+    } else if name.contains('\0') {
+        Err(format!(
+            "{name:?} contains a NUL character, which no database accepts in a name"
+        ))
+    } else {
+        Ok(())
     }
 }
 

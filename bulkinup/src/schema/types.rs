@@ -95,6 +95,20 @@ impl FromStr for FieldType {
     }
 }
 
+impl FieldType {
+    /// Whether values of this type are dates with a time (`naive_datetime*`,
+    /// `utc_datetime*`): the types a `now()` value fits.
+    pub fn is_datetime(&self) -> bool {
+        matches!(
+            self,
+            FieldType::NaiveDatetime
+                | FieldType::NaiveDatetimeUsec
+                | FieldType::UtcDatetime
+                | FieldType::UtcDatetimeUsec
+        )
+    }
+}
+
 impl fmt::Display for FieldType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = match self {
@@ -158,6 +172,25 @@ impl Value {
     /// True for [`Value::Null`].
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
+    }
+
+    /// The value of a column whose type no schema declares (join-table placeholders and
+    /// `join_defaults`): an RFC 3339 date-time string is a UTC timestamp, other strings text,
+    /// numbers and booleans themselves, objects and arrays JSON.
+    pub(crate) fn guess_from_json(v: &serde_json::Value) -> Value {
+        use serde_json::Value as J;
+        match v {
+            J::Null => Value::Null,
+            J::Bool(b) => Value::Bool(*b),
+            J::Number(n) => n
+                .as_i64()
+                .map(Value::Int)
+                .unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0))),
+            J::String(s) => DateTime::parse_from_rfc3339(s)
+                .map(|t| Value::UtcDateTime(t.with_timezone(&Utc)))
+                .unwrap_or_else(|_| Value::String(s.clone())),
+            other => Value::Json(other.clone()),
+        }
     }
 
     /// The value as JSON, as it is embedded, reported and compared.
