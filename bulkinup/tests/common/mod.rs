@@ -153,13 +153,54 @@ impl TestDb {
         }
     }
 
-    /// Drops the schema/database of the test.
+    /// A second, empty place for tables beside the test's own — a PostgreSQL schema, a
+    /// MySQL database, an attached SQLite database — and a connection to the test's own
+    /// database on which that prefix exists (on SQLite, the test's database with
+    /// `attach=PREFIX:FILE`). Dropped by [`TestDb::cleanup`].
+    pub async fn second_prefix(&self) -> (String, Db) {
+        let prefix = format!("{}_x", self.name);
+        match self.kind {
+            Kind::Sqlite => {
+                let dir = self._dir.as_ref().expect("sqlite temp dir");
+                let file = dir.path().join("second.db");
+                let url = format!("{}?attach={prefix}:{}", self.url, file.display());
+                let db = Db::connect(&url)
+                    .await
+                    .unwrap_or_else(|e| panic!("{url} connects: {e}"));
+                (prefix, db)
+            }
+            Kind::Postgres | Kind::MySql => {
+                let create = if self.kind == Kind::Postgres {
+                    "SCHEMA"
+                } else {
+                    "DATABASE"
+                };
+                let admin = self.admin.as_ref().expect("server admin connection");
+                admin
+                    .execute_script(&format!("CREATE {create} {prefix}"))
+                    .await
+                    .unwrap_or_else(|e| panic!("CREATE {create} {prefix}: {e}"));
+                let db = Db::connect(&self.url)
+                    .await
+                    .unwrap_or_else(|e| panic!("{} connects: {e}", self.url));
+                (prefix, db)
+            }
+        }
+    }
+
+    /// Drops the schema/database of the test (and its second prefix, if it made one).
     pub async fn cleanup(self) {
         self.db.close().await;
         if let Some(admin) = &self.admin {
             let sql = match self.kind {
-                Kind::Postgres => format!("DROP SCHEMA {} CASCADE", self.name),
-                _ => format!("DROP DATABASE {}", self.name),
+                Kind::Postgres => format!(
+                    "DROP SCHEMA {0} CASCADE; DROP SCHEMA IF EXISTS {0}_x CASCADE",
+                    self.name
+                ),
+                _ => format!(
+                    "DROP DATABASE {0}; DROP DATABASE IF EXISTS {0}_x",
+                    self.name
+                ),
             };
             let _ = admin.execute_script(&sql).await;
             admin.close().await;
