@@ -81,7 +81,9 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
         Some(_) => PER_CHUNK,
         None => ROLLED_BACK,
     };
-    let summary = result.map_err(|e| Failure::new(e, note))?;
+    // An option the library refuses once connected (a `prefix` that does not exist) is named
+    // by its flag or schema-file key, like the ones refused before connecting.
+    let summary = result.map_err(|e| Failure::new(settings.given.locate(e), note))?;
     report.finish().map_err(|e| {
         Failure::new(
             e,

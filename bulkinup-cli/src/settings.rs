@@ -307,6 +307,8 @@ pub struct Settings {
     pub quiet: bool,
     /// `--verbose`
     pub verbose: bool,
+    /// Where each option came from, to name it in the library's errors.
+    pub given: Layer,
 }
 
 impl Settings {
@@ -359,6 +361,7 @@ impl Settings {
             dry_run: args.dry_run,
             quiet: args.quiet,
             verbose: args.verbose,
+            given: merged,
         })
     }
 }

@@ -161,9 +161,7 @@ impl TestDb {
         let prefix = format!("{}_x", self.name);
         match self.kind {
             Kind::Sqlite => {
-                let dir = self._dir.as_ref().expect("sqlite temp dir");
-                let file = dir.path().join("second.db");
-                let url = format!("{}?attach={prefix}:{}", self.url, file.display());
+                let url = self.url_with_prefix(&prefix);
                 let db = Db::connect(&url)
                     .await
                     .unwrap_or_else(|e| panic!("{url} connects: {e}"));
@@ -186,6 +184,37 @@ impl TestDb {
                 (prefix, db)
             }
         }
+    }
+
+    /// The test database's URL, on which the second prefix exists (SQLite: attached).
+    pub fn url_with_prefix(&self, prefix: &str) -> String {
+        match self.kind {
+            Kind::Sqlite => format!("{}?attach={prefix}:{}", self.url, self.second_file()),
+            _ => self.url.clone(),
+        }
+    }
+
+    /// A URL whose default place is the second prefix itself (PostgreSQL: its search path;
+    /// MySQL: its database; SQLite: its file), to create tables there with unqualified DDL.
+    pub fn url_inside(&self, prefix: &str) -> String {
+        match self.kind {
+            Kind::Sqlite => format!("sqlite://{}", self.second_file()),
+            _ => self.url.replace(&self.name, prefix),
+        }
+    }
+
+    /// The name of the test's own place as a prefix: its PostgreSQL schema, its MySQL
+    /// database, SQLite's `main`.
+    pub fn default_prefix(&self) -> &str {
+        match self.kind {
+            Kind::Sqlite => "main",
+            _ => &self.name,
+        }
+    }
+
+    fn second_file(&self) -> String {
+        let dir = self._dir.as_ref().expect("sqlite temp dir");
+        dir.path().join("second.db").display().to_string()
     }
 
     /// Drops the schema/database of the test (and its second prefix, if it made one).
