@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestDb, blog_schema};
+use common::{TestDb, blog_schema, count_in};
 use serde_json::json;
 
 on_every_database!(blog:
@@ -47,25 +47,18 @@ async fn blog_in_second_prefix(t: &TestDb) -> (String, String, bulkinup::Db) {
     (prefix.clone(), t.url_with_prefix(&prefix), inside)
 }
 
-async fn count(db: &bulkinup::Db, table: &str) -> i64 {
-    let rows = db
-        .fetch_json(&format!("SELECT COUNT(*) AS n FROM {table}"))
-        .await
-        .unwrap();
-    rows[0]["n"].as_i64().unwrap()
-}
-
 const AUTHORS: &str = "{\"id\": 1, \"name\": \"Alice\", \"posts\": [{\"id\": 10, \"author_id\": 1, \"title\": \"Hi\", \"tags\": [{\"id\": 7, \"name\": \"t7\"}]}]}\n";
 
 async fn the_prefix_flag_writes_into_the_prefix_and_leaves_the_default_tables_empty(t: &TestDb) {
     let (prefix, url, inside) = blog_in_second_prefix(t).await;
     let input = t.dir.write("in.ndjson", AUTHORS);
     let s = schema();
-    let mut cmd = t.command(&[
-        "upsert", "--schema", &s, "--root", "Author", "--prefix", &prefix, &input,
-    ]);
-    cmd.env("DATABASE_URL", &url);
-    let out = t.dir.run_with(cmd, None);
+    let out = t.run_at(
+        &url,
+        &[
+            "upsert", "--schema", &s, "--root", "Author", "--prefix", &prefix, &input,
+        ],
+    );
     out.assert_code(0);
     assert_eq!(
         out.json()["rows"],
@@ -77,7 +70,7 @@ async fn the_prefix_flag_writes_into_the_prefix_and_leaves_the_default_tables_em
         })
     );
     for (table, n) in [("authors", 1), ("posts", 1), ("tags", 1), ("posts_tags", 1)] {
-        assert_eq!(count(&inside, table).await, n, "{prefix}.{table}");
+        assert_eq!(count_in(&inside, table).await, n, "{prefix}.{table}");
         assert_eq!(t.count(table).await, 0, "default {table}");
     }
     inside.close().await;
@@ -91,33 +84,15 @@ async fn the_prefix_of_the_options_table_applies_and_the_flag_overrides_it(t: &T
         &format!("{text}\n[options]\nprefix = \"{prefix}\"\n"),
     );
     let input = t.dir.write("in.ndjson", AUTHORS);
-    let mut cmd = t.command(&[
-        "upsert",
-        "--schema",
-        &with_options,
-        "--root",
-        "Author",
-        &input,
-    ]);
-    cmd.env("DATABASE_URL", &url);
-    t.dir.run_with(cmd, None).assert_code(0);
-    assert_eq!(count(&inside, "authors").await, 1);
+    let args = ["upsert", "--schema", &with_options, "--root", "Author"];
+    t.run_at(&url, &[&args[..], &[&input]].concat())
+        .assert_code(0);
+    assert_eq!(count_in(&inside, "authors").await, 1);
     assert_eq!(t.count("authors").await, 0);
 
     // The flag wins over the file: `main`/`public`/the test database is the default place.
-    let default_place = t.default_prefix();
-    let mut cmd = t.command(&[
-        "upsert",
-        "--schema",
-        &with_options,
-        "--root",
-        "Author",
-        "--prefix",
-        default_place,
-        &input,
-    ]);
-    cmd.env("DATABASE_URL", &url);
-    t.dir.run_with(cmd, None).assert_code(0);
+    let flag = ["--prefix", t.default_prefix(), &input];
+    t.run_at(&url, &[&args[..], &flag].concat()).assert_code(0);
     assert_eq!(t.count("authors").await, 1);
     inside.close().await;
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use bulkinup::{Error, Options, Registry};
-use common::{Kind, TestDb};
+use common::{Kind, TestDb, count_in};
 use serde_json::{Value as J, json};
 
 on_every_database!(empty:
@@ -205,14 +205,6 @@ async fn tables_here_and_there(t: &TestDb, fks: bool) -> (String, bulkinup::Db) 
         .await
         .unwrap();
     (prefix, db)
-}
-
-async fn count_in(db: &bulkinup::Db, table: &str) -> i64 {
-    let rows = db
-        .fetch_json(&format!("SELECT COUNT(*) AS n FROM {table}"))
-        .await
-        .unwrap();
-    rows[0]["n"].as_i64().unwrap()
 }
 
 async fn the_prefix_option_writes_every_table_there_and_the_default_tables_stay_empty(t: &TestDb) {

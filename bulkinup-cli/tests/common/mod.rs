@@ -175,7 +175,8 @@ pub fn wait_with_deadline(mut child: Child, limit: Duration) -> Output {
 #[path = "../../../bulkinup/tests/common/mod.rs"]
 mod db;
 
-pub use db::{Kind, blog_ddl};
+#[allow(unused_imports)] // each test file uses some of them
+pub use db::{Kind, blog_ddl, count_in};
 
 /// One test's database (from the library's harness) and the temp dir the binary runs in.
 pub struct TestDb {
@@ -223,6 +224,14 @@ impl TestDb {
     /// Runs the binary against the test's database.
     pub fn run(&self, args: &[&str]) -> Out {
         self.dir.run_with(self.command(args), None)
+    }
+
+    /// Runs the binary against another URL of the test's database (e.g. one that attaches a
+    /// second SQLite database).
+    pub fn run_at(&self, url: &str, args: &[&str]) -> Out {
+        let mut cmd = self.command(args);
+        cmd.env("DATABASE_URL", url);
+        self.dir.run_with(cmd, None)
     }
 
     /// Runs the binary against the test's database, with standard input.

@@ -294,6 +294,20 @@ impl TestDb {
     }
 }
 
+/// `SELECT COUNT(*)` of a table, on any connection (e.g. `prefix.table` on one where the
+/// prefix exists).
+pub async fn count_in(db: &Db, table: &str) -> i64 {
+    let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+    let rows = db
+        .fetch_json(&sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.first()
+        .and_then(|r| r.get("n"))
+        .and_then(J::as_i64)
+        .unwrap_or(-1)
+}
+
 /// Declares each listed `async fn NAME(t: &TestDb)` as a test on SQLite, PostgreSQL and
 /// MySQL/MariaDB: `sqlite::NAME`, `postgres::NAME`, `mysql::NAME`.
 #[macro_export]
