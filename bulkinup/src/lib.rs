@@ -47,8 +47,10 @@
 //! - **Validate.** Each item is cast with the root schema's changeset, recursively through
 //!   `cast_assoc`/`cast_embed`. Invalid items (an invalid child makes its parent invalid;
 //!   an item that is not a JSON object is invalid) are skipped: never written, counted in
-//!   [`Summary::skipped`], reported by one `tracing` warning per call (the count and the first
-//!   50 primary keys) and per item at debug level.
+//!   [`Summary::skipped`], reported by one `tracing` warning per call naming the verb and the
+//!   root schema, with the count and the first 50 primary keys ([`Summary::skipped_line`]:
+//!   `insert Author: skipped 1 of 2 items as invalid; primary keys: [2]`), and per item at
+//!   debug level.
 //! - **Write.** Items are consumed `chunk_size` at a time (default 1000): memory is bounded by
 //!   the chunk. For each chunk: the root rows, then every `has_many`/`has_one` child, every
 //!   `many_to_many` related row followed by its join rows, recursively; parents before
@@ -91,6 +93,8 @@
 //! | `on_skipped`, `on_recovered`, `on_progress` | handlers called once per chunk | none |
 //! | `writer` | the writer hook: sees each [`plan::Batch`] with its conflict clause and the [`WriteContext`] (verb, timeout), returns the batches to write | the default writer |
 //! | `dry_run` | validate and plan, write nothing | false |
+//! | `prefix` | the PostgreSQL schema, MySQL/MariaDB database or attached SQLite database of every schema without its own `prefix` (checked to exist before anything is written) | the connection's current one |
+//! | `now` | the call's clock reading: `now()` in association `defaults`/`join_defaults`, and `timestamps` | read when the call starts |
 //!
 //! [`Repo`] carries shared and per-verb defaults (precedence: per-call > per-verb > shared).
 //!
@@ -134,6 +138,59 @@
 //!
 //! On MySQL/MariaDB the upsert is `ON DUPLICATE KEY UPDATE`, which fires on whichever unique
 //! key the row collides with (there is no conflict target).
+//!
+//! ## Association defaults, join defaults, prefixes (Ecto's)
+//!
+//! An association's `defaults` are the values every child built through it starts from
+//! (attrs its changeset casts override them; validations see them); a `many_to_many`'s
+//! `join_defaults` are written into every join row; a schema's `prefix` (or the call's
+//! [`Options::prefix`]) is the PostgreSQL schema, MySQL/MariaDB database or attached SQLite
+//! database its table is in. `now()` is the call's one clock reading ([`Options::now`]).
+//!
+//! ```
+//! use bulkinup::{Db, Options, Registry};
+//! use serde_json::json;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let registry = Registry::from_toml_str(r#"
+//!     [schemas.Post]
+//!     source = "posts"
+//!     prefix = "archive"
+//!     fields = { id = "integer", title = "string" }
+//!     associations.comments = { kind = "has_many", related = "Comment", defaults = { public = true } }
+//!     associations.tags = { kind = "many_to_many", related = "Tag", join_through = "posts_tags", join_defaults = { linked_at = "now()" } }
+//!     changesets.changeset = { cast = ["id", "title"], cast_assoc = ["comments", "tags"] }
+//!
+//!     [schemas.Comment]
+//!     source = "comments"
+//!     prefix = "archive"
+//!     fields = { id = "integer", post_id = "integer", public = "boolean" }
+//!     changesets.changeset = { cast = ["id", "post_id", "public"], required = ["public"] }
+//!
+//!     [schemas.Tag]
+//!     source = "tags"
+//!     fields = { id = "integer", name = "string" }
+//!     changesets.changeset = { cast = ["id", "name"] }
+//! "#, "inline")?.registry;
+//!
+//! // On SQLite a prefix is an attached database: `attach=NAME:FILE` on the URL.
+//! let db = Db::connect("sqlite::memory:?attach=archive::memory:").await?;
+//! db.execute_script("CREATE TABLE archive.posts (id INTEGER PRIMARY KEY, title TEXT);
+//!     CREATE TABLE archive.comments (id INTEGER PRIMARY KEY, post_id INTEGER, public BOOLEAN NOT NULL);
+//!     CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT);
+//!     CREATE TABLE archive.posts_tags (post_id INTEGER, tag_id INTEGER, linked_at TEXT NOT NULL,
+//!         PRIMARY KEY (post_id, tag_id));").await?;
+//!
+//! let items = vec![json!({"id": 1, "title": "Hi",
+//!     "comments": [{"id": 1, "post_id": 1}, {"id": 2, "post_id": 1, "public": false}],
+//!     "tags": [{"id": 7, "name": "rust"}]})];
+//! let summary = bulkinup::upsert(&db, &registry, "Post", items, &Options::default()).await?;
+//! assert_eq!(summary.rows["archive.posts_tags"], 1); // the join table follows its owner
+//! let rows = db.fetch_json("SELECT id, public FROM archive.comments ORDER BY id").await?;
+//! assert_eq!((rows[0]["public"].clone(), rows[1]["public"].clone()), (json!(1), json!(0)));
+//! # Ok::<(), bulkinup::Error>(())
+//! # }).unwrap();
+//! ```
 //!
 //! ## Features
 //!
