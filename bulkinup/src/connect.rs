@@ -160,6 +160,19 @@ impl Db {
         }
     }
 
+    /// As [`Db::fetch_json`], binding `params` as text in order (`None` binds `NULL`).
+    pub(crate) async fn fetch_json_with(
+        &self,
+        sql: &str,
+        params: &[Option<&str>],
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+        match self {
+            Db::Sqlite(p) => crate::dialect::fetch_json_with::<SqliteDialect>(p, sql, params).await,
+            Db::Postgres(p) => crate::dialect::fetch_json_with::<PgDialect>(p, sql, params).await,
+            Db::MySql(p) => crate::dialect::fetch_json_with::<MySqlDialect>(p, sql, params).await,
+        }
+    }
+
     /// Closes the pool.
     pub async fn close(&self) {
         match self {

@@ -175,7 +175,7 @@ pub fn wait_with_deadline(mut child: Child, limit: Duration) -> Output {
 #[path = "../../../bulkinup/tests/common/mod.rs"]
 mod db;
 
-pub use db::Kind;
+pub use db::{Kind, events_ddl};
 
 /// One test's database (from the library's harness) and the temp dir the binary runs in.
 pub struct TestDb {
