@@ -73,6 +73,11 @@ pub struct InferArgs {
     /// Only these tables (comma-separated or repeated).
     #[arg(long, value_name = "TABLES", value_delimiter = ',')]
     pub tables: Vec<String>,
+    /// Read the tables of this PostgreSQL schema, MySQL/MariaDB database or attached SQLite
+    /// database instead of the current one (it must exist); every schema printed gets
+    /// `prefix = "NAME"`.
+    #[arg(long, value_name = "NAME")]
+    pub prefix: Option<String>,
 }
 
 /// Arguments of `bulkinup schema check`.
@@ -81,6 +86,11 @@ pub struct CheckArgs {
     /// The TOML schema file to check.
     #[arg(long, value_name = "FILE")]
     pub schema: String,
+    /// Check every schema without its own `prefix` against the tables of this PostgreSQL
+    /// schema, MySQL/MariaDB database or attached SQLite database (it must exist), as
+    /// `upsert --prefix NAME` would write them.
+    #[arg(long, value_name = "NAME")]
+    pub prefix: Option<String>,
     /// The database.
     #[command(flatten)]
     pub db: DbArgs,

@@ -110,7 +110,7 @@ async fn schema(command: SchemaCommand) -> Result<(), Failure> {
         SchemaCommand::Infer(args) => {
             let db = Db::connect(&args.db.database_url).await?;
             let tables = (!args.tables.is_empty()).then_some(args.tables.as_slice());
-            let text = bulkinup::catalog::infer(&db, tables).await;
+            let text = bulkinup::catalog::infer(&db, tables, args.prefix.as_deref()).await;
             db.close().await;
             output::print_line(text?.trim_end())?;
             Ok(())
@@ -119,7 +119,7 @@ async fn schema(command: SchemaCommand) -> Result<(), Failure> {
             // The file is read and checked before the database is contacted.
             let registry = bulkinup::Registry::from_file(&args.schema)?.registry;
             let db = Db::connect(&args.db.database_url).await?;
-            let mismatches = bulkinup::catalog::check(&db, &registry).await;
+            let mismatches = bulkinup::catalog::check(&db, &registry, args.prefix.as_deref()).await;
             db.close().await;
             let mismatches = mismatches?;
             for m in &mismatches {

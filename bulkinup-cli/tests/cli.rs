@@ -91,6 +91,7 @@ on_every_database!(blog:
     a_stream_of_100000_items_through_standard_input_completes_in_bounded_memory,
     schema_infer_prints_a_file_that_loads_the_blog_unchanged,
     schema_check_names_a_missing_column_and_exits_2,
+    schema_infer_and_check_with_a_prefix_read_that_prefix_and_a_missing_one_exits_2,
 );
 
 mod demo {
@@ -964,6 +965,69 @@ async fn schema_infer_prints_a_file_that_loads_the_blog_unchanged(t: &TestDb) {
             {"label": "mastodon", "url": "https://social.example/@alice"}
         ])]
     );
+}
+
+async fn schema_infer_and_check_with_a_prefix_read_that_prefix_and_a_missing_one_exits_2(
+    t: &TestDb,
+) {
+    // The blog tables are in the test's own place, the events tables in a second prefix.
+    let (prefix, db, url) = t.second_prefix_with_url().await;
+    db.execute_script(&common::events_ddl(t.kind, &prefix))
+        .await
+        .unwrap();
+    let run = |args: &[&str]| {
+        let mut args = args.to_vec();
+        args.extend(["--database-url", url.as_str()]);
+        t.dir.run(&args)
+    };
+    let out = run(&["schema", "infer", "--prefix", &prefix]);
+    out.assert_code(0);
+    assert!(
+        out.stdout.contains(&format!(
+            "[schemas.Event]\nsource = \"events\"\nprefix = \"{prefix}\"\n"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("[schemas.Author]"), "{}", out.stdout);
+    let inferred = t.dir.write("events.toml", &out.stdout);
+    // The printed file names its prefix: it checks clean with or without `--prefix`.
+    run(&["schema", "check", "--schema", &inferred]).assert_code(0);
+    run(&[
+        "schema", "check", "--schema", &inferred, "--prefix", &prefix,
+    ])
+    .assert_code(0);
+
+    // The blog is where it is, not in the prefix.
+    let s = schema();
+    run(&["schema", "check", "--schema", &s]).assert_code(0);
+    let out = run(&["schema", "check", "--schema", &s, "--prefix", &prefix]);
+    out.assert_code(2).assert_stderr(&["mismatch"]);
+    assert!(
+        out.stdout.contains(&format!(
+            "schema `Author`: table `{prefix}.authors` does not exist"
+        )),
+        "{}",
+        out.stdout
+    );
+
+    for args in [
+        vec!["schema", "infer", "--prefix", "bulkinup_no_such_prefix"],
+        vec![
+            "schema",
+            "check",
+            "--schema",
+            &s,
+            "--prefix",
+            "bulkinup_no_such_prefix",
+        ],
+    ] {
+        let out = run(&args);
+        out.assert_code(2)
+            .assert_stderr(&["prefix `bulkinup_no_such_prefix` does not exist"]);
+        assert_eq!(out.stdout, "", "{args:?}");
+    }
+    db.close().await;
 }
 
 async fn schema_check_names_a_missing_column_and_exits_2(t: &TestDb) {

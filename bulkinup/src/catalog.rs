@@ -1,10 +1,12 @@
 //! The live database catalog: schema inference ([`infer`]) and schema checks ([`check`]).
 //!
 //! Both read the tables of the connection's schema — PostgreSQL's `current_schema()`, the
-//! MySQL/MariaDB database `DATABASE()`, SQLite's `main` — through three catalog queries each
-//! [`Dialect`] provides (columns, unique keys, foreign keys). The
-//! queries bind nothing and splice nothing: they read the whole schema, and the tables are
-//! picked here.
+//! MySQL/MariaDB database `DATABASE()`, SQLite's `main` — or those of a prefix (a PostgreSQL
+//! schema, a MySQL/MariaDB database, an attached SQLite database), through three catalog
+//! queries each [`Dialect`] provides (columns, unique keys, foreign keys). The queries splice
+//! nothing: the prefix is a bound parameter (on SQLite also a quoted schema name); they read
+//! the whole schema, and the tables are picked here. A prefix that does not exist is an
+//! error, not an empty catalog.
 //!
 //! ## Column types
 //!
@@ -42,11 +44,12 @@ pub use check::{Mismatch, check};
 pub use infer::infer;
 
 use crate::connect::Db;
-use crate::dialect::Dialect;
+use crate::dialect::{CatalogQuery, Dialect};
 use crate::error::Result;
 use crate::schema::FieldType;
 
-/// The tables of the connection's schema, as the catalog queries report them.
+/// The tables of one schema (the connection's, or a prefix), as the catalog queries report
+/// them.
 #[derive(Debug, Default)]
 pub(crate) struct Catalog {
     /// By table name.
@@ -95,12 +98,25 @@ pub(crate) struct ForeignKey {
 }
 
 impl Catalog {
-    /// Reads the catalog of the connection's schema.
-    pub(crate) async fn read(db: &Db) -> Result<Catalog> {
+    /// Reads the catalog of `prefix` (a PostgreSQL schema, MySQL/MariaDB database or attached
+    /// SQLite database), else of the connection's schema. `owner` is the schema whose own
+    /// `prefix` it is, for the error when it does not exist (`None`: the caller's option).
+    pub(crate) async fn read(
+        db: &Db,
+        prefix: Option<&str>,
+        owner: Option<&str>,
+    ) -> Result<Catalog> {
         let dialect = db.dialect();
-        let columns = db.fetch_json(dialect.catalog_columns_sql()).await?;
-        let unique = db.fetch_json(dialect.catalog_unique_keys_sql()).await?;
-        let foreign = db.fetch_json(dialect.catalog_foreign_keys_sql()).await?;
+        if let Some(p) = prefix {
+            db.check_prefix(p, owner).await?;
+        }
+        let fetch = |query: CatalogQuery| async move {
+            let params = vec![prefix; query.prefix_params];
+            db.fetch_json_with(&query.sql, &params).await
+        };
+        let columns = fetch(dialect.catalog_columns_sql(prefix)).await?;
+        let unique = fetch(dialect.catalog_unique_keys_sql(prefix)).await?;
+        let foreign = fetch(dialect.catalog_foreign_keys_sql(prefix)).await?;
         Ok(Catalog::from_rows(dialect, &columns, &unique, &foreign))
     }
 

@@ -160,6 +160,19 @@ impl Db {
         }
     }
 
+    /// As [`Db::fetch_json`], binding `params` as text in order (`None` binds `NULL`).
+    pub(crate) async fn fetch_json_with(
+        &self,
+        sql: &str,
+        params: &[Option<&str>],
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+        match self {
+            Db::Sqlite(p) => crate::dialect::fetch_json_with::<SqliteDialect>(p, sql, params).await,
+            Db::Postgres(p) => crate::dialect::fetch_json_with::<PgDialect>(p, sql, params).await,
+            Db::MySql(p) => crate::dialect::fetch_json_with::<MySqlDialect>(p, sql, params).await,
+        }
+    }
+
     /// Closes the pool.
     pub async fn close(&self) {
         match self {
@@ -167,6 +180,55 @@ impl Db {
             Db::Postgres(p) => p.close().await,
             Db::MySql(p) => p.close().await,
         }
+    }
+
+    /// An error unless `prefix` is a valid name that exists in the database: an
+    /// [`Error::Schema`] of `owner`'s `prefix` when a schema names it, else an
+    /// [`Error::InvalidOption`] (`prefix`).
+    pub(crate) async fn check_prefix(&self, prefix: &str, owner: Option<&str>) -> Result<()> {
+        let error = |message: String| match owner {
+            Some(schema) => Error::schema(Some(schema), Some("prefix"), message),
+            None => Error::option("prefix", message, None),
+        };
+        crate::schema::check_identifier(prefix).map_err(error)?;
+        let dialect = self.dialect();
+        let found = self
+            .fetch_json_with(dialect.prefix_exists_sql(), &[Some(prefix)])
+            .await?;
+        if found.is_empty() {
+            return Err(error(format!(
+                "prefix `{prefix}` does not exist in the database: a prefix is {}",
+                dialect.prefix_help()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks, before anything is written, that every prefix a call writes in exists: the
+    /// prefixes of the schemas reachable from the root (their own, else the call's
+    /// `prefix`). A dry run contacts no database and checks none.
+    async fn check_write_prefixes(
+        &self,
+        registry: &Registry,
+        root: &str,
+        options: &Options,
+    ) -> Result<()> {
+        let mut checked: Vec<&str> = Vec::new();
+        for s in registry.reachable_from(root) {
+            if s.is_embedded() {
+                continue;
+            }
+            let (prefix, owner) = match (s.prefix(), options.prefix.as_deref()) {
+                (Some(p), _) => (p, Some(s.name())),
+                (None, Some(p)) => (p, None),
+                (None, None) => continue,
+            };
+            if !checked.contains(&prefix) {
+                self.check_prefix(prefix, owner).await?;
+                checked.push(prefix);
+            }
+        }
+        Ok(())
     }
 
     pub(crate) async fn run<S>(
@@ -180,6 +242,9 @@ impl Db {
     where
         S: Stream<Item = Result<Item>>,
     {
+        if !options.dry_run {
+            self.check_write_prefixes(registry, root, options).await?;
+        }
         match self {
             Db::Sqlite(p) => {
                 execute::run::<SqliteDialect, S>(p, registry, root, verb, items, options).await

@@ -65,9 +65,6 @@ where
         items: Box::pin(items.fuse()),
         yield_every: 0,
     };
-    if !options.dry_run {
-        check_prefixes::<B>(pool, registry, root, &resolved).await?;
-    }
     let summary = match (options.dry_run, options.max_concurrency) {
         (true, _) => {
             while let Some(batches) = producer.next_chunk().await? {
@@ -95,62 +92,6 @@ where
         (false, Some(n)) => concurrent::<B, S>(pool, producer, n).await?,
     };
     Ok(summary)
-}
-
-/// Checks, before anything is written, that every prefix the call writes in exists: the
-/// prefixes of the schemas reachable from the root (their own, else the call's `prefix`).
-async fn check_prefixes<B>(
-    pool: &Pool<B::DB>,
-    registry: &Registry,
-    root: &str,
-    resolved: &ResolvedOptions,
-) -> Result<()>
-where
-    B: Backend + Send + Sync,
-    for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
-    <B::DB as Database>::Arguments: sqlx::IntoArguments<B::DB>,
-{
-    let call_prefix = resolved.options.prefix.as_deref();
-    // (prefix, the schema that names it, or None for the call's option)
-    let mut wanted: Vec<(&str, Option<&str>)> = Vec::new();
-    for s in registry.reachable_from(root) {
-        if s.embedded {
-            continue;
-        }
-        let (prefix, owner) = match (s.prefix(), call_prefix) {
-            (Some(p), _) => (p, Some(s.name())),
-            (None, Some(p)) => (p, None),
-            (None, None) => continue,
-        };
-        if !wanted.iter().any(|(p, _)| *p == prefix) {
-            wanted.push((prefix, owner));
-        }
-    }
-    let dialect = B::default();
-    for (prefix, owner) in wanted {
-        let mut args = <B::DB as Database>::Arguments::default();
-        B::bind(
-            &mut args,
-            &Value::String(prefix.to_string()),
-            &crate::schema::FieldType::String,
-        )
-        .map_err(|e| encode_error("(prefix check)", e))?;
-        let found = sqlx::query_with(trusted_sql(dialect.prefix_exists_sql()), args)
-            .fetch_optional(pool)
-            .await
-            .map_err(|e| Error::database(None, e))?;
-        if found.is_none() {
-            let message = format!(
-                "prefix `{prefix}` does not exist in the database: a prefix is {}",
-                dialect.prefix_help()
-            );
-            return Err(match owner {
-                Some(schema) => Error::schema(Some(schema), Some("prefix"), message),
-                None => Error::option("prefix", message, None),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// The end of the time a transaction may take. The limit is enforced without ever

@@ -22,6 +22,10 @@ on_every_database!(blog:
     check_names_a_missing_column_and_a_missing_table,
     check_names_a_join_table_without_its_unique_index,
     check_reports_types_generated_and_unwritten_columns,
+    inference_in_a_prefix_reads_only_its_tables_and_gives_every_schema_the_prefix,
+    the_file_inferred_from_a_prefix_checks_clean_and_writes_into_the_prefix,
+    check_reads_each_schemas_own_prefix_else_the_given_one_else_the_current_one,
+    a_prefix_that_does_not_exist_is_an_error_naming_it,
 );
 
 fn load(text: &str) -> Registry {
@@ -31,7 +35,7 @@ fn load(text: &str) -> Registry {
 }
 
 async fn inferred_blog_schema_loads_and_writes_nested_authors(t: &TestDb) {
-    let text = catalog::infer(&t.db, None).await.unwrap();
+    let text = catalog::infer(&t.db, None, None).await.unwrap();
     let registry = load(&text);
     t.db.execute_script("INSERT INTO categories (id, name) VALUES (3, 'seeded')")
         .await
@@ -151,7 +155,7 @@ async fn inferred_blog_schema_loads_the_blog_example_unchanged(t: &TestDb) {
     // The example loaded with the hand-written schema, as a user's database would hold it.
     let by_hand = load_blog_example(t, &common::blog()).await;
     let expected = blog_snapshot(t).await;
-    let text = catalog::infer(&t.db, None).await.unwrap();
+    let text = catalog::infer(&t.db, None, None).await.unwrap();
     assert!(
         text.contains(r#"social_links = { kind = "embeds_many", related = "SocialLink" }"#),
         "{text}"
@@ -169,13 +173,13 @@ async fn inferred_blog_schema_loads_the_blog_example_unchanged(t: &TestDb) {
 
 async fn inference_of_an_empty_json_column_is_a_map(t: &TestDb) {
     // No stored value to sample: `map`, which takes objects.
-    let text = catalog::infer(&t.db, None).await.unwrap();
+    let text = catalog::infer(&t.db, None, None).await.unwrap();
     assert!(text.contains("social_links = \"map\"\n"), "{text}");
     // Stored arrays of scalars are not objects: the `map` stays, with a note.
     t.db.execute_script(r#"INSERT INTO authors (id, name, social_links) VALUES (1, 'a', '["x"]')"#)
         .await
         .unwrap();
-    let text = catalog::infer(&t.db, None).await.unwrap();
+    let text = catalog::infer(&t.db, None, None).await.unwrap();
     assert!(
         text.contains(
             r#"social_links = "map"  # stored values are JSON array; a `map` takes objects only"#
@@ -185,7 +189,7 @@ async fn inference_of_an_empty_json_column_is_a_map(t: &TestDb) {
 }
 
 async fn inferred_blog_schema_names_every_association(t: &TestDb) {
-    let text = catalog::infer(&t.db, None).await.unwrap();
+    let text = catalog::infer(&t.db, None, None).await.unwrap();
     let registry = load(&text);
     assert_eq!(
         registry.schema_names(),
@@ -240,11 +244,11 @@ async fn inferred_blog_schema_names_every_association(t: &TestDb) {
 }
 
 async fn inference_is_deterministic_and_filters_tables(t: &TestDb) {
-    let first = catalog::infer(&t.db, None).await.unwrap();
-    assert_eq!(catalog::infer(&t.db, None).await.unwrap(), first);
+    let first = catalog::infer(&t.db, None, None).await.unwrap();
+    assert_eq!(catalog::infer(&t.db, None, None).await.unwrap(), first);
 
     let some = ["posts", "tags", "posts_tags"].map(String::from);
-    let text = catalog::infer(&t.db, Some(&some)).await.unwrap();
+    let text = catalog::infer(&t.db, Some(&some), None).await.unwrap();
     let registry = load(&text);
     assert_eq!(registry.schema_names(), ["Post", "Tag"]);
     assert!(text.contains(r#"tags = { kind = "many_to_many""#), "{text}");
@@ -258,7 +262,7 @@ async fn inference_is_deterministic_and_filters_tables(t: &TestDb) {
     assert!(!text.contains("belongs_to"), "{text}");
 
     // Without the join table's ends, the join table is an ordinary schema.
-    let text = catalog::infer(&t.db, Some(&["posts_tags".to_string()]))
+    let text = catalog::infer(&t.db, Some(&["posts_tags".to_string()]), None)
         .await
         .unwrap();
     assert_eq!(load(&text).schema_names(), ["PostsTag"]);
@@ -267,7 +271,7 @@ async fn inference_is_deterministic_and_filters_tables(t: &TestDb) {
         "{text}"
     );
 
-    let err = catalog::infer(&t.db, Some(&["nope".to_string()]))
+    let err = catalog::infer(&t.db, Some(&["nope".to_string()]), None)
         .await
         .unwrap_err();
     assert!(matches!(&err, Error::InvalidOption { name, .. } if name == "tables"));
@@ -343,7 +347,7 @@ fn gadgets_ddl(kind: Kind) -> &'static str {
 
 async fn inference_maps_column_types(t: &TestDb) {
     t.db.execute_script(gadgets_ddl(t.kind)).await.unwrap();
-    let text = catalog::infer(&t.db, Some(&["gadgets".to_string()]))
+    let text = catalog::infer(&t.db, Some(&["gadgets".to_string()]), None)
         .await
         .unwrap();
     load(&text);
@@ -425,7 +429,7 @@ async fn inference_names_associations_without_collisions(t: &TestDb) {
         "copies",
     ]
     .map(String::from);
-    let text = catalog::infer(&t.db, Some(&tables)).await.unwrap();
+    let text = catalog::infer(&t.db, Some(&tables), None).await.unwrap();
     let registry = load(&text);
     assert_eq!(
         registry.schema_names(),
@@ -485,13 +489,13 @@ user_setting = { kind = "has_one", related = "UserSetting", foreign_key = "user_
 
 async fn inferred_schemas_pass_the_check(t: &TestDb) {
     t.db.execute_script(gadgets_ddl(t.kind)).await.unwrap();
-    let text = catalog::infer(&t.db, None).await.unwrap();
-    let mismatches = catalog::check(&t.db, &load(&text)).await.unwrap();
+    let text = catalog::infer(&t.db, None, None).await.unwrap();
+    let mismatches = catalog::check(&t.db, &load(&text), None).await.unwrap();
     assert_eq!(mismatches, [], "{text}");
 }
 
 async fn check_of_the_blog_example_finds_no_mismatch(t: &TestDb) {
-    let mismatches = catalog::check(&t.db, &common::blog()).await.unwrap();
+    let mismatches = catalog::check(&t.db, &common::blog(), None).await.unwrap();
     assert_eq!(mismatches, []);
 }
 
@@ -499,7 +503,7 @@ async fn check_names_a_missing_column_and_a_missing_table(t: &TestDb) {
     t.db.execute_script("ALTER TABLE comments DROP COLUMN body")
         .await
         .unwrap();
-    let mismatches = catalog::check(&t.db, &common::blog()).await.unwrap();
+    let mismatches = catalog::check(&t.db, &common::blog(), None).await.unwrap();
     assert_eq!(
         mismatches,
         [Mismatch::MissingColumn {
@@ -539,7 +543,7 @@ fields = { id = "integer", name = "string" }
     )
     .unwrap()
     .registry;
-    let messages: Vec<String> = catalog::check(&t.db, &registry)
+    let messages: Vec<String> = catalog::check(&t.db, &registry, None)
         .await
         .unwrap()
         .iter()
@@ -567,7 +571,7 @@ async fn check_names_a_join_table_without_its_unique_index(t: &TestDb) {
     ))
     .await
     .unwrap();
-    let mismatches = catalog::check(&t.db, &common::blog()).await.unwrap();
+    let mismatches = catalog::check(&t.db, &common::blog(), None).await.unwrap();
     assert_eq!(
         mismatches,
         [Mismatch::JoinTableNotUnique {
@@ -587,13 +591,19 @@ async fn check_names_a_join_table_without_its_unique_index(t: &TestDb) {
         .await
         .unwrap();
     assert_eq!(
-        catalog::check(&t.db, &common::blog()).await.unwrap().len(),
+        catalog::check(&t.db, &common::blog(), None)
+            .await
+            .unwrap()
+            .len(),
         1
     );
     t.db.execute_script("CREATE UNIQUE INDEX posts_tags_link ON posts_tags (tag_id, post_id)")
         .await
         .unwrap();
-    assert_eq!(catalog::check(&t.db, &common::blog()).await.unwrap(), []);
+    assert_eq!(
+        catalog::check(&t.db, &common::blog(), None).await.unwrap(),
+        []
+    );
 }
 
 async fn check_reports_types_generated_and_unwritten_columns(t: &TestDb) {
@@ -615,7 +625,7 @@ fields = { id = { type = "id", autogenerate = true }, name = "string" }
     )
     .unwrap()
     .registry;
-    let mismatches = catalog::check(&t.db, &registry).await.unwrap();
+    let mismatches = catalog::check(&t.db, &registry, None).await.unwrap();
     let label_type = match t.kind {
         Kind::Sqlite => "VARCHAR(40)",
         Kind::Postgres => "character varying(40)",
@@ -663,5 +673,330 @@ fields = { id = { type = "id", autogenerate = true }, name = "string" }
         format!(
             "schema `Gadget`: field `label` of type `integer` cannot be written to column `label` of table `gadgets`, of type `{label_type}`"
         )
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Prefixes: the blog tables are in the test's own place, the events tables in a second
+// prefix (a PostgreSQL schema, MySQL database, attached SQLite database).
+
+/// The second prefix with the events tables, and a connection on which it exists.
+async fn events_in_a_second_prefix(t: &TestDb) -> (String, bulkinup::Db) {
+    let (prefix, db) = t.second_prefix().await;
+    db.execute_script(&common::events_ddl(t.kind, &prefix))
+        .await
+        .unwrap_or_else(|e| panic!("events DDL: {e}"));
+    (prefix, db)
+}
+
+async fn inference_in_a_prefix_reads_only_its_tables_and_gives_every_schema_the_prefix(t: &TestDb) {
+    let (prefix, db) = events_in_a_second_prefix(t).await;
+    let text = catalog::infer(&db, None, Some(&prefix)).await.unwrap();
+    let registry = load(&text);
+    // The events tables, not the blog's; the JSON column shaped by the value stored there.
+    assert_eq!(
+        registry.schema_names(),
+        ["Attendee", "Event", "Payload", "Tag"],
+        "{text}"
+    );
+    for name in ["Attendee", "Event", "Tag"] {
+        assert_eq!(
+            registry.get(name).unwrap().prefix(),
+            Some(prefix.as_str()),
+            "{name}"
+        );
+    }
+    assert_eq!(registry.get("Payload").unwrap().prefix(), None);
+    assert_eq!(
+        text.matches(&format!("prefix = \"{prefix}\"\n")).count(),
+        3,
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"payload = { kind = "embeds_many", related = "Payload" }"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"join_through = "event_tags""#), "{text}");
+    // `tags` is the prefix's table, not the blog's of the same name.
+    let tag = registry.get("Tag").unwrap();
+    assert!(
+        tag.field("label").is_some() && tag.field("name").is_none(),
+        "{text}"
+    );
+
+    // Without the prefix: the blog, without any prefix.
+    let text = catalog::infer(&db, None, None).await.unwrap();
+    assert!(
+        text.contains("[schemas.Author]") && !text.contains("[schemas.Event]"),
+        "{text}"
+    );
+    assert!(!text.contains("prefix = "), "{text}");
+
+    // A listed table is looked up in the prefix.
+    let err = catalog::infer(&db, Some(&["authors".to_string()]), Some(&prefix))
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, Error::InvalidOption { name, .. } if name == "tables"));
+    assert!(
+        err.to_string()
+            .contains(&format!("prefix `{prefix}` has no table `authors`")),
+        "{err}"
+    );
+    db.close().await;
+}
+
+async fn the_file_inferred_from_a_prefix_checks_clean_and_writes_into_the_prefix(t: &TestDb) {
+    let (prefix, db) = events_in_a_second_prefix(t).await;
+    let registry = load(&catalog::infer(&db, None, Some(&prefix)).await.unwrap());
+    assert_eq!(catalog::check(&db, &registry, None).await.unwrap(), []);
+    assert_eq!(
+        catalog::check(&db, &registry, Some(&prefix)).await.unwrap(),
+        []
+    );
+
+    let item = json!({
+        "id": 2, "name": "meetup", "payload": [{"k": 2}],
+        "attendees": [{"id": 1, "event_id": 2, "name": "Ann"}],
+        "tags": [{"id": 1, "label": "rust"}]
+    });
+    let s = bulkinup::upsert(&db, &registry, "Event", vec![item], &Options::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((s.written, s.skipped), (1, 0));
+    for (table, n) in [
+        ("events", 2),
+        ("attendees", 1),
+        ("tags", 1),
+        ("event_tags", 1),
+    ] {
+        let rows = db
+            .fetch_json(&format!("SELECT COUNT(*) AS n FROM {prefix}.{table}"))
+            .await
+            .unwrap();
+        assert_eq!(rows[0]["n"], json!(n), "{prefix}.{table}");
+    }
+    let rows = db
+        .fetch_json(&format!("SELECT payload FROM {prefix}.events WHERE id = 2"))
+        .await
+        .unwrap();
+    let payload = match &rows[0]["payload"] {
+        J::String(text) => serde_json::from_str(text).unwrap(),
+        other => other.clone(),
+    };
+    assert_eq!(payload, json!([{"k": 2}]));
+    // The blog table of the same name is untouched.
+    assert_eq!(t.count("tags").await, 0);
+    db.close().await;
+}
+
+/// Events (with their join table) and labels, which are the prefix's `tags`. `{PREFIX}` is
+/// replaced by a `prefix = "…"` line for Event, `{LABEL_PREFIX}` for Label.
+const EVENTS_SCHEMA: &str = r#"
+[schemas.Event]
+source = "events"
+{PREFIX}
+fields = { id = "integer", name = "string" }
+
+[schemas.Event.associations]
+labels = { kind = "many_to_many", related = "Label", join_through = "event_tags", join_keys = [["event_id", "id"], ["tag_id", "id"]] }
+
+[schemas.Event.changesets.changeset]
+cast = ["id", "name"]
+cast_assoc = ["labels"]
+
+[schemas.Label]
+source = "tags"
+{LABEL_PREFIX}
+fields = { id = "integer", label = "string" }
+
+[schemas.Label.changesets.changeset]
+cast = ["id", "label"]
+"#;
+
+fn events_schema(event_prefix: Option<&str>, label_prefix: Option<&str>) -> Registry {
+    let line = |p: Option<&str>| p.map_or(String::new(), |p| format!("prefix = \"{p}\""));
+    load(
+        &EVENTS_SCHEMA
+            .replace("{PREFIX}", &line(event_prefix))
+            .replace("{LABEL_PREFIX}", &line(label_prefix)),
+    )
+}
+
+async fn check_reads_each_schemas_own_prefix_else_the_given_one_else_the_current_one(t: &TestDb) {
+    let (prefix, db) = events_in_a_second_prefix(t).await;
+    let p = Some(prefix.as_str());
+    let (event, label) = ("Event".to_string(), "Label".to_string());
+    // In the current place: no events, no join table, and the blog's `tags` has no `label`.
+    assert_eq!(
+        catalog::check(&db, &events_schema(None, None), None)
+            .await
+            .unwrap(),
+        [
+            Mismatch::MissingTable {
+                schema: event.clone(),
+                table: "events".into()
+            },
+            Mismatch::MissingJoinTable {
+                schema: event.clone(),
+                association: "labels".into(),
+                table: "event_tags".into(),
+            },
+            Mismatch::MissingColumn {
+                schema: label.clone(),
+                field: "label".into(),
+                table: "tags".into(),
+                column: "label".into(),
+            },
+            Mismatch::UnwrittenRequiredColumn {
+                schema: label.clone(),
+                association: None,
+                table: "tags".into(),
+                column: "name".into(),
+            },
+        ]
+    );
+    // In the prefix, given to the call or named by every schema: nothing.
+    assert_eq!(
+        catalog::check(&db, &events_schema(None, None), p)
+            .await
+            .unwrap(),
+        []
+    );
+    assert_eq!(
+        catalog::check(&db, &events_schema(p, p), None)
+            .await
+            .unwrap(),
+        []
+    );
+    // Event's own prefix wins over the current place, and its join table follows it; Label
+    // has none, so it is checked against the blog's `tags`.
+    assert_eq!(
+        catalog::check(&db, &events_schema(p, None), None)
+            .await
+            .unwrap(),
+        [
+            Mismatch::MissingColumn {
+                schema: label.clone(),
+                field: "label".into(),
+                table: "tags".into(),
+                column: "label".into(),
+            },
+            Mismatch::UnwrittenRequiredColumn {
+                schema: label.clone(),
+                association: None,
+                table: "tags".into(),
+                column: "name".into(),
+            },
+        ]
+    );
+    // A schema's own prefix wins over the given one, which applies to the others: here the
+    // given prefix is the test's own place, by name.
+    let here = current_place(t).await;
+    assert_eq!(
+        catalog::check(&db, &events_schema(p, None), Some(&here))
+            .await
+            .unwrap(),
+        [
+            Mismatch::MissingColumn {
+                schema: label.clone(),
+                field: "label".into(),
+                table: format!("{here}.tags"),
+                column: "label".into(),
+            },
+            Mismatch::UnwrittenRequiredColumn {
+                schema: label.clone(),
+                association: None,
+                table: format!("{here}.tags"),
+                column: "name".into(),
+            },
+        ]
+    );
+    assert_eq!(
+        catalog::check(&db, &events_schema(p, None), p)
+            .await
+            .unwrap(),
+        []
+    );
+
+    // The blog in the prefix: its tables are not there, named with the prefix.
+    let mismatches = catalog::check(&db, &common::blog(), p).await.unwrap();
+    assert!(
+        mismatches.contains(&Mismatch::MissingTable {
+            schema: "Author".into(),
+            table: format!("{prefix}.authors"),
+        }),
+        "{mismatches:#?}"
+    );
+    assert!(
+        mismatches.contains(&Mismatch::MissingColumn {
+            schema: "Tag".into(),
+            field: "name".into(),
+            table: format!("{prefix}.tags"),
+            column: "name".into(),
+        }),
+        "{mismatches:#?}"
+    );
+    // And where it is: nothing.
+    assert_eq!(
+        catalog::check(&db, &common::blog(), None).await.unwrap(),
+        []
+    );
+    db.close().await;
+}
+
+/// The name of the test's own place as a prefix: its PostgreSQL schema, its MySQL database,
+/// SQLite's `main`.
+async fn current_place(t: &TestDb) -> String {
+    let sql = match t.kind {
+        Kind::Sqlite => return "main".to_string(),
+        Kind::Postgres => "SELECT current_schema() AS here",
+        Kind::MySql => "SELECT DATABASE() AS here",
+    };
+    let here = t.column(sql).await;
+    here[0].as_str().unwrap().to_string()
+}
+
+async fn a_prefix_that_does_not_exist_is_an_error_naming_it(t: &TestDb) {
+    let missing = "bulkinup_no_such_prefix";
+    let is_missing_prefix = |err: &Error| {
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("prefix `{missing}` does not exist")),
+            "{message}"
+        );
+        assert_eq!(err.exit_code(), 2);
+    };
+    let err = catalog::infer(&t.db, None, Some(missing))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidOption { name, .. } if name == "prefix"),
+        "{err:?}"
+    );
+    is_missing_prefix(&err);
+
+    let err = catalog::check(&t.db, &common::blog(), Some(missing))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidOption { name, .. } if name == "prefix"),
+        "{err:?}"
+    );
+    is_missing_prefix(&err);
+
+    // A schema's own prefix: a schema error naming the schema and its `prefix`.
+    let err = catalog::check(&t.db, &events_schema(Some(missing), None), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Schema { schema: Some(s), key: Some(k), .. } if s == "Event" && k == "prefix"),
+        "{err:?}"
+    );
+    is_missing_prefix(&err);
+
+    let err = catalog::infer(&t.db, None, Some("")).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidOption { name, .. } if name == "prefix"),
+        "{err:?}"
     );
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{Catalog, Table};
 use crate::connect::Db;
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, TableName};
 use crate::error::Result;
 use crate::schema::{FieldType, Link, Registry, Schema};
 
@@ -23,7 +23,8 @@ pub enum Mismatch {
     MissingTable {
         /// The schema.
         schema: String,
-        /// Its table (`source`).
+        /// Its table (`source`). Here and in every mismatch, a table in a prefix is named
+        /// `prefix.table`.
         table: String,
     },
     /// A field's column does not exist.
@@ -303,6 +304,12 @@ impl fmt::Display for Mismatch {
 /// `belongs_to` foreign keys are fields like any other. The mismatches come in schema order
 /// (sorted by name), then field order.
 ///
+/// Each schema is checked against the catalog of the place a write puts its table in: its
+/// own `prefix` (a PostgreSQL schema, MySQL/MariaDB database or attached SQLite database),
+/// else the given `prefix` (the write option of the same name), else the connection's
+/// current schema; a `many_to_many` join table against its owner's. Each place's catalog is
+/// read once, and the mismatches of a table in a prefix name it `prefix.table`.
+///
 /// ```
 /// use bulkinup::{Db, Registry};
 /// use bulkinup::catalog::Mismatch;
@@ -318,7 +325,7 @@ impl fmt::Display for Mismatch {
 /// let db = Db::connect("sqlite::memory:").await?;
 /// db.execute_script("CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT NOT NULL)").await?;
 ///
-/// let mismatches = bulkinup::catalog::check(&db, &registry).await?;
+/// let mismatches = bulkinup::catalog::check(&db, &registry, None).await?;
 /// assert_eq!(mismatches, [Mismatch::MissingColumn {
 ///     schema: "Tag".into(), field: "color".into(), table: "tags".into(), column: "color".into(),
 /// }]);
@@ -328,55 +335,113 @@ impl fmt::Display for Mismatch {
 /// );
 ///
 /// db.execute_script("ALTER TABLE tags ADD COLUMN color TEXT").await?;
-/// assert!(bulkinup::catalog::check(&db, &registry).await?.is_empty());
+/// assert!(bulkinup::catalog::check(&db, &registry, None).await?.is_empty());
+/// # Ok::<(), bulkinup::Error>(())
+/// # }).unwrap();
+/// ```
+///
+/// The tables of a prefix, here an attached SQLite database:
+///
+/// ```
+/// use bulkinup::{Db, Registry};
+/// use bulkinup::catalog::Mismatch;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let registry = Registry::from_toml_str(r#"
+///     [schemas.Event]
+///     source = "events"
+///     fields = { id = "integer", name = "string" }
+///     changesets.changeset = { cast = ["id", "name"] }
+/// "#, "events.toml")?.registry;
+///
+/// let db = Db::connect("sqlite::memory:?attach=analytics::memory:").await?;
+/// db.execute_script("CREATE TABLE analytics.events (id INTEGER PRIMARY KEY, name TEXT)").await?;
+///
+/// assert_eq!(
+///     bulkinup::catalog::check(&db, &registry, None).await?,
+///     [Mismatch::MissingTable { schema: "Event".into(), table: "events".into() }]
+/// );
+/// assert!(bulkinup::catalog::check(&db, &registry, Some("analytics")).await?.is_empty());
 /// # Ok::<(), bulkinup::Error>(())
 /// # }).unwrap();
 /// ```
 ///
 /// # Errors
-/// [`Error::Database`](crate::Error::Database) when a catalog query fails. Mismatches are
-/// data, not errors.
-pub async fn check(db: &Db, registry: &Registry) -> Result<Vec<Mismatch>> {
-    let catalog = Catalog::read(db).await?;
-    Ok(Checker {
-        catalog: &catalog,
+/// [`Error::InvalidOption`](crate::Error::InvalidOption) (`prefix`) when the given prefix
+/// does not exist (or is no valid name), [`Error::Schema`](crate::Error::Schema) (`prefix`)
+/// when a schema's own prefix does not; [`Error::Database`](crate::Error::Database) when a
+/// catalog query fails. Mismatches are data, not errors.
+pub async fn check(db: &Db, registry: &Registry, prefix: Option<&str>) -> Result<Vec<Mismatch>> {
+    let schemas: Vec<&Schema> = registry
+        .schema_names()
+        .into_iter()
+        .filter_map(|name| registry.get(name).ok())
+        .filter(|s| !s.is_embedded())
+        .collect();
+    // The catalog of each place a schema is in, read once.
+    let mut catalogs: Vec<(Option<&str>, Catalog)> = Vec::new();
+    for s in &schemas {
+        let place = s.prefix().or(prefix);
+        if catalogs.iter().all(|(p, _)| *p != place) {
+            let owner = s.prefix().map(|_| s.name());
+            catalogs.push((place, Catalog::read(db, place, owner).await?));
+        }
+    }
+    let mut checker = Checker {
         dialect: db.dialect(),
         out: Vec::new(),
         join_tables_seen: BTreeSet::new(),
+    };
+    for s in schemas {
+        let place = s.prefix().or(prefix);
+        if let Some((_, catalog)) = catalogs.iter().find(|(p, _)| *p == place) {
+            checker.schema(
+                &Place {
+                    catalog,
+                    prefix: place,
+                },
+                s,
+            );
+        }
     }
-    .run(registry))
+    Ok(checker.out)
+}
+
+/// The catalog a schema is checked against, and the prefix it was read from.
+struct Place<'a> {
+    catalog: &'a Catalog,
+    prefix: Option<&'a str>,
+}
+
+impl Place<'_> {
+    /// A table as mismatches name it: `prefix.table` in a prefix, else `table`.
+    fn name(&self, table: &str) -> String {
+        TableName {
+            prefix: self.prefix,
+            name: table,
+        }
+        .to_string()
+    }
 }
 
 struct Checker<'a> {
-    catalog: &'a Catalog,
     dialect: &'a dyn Dialect,
     out: Vec<Mismatch>,
-    /// Join tables already reported (several associations may share one).
-    join_tables_seen: BTreeSet<(String, String, String)>,
+    /// Join tables already reported (several associations may share one), by prefix, table
+    /// and join keys.
+    join_tables_seen: BTreeSet<(Option<String>, String, String, String)>,
 }
 
 impl Checker<'_> {
-    fn run(mut self, registry: &Registry) -> Vec<Mismatch> {
-        for name in registry.schema_names() {
-            let Ok(schema) = registry.get(name) else {
-                continue;
-            };
-            if schema.is_embedded() {
-                continue;
-            }
-            self.schema(schema);
-        }
-        self.out
-    }
-
-    fn schema(&mut self, s: &Schema) {
+    /// Checks one schema against the catalog of its place.
+    fn schema(&mut self, place: &Place<'_>, s: &Schema) {
         let table_name = s.table();
-        let Some(table) = self.catalog.table(self.dialect, table_name) else {
+        let Some(table) = place.catalog.table(self.dialect, table_name) else {
             self.out.push(Mismatch::MissingTable {
                 schema: s.name().to_string(),
-                table: table_name.to_string(),
+                table: place.name(table_name),
             });
-            self.join_tables(s);
+            self.join_tables(place, s);
             return;
         };
         let mut written = BTreeSet::new();
@@ -385,13 +450,19 @@ impl Checker<'_> {
                 self.out.push(Mismatch::MissingColumn {
                     schema: s.name().to_string(),
                     field: f.name().to_string(),
-                    table: table.name.clone(),
+                    table: place.name(&table.name),
                     column: f.column().to_string(),
                 });
                 continue;
             };
             written.insert(column.name.as_str());
-            let at = |field: &str| (s.name().to_string(), field.to_string(), table.name.clone());
+            let at = |field: &str| {
+                (
+                    s.name().to_string(),
+                    field.to_string(),
+                    place.name(&table.name),
+                )
+            };
             if column.generated {
                 let (schema, field, table) = at(f.name());
                 self.out.push(Mismatch::GeneratedColumn {
@@ -433,7 +504,7 @@ impl Checker<'_> {
                 self.out.push(Mismatch::UnwrittenRequiredColumn {
                     schema: s.name().to_string(),
                     association: None,
-                    table: table.name.clone(),
+                    table: place.name(&table.name),
                     column: c.name.clone(),
                 });
             }
@@ -455,16 +526,17 @@ impl Checker<'_> {
             {
                 self.out.push(Mismatch::PrimaryKeyNotUnique {
                     schema: s.name().to_string(),
-                    table: table.name.clone(),
+                    table: place.name(&table.name),
                     columns: pk.iter().map(|c| c.to_string()).collect(),
                 });
             }
         }
-        self.join_tables(s);
+        self.join_tables(place, s);
     }
 
     /// The join tables of the schema's `many_to_many` associations, each checked once.
-    fn join_tables(&mut self, s: &Schema) {
+    /// A join table follows its owner's place.
+    fn join_tables(&mut self, place: &Place<'_>, s: &Schema) {
         let mut assocs: Vec<_> = s.associations().iter().collect();
         assocs.sort_by(|a, b| a.name().cmp(b.name()));
         for a in assocs {
@@ -480,16 +552,22 @@ impl Checker<'_> {
             let mut key = [owner_column.clone(), related_column.clone()];
             key.sort();
             let [first, second] = key;
-            if !self.join_tables_seen.insert((table.clone(), first, second)) {
+            let seen = (
+                place.prefix.map(str::to_string),
+                table.clone(),
+                first,
+                second,
+            );
+            if !self.join_tables_seen.insert(seen) {
                 continue;
             }
             let at = || (s.name().to_string(), a.name().to_string());
-            let Some(t) = self.catalog.table(self.dialect, table) else {
+            let Some(t) = place.catalog.table(self.dialect, table) else {
                 let (schema, association) = at();
                 self.out.push(Mismatch::MissingJoinTable {
                     schema,
                     association,
-                    table: table.clone(),
+                    table: place.name(table),
                 });
                 continue;
             };
@@ -502,7 +580,7 @@ impl Checker<'_> {
                         self.out.push(Mismatch::MissingJoinColumn {
                             schema,
                             association,
-                            table: t.name.clone(),
+                            table: place.name(&t.name),
                             column: column.clone(),
                         });
                     }
@@ -513,15 +591,22 @@ impl Checker<'_> {
                 self.out.push(Mismatch::JoinTableNotUnique {
                     schema,
                     association,
-                    table: t.name.clone(),
+                    table: place.name(&t.name),
                     columns: vec![owner_column.clone(), related_column.clone()],
                 });
             }
-            self.unwritten_join_columns(s, a.name(), t, &resolved);
+            self.unwritten_join_columns(place, s, a.name(), t, &resolved);
         }
     }
 
-    fn unwritten_join_columns(&mut self, s: &Schema, assoc: &str, t: &Table, keys: &[&str]) {
+    fn unwritten_join_columns(
+        &mut self,
+        place: &Place<'_>,
+        s: &Schema,
+        assoc: &str,
+        t: &Table,
+        keys: &[&str],
+    ) {
         for c in &t.columns {
             if c.not_null
                 && !c.has_default
@@ -532,7 +617,7 @@ impl Checker<'_> {
                 self.out.push(Mismatch::UnwrittenRequiredColumn {
                     schema: s.name().to_string(),
                     association: Some(assoc.to_string()),
-                    table: t.name.clone(),
+                    table: place.name(&t.name),
                     column: c.name.clone(),
                 });
             }

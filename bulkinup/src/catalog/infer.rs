@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::{Catalog, Table};
 use crate::connect::Db;
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, TableName};
 use crate::error::{Choices, Error, Result};
 use crate::schema::{AssocKind, FieldType};
 
@@ -17,6 +17,11 @@ const JOIN_TABLE_EXTRAS: &[&str] = &["inserted_at", "updated_at", "created_at"];
 
 /// Infers a schema file (SPEC §6) from the tables of the connected database, or of the
 /// listed `tables` only, and returns its text.
+///
+/// With a `prefix` (a PostgreSQL schema, MySQL/MariaDB database or attached SQLite
+/// database), the tables are those of that prefix rather than the connection's current
+/// schema, the stored JSON values are read from there, and every schema of the file gets
+/// `prefix = "…"`, so the file writes back into the tables it was inferred from.
 ///
 /// - Each table becomes a schema named by the CamelCase singular of the table (`posts` →
 ///   `Post`, `blog_categories` → `BlogCategory`), with one field per column (generated
@@ -58,7 +63,7 @@ const JOIN_TABLE_EXTRAS: &[&str] = &["inserted_at", "updated_at", "created_at"];
 /// )
 /// .await?;
 ///
-/// let text = bulkinup::catalog::infer(&db, None).await?;
+/// let text = bulkinup::catalog::infer(&db, None, None).await?;
 /// assert!(text.contains(r#"posts = { kind = "has_many", related = "Post", foreign_key = "author_id" }"#));
 /// assert!(text.contains(r#"author = { kind = "belongs_to", related = "Author", foreign_key = "author_id" }"#));
 /// assert!(text.contains(r#"required = ["author_id", "title"]"#));
@@ -68,21 +73,49 @@ const JOIN_TABLE_EXTRAS: &[&str] = &["inserted_at", "updated_at", "created_at"];
 /// assert_eq!(registry.schema_names(), ["Author", "Post"]);
 ///
 /// // Only some tables:
-/// let text = bulkinup::catalog::infer(&db, Some(&["authors".to_string()])).await?;
+/// let text = bulkinup::catalog::infer(&db, Some(&["authors".to_string()]), None).await?;
 /// assert!(!text.contains("[schemas.Post]"));
 /// # Ok::<(), bulkinup::Error>(())
 /// # }).unwrap();
 /// ```
 ///
+/// The tables of a prefix, here an attached SQLite database:
+///
+/// ```
+/// use bulkinup::{Db, Registry};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let db = Db::connect("sqlite::memory:?attach=analytics::memory:").await?;
+/// db.execute_script(
+///     "CREATE TABLE authors (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+///      CREATE TABLE analytics.events (id INTEGER PRIMARY KEY, name TEXT NOT NULL);",
+/// )
+/// .await?;
+///
+/// let text = bulkinup::catalog::infer(&db, None, Some("analytics")).await?;
+/// assert!(text.contains("[schemas.Event]\nsource = \"events\"\nprefix = \"analytics\"\n"));
+/// assert!(!text.contains("[schemas.Author]"));
+/// let registry = Registry::from_toml_str(&text, "analytics.toml")?.registry;
+/// assert_eq!(registry.get("Event")?.prefix(), Some("analytics"));
+///
+/// // A prefix that does not exist is an error naming it.
+/// let err = bulkinup::catalog::infer(&db, None, Some("nowhere")).await.unwrap_err();
+/// assert!(err.to_string().contains("prefix `nowhere` does not exist"), "{err}");
+/// # Ok::<(), bulkinup::Error>(())
+/// # }).unwrap();
+/// ```
+///
 /// # Errors
-/// [`Error::InvalidOption`] (`tables`) naming a listed table the database does not have;
-/// [`Error::Schema`] when the database has no table; [`Error::Database`] when a catalog
-/// query, or the read of a JSON column's stored values, fails.
-pub async fn infer(db: &Db, tables: Option<&[String]>) -> Result<String> {
-    let catalog = Catalog::read(db).await?;
+/// [`Error::InvalidOption`] (`prefix`) when the prefix does not exist (or is no valid name);
+/// [`Error::InvalidOption`] (`tables`) naming a listed table the database (or the prefix)
+/// does not have; [`Error::Schema`] when it has no table; [`Error::Database`] when a
+/// catalog query, or the read of a JSON column's stored values, fails.
+pub async fn infer(db: &Db, tables: Option<&[String]>, prefix: Option<&str>) -> Result<String> {
+    let catalog = Catalog::read(db, prefix, None).await?;
     let dialect = db.dialect();
-    let selected = select(&catalog, dialect, tables)?;
+    let selected = select(&catalog, dialect, tables, prefix)?;
     let mut inference = Inference::new(&catalog, &selected);
+    inference.prefix = prefix;
     inference.shape_json_columns(db).await?;
     Ok(inference.render(dialect.name()))
 }
@@ -92,12 +125,14 @@ fn select<'c>(
     catalog: &'c Catalog,
     dialect: &dyn Dialect,
     tables: Option<&[String]>,
+    prefix: Option<&str>,
 ) -> Result<BTreeSet<&'c str>> {
+    let place = prefix.map_or("the database".to_string(), |p| format!("prefix `{p}`"));
     if catalog.tables.is_empty() {
         return Err(Error::schema(
             None,
             None,
-            "the database has no table to infer schemas from",
+            format!("{place} has no table to infer schemas from"),
         ));
     }
     let Some(list) = tables else {
@@ -115,7 +150,7 @@ fn select<'c>(
                     let known: Vec<&str> = catalog.tables.keys().map(String::as_str).collect();
                     Error::option(
                         "tables",
-                        format!("the database has no table `{name}`"),
+                        format!("{place} has no table `{name}`"),
                         Some(&Choices(&known).to_string()),
                     )
                 })
@@ -183,6 +218,8 @@ struct JoinKey<'c> {
 }
 
 struct Inference<'c> {
+    /// The prefix the tables were read from: every schema gets `prefix = "…"`.
+    prefix: Option<&'c str>,
     schemas: Vec<Inferred<'c>>,
     /// Embedded schemas inferred from the JSON stored in a column.
     embedded: Vec<EmbeddedSchema>,
@@ -402,6 +439,7 @@ impl<'c> Inference<'c> {
             schemas[si].notes.push(note);
         }
         Inference {
+            prefix: None,
             schemas,
             embedded: Vec::new(),
             joins,
@@ -438,7 +476,10 @@ impl<'c> Inference<'c> {
             let mut sql = format!(
                 "SELECT {} FROM {} WHERE {}",
                 select.join(", "),
-                dialect.quote(&s.table.name),
+                dialect.quote_table(TableName {
+                    prefix: self.prefix,
+                    name: &s.table.name,
+                }),
                 present.join(" OR ")
             );
             if !s.primary_key.is_empty() {
@@ -558,10 +599,17 @@ impl<'c> Inference<'c> {
                 names.join(", ")
             );
         }
+        if let Some(p) = self.prefix {
+            let _ = writeln!(
+                out,
+                "# Read from the prefix {}, which every schema names as its `prefix`.",
+                string(p)
+            );
+        }
         let mut rendered: Vec<(&str, String)> = Vec::new();
         for s in &self.schemas {
             let mut text = String::new();
-            s.render(&mut text);
+            s.render(&mut text, self.prefix);
             rendered.push((&s.name, text));
         }
         for e in &self.embedded {
@@ -701,13 +749,18 @@ impl<'c> Inferred<'c> {
         }
     }
 
-    fn render(&self, out: &mut String) {
+    /// Appends the schema's part of the file; `prefix`, when the tables were read from one,
+    /// is the schema's `prefix`.
+    fn render(&self, out: &mut String, prefix: Option<&str>) {
         let schema = key(&self.name);
         let _ = writeln!(out, "\n[schemas.{schema}]");
         for note in &self.notes {
             let _ = writeln!(out, "# {note}");
         }
         let _ = writeln!(out, "source = {}", string(&self.table.name));
+        if let Some(p) = prefix {
+            let _ = writeln!(out, "prefix = {}", string(p));
+        }
         let _ = writeln!(out, "primary_key = {}", list(&self.primary_key));
         if self.timestamps {
             let _ = writeln!(out, "timestamps = true");

@@ -63,6 +63,34 @@ impl std::fmt::Display for TableName<'_> {
     }
 }
 
+/// A catalog query of a [`Dialect`] ([`Dialect::catalog_columns_sql`] and the like): its
+/// text, and how many parameters it has. Each parameter is the prefix whose catalog it reads,
+/// or `NULL` for the connection's current schema/database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CatalogQuery {
+    /// The SQL text.
+    pub sql: String,
+    /// How many parameters the text has, all bound to the prefix (PostgreSQL refers to its
+    /// one `$1` several times; MySQL's and SQLite's `?` are bound one by one).
+    pub prefix_params: usize,
+}
+
+impl CatalogQuery {
+    /// A query of `sql` with `prefix_params` parameters, each the prefix.
+    ///
+    /// ```
+    /// let q = bulkinup::dialect::CatalogQuery::new("SELECT 1 WHERE COALESCE(?, 'main') = 'main'", 1);
+    /// assert_eq!(q.prefix_params, 1);
+    /// ```
+    pub fn new(sql: impl Into<String>, prefix_params: usize) -> CatalogQuery {
+        CatalogQuery {
+            sql: sql.into(),
+            prefix_params,
+        }
+    }
+}
+
 /// How one database spells SQL. Defaults are the standard form shared by PostgreSQL and
 /// SQLite; each database overrides only what differs.
 pub trait Dialect: Send + Sync {
@@ -219,28 +247,52 @@ pub trait Dialect: Send + Sync {
     /// one does not.
     fn prefix_help(&self) -> &'static str;
 
-    /// The catalog query listing every column of every table of the connection's schema
-    /// (PostgreSQL `current_schema()`, MySQL `DATABASE()`, SQLite `main`), one row per column,
-    /// in table and column order. It binds nothing. Its columns: `table_name`, `column_name`,
-    /// `data_type` (the type's name, e.g. `int8`, `varchar`, `json` — also for MariaDB's
-    /// `LONGTEXT` with a `json_valid` check), `column_type` (the full declared type, for
-    /// messages), `not_null`, `has_default`, `pk_position` (1-based position in the primary
-    /// key, 0 outside it), `is_identity` (the database generates its values: identity,
-    /// serial, `AUTO_INCREMENT`, SQLite's `INTEGER PRIMARY KEY`) and `is_generated` (a computed
-    /// column, which cannot be written). Read by [`crate::catalog`].
-    fn catalog_columns_sql(&self) -> &'static str;
+    /// The catalog query listing every column of every table of `prefix` (a PostgreSQL
+    /// schema, MySQL/MariaDB database or attached SQLite database), else of the connection's
+    /// schema (PostgreSQL `current_schema()`, MySQL `DATABASE()`, SQLite `main`), one row per
+    /// column, in table and column order. The prefix is never part of the text: it is bound
+    /// as each of the query's [parameters](CatalogQuery::prefix_params) (`NULL` without one),
+    /// except where SQLite needs it as a schema name, quoted by [`Dialect::quote`].
+    ///
+    /// Its columns: `table_name`, `column_name`, `data_type` (the type's name, e.g. `int8`,
+    /// `varchar`, `json` — also for MariaDB's `LONGTEXT` with a `json_valid` check),
+    /// `column_type` (the full declared type, for messages), `not_null`, `has_default`,
+    /// `pk_position` (1-based position in the primary key, 0 outside it), `is_identity` (the
+    /// database generates its values: identity, serial, `AUTO_INCREMENT`, SQLite's `INTEGER
+    /// PRIMARY KEY`) and `is_generated` (a computed column, which cannot be written). Read by
+    /// [`crate::catalog`].
+    ///
+    /// ```
+    /// use bulkinup::dialect::{Dialect, MySqlDialect, PgDialect, SqliteDialect};
+    ///
+    /// // PostgreSQL refers to its one parameter as often as it needs; MySQL's `?` are bound
+    /// // one by one.
+    /// let pg = PgDialect.catalog_columns_sql(Some("analytics"));
+    /// assert!(pg.sql.contains("COALESCE($1::text, current_schema())") && !pg.sql.contains("analytics"));
+    /// assert_eq!(pg.prefix_params, 1);
+    /// assert!(MySqlDialect.catalog_columns_sql(None).sql.contains("COALESCE(?, DATABASE())"));
+    /// // SQLite names the attached database's `sqlite_master` (quoted), and binds the name as
+    /// // the schema argument of each table-valued pragma.
+    /// let sqlite = SqliteDialect.catalog_columns_sql(Some("a\"b"));
+    /// assert!(sqlite.sql.contains(r#"FROM "a""b".sqlite_master"#));
+    /// assert!(sqlite.sql.contains("pragma_table_xinfo(m.name, ?)"));
+    /// assert_eq!(sqlite.prefix_params, 3);
+    /// ```
+    fn catalog_columns_sql(&self, prefix: Option<&str>) -> CatalogQuery;
 
-    /// The catalog query listing the keys that can be a conflict target: the primary key and
-    /// every unique index that is neither partial nor deferrable, one row per key column, with
-    /// the columns `table_name`, `key_name`, `position` (1-based) and `column_name` (`NULL`
-    /// for an expression). It binds nothing.
-    fn catalog_unique_keys_sql(&self) -> &'static str;
+    /// The catalog query listing the keys that can be a conflict target in the tables of
+    /// `prefix`, else of the connection's schema: the primary key and every unique index that
+    /// is neither partial nor deferrable, one row per key column, with the columns
+    /// `table_name`, `key_name`, `position` (1-based) and `column_name` (`NULL` for an
+    /// expression). The prefix is bound as in [`Dialect::catalog_columns_sql`].
+    fn catalog_unique_keys_sql(&self, prefix: Option<&str>) -> CatalogQuery;
 
-    /// The catalog query listing the foreign keys between tables of the connection's schema,
-    /// one row per key column, with the columns `table_name`, `constraint_name`, `position`
-    /// (1-based), `column_name`, `ref_table` and `ref_column` (`NULL` on SQLite when the
-    /// reference names no column: the referenced table's primary key). It binds nothing.
-    fn catalog_foreign_keys_sql(&self) -> &'static str;
+    /// The catalog query listing the foreign keys between tables of `prefix`, else of the
+    /// connection's schema, one row per key column, with the columns `table_name`,
+    /// `constraint_name`, `position` (1-based), `column_name`, `ref_table` and `ref_column`
+    /// (`NULL` on SQLite when the reference names no column: the referenced table's primary
+    /// key). The prefix is bound as in [`Dialect::catalog_columns_sql`].
+    fn catalog_foreign_keys_sql(&self, prefix: Option<&str>) -> CatalogQuery;
 
     /// The field type whose values a column of this database type holds, from the
     /// `data_type` and `column_type` of [`Dialect::catalog_columns_sql`]; `None` when no field
@@ -400,8 +452,28 @@ where
     for<'c> &'c sqlx::Pool<B::DB>: sqlx::Executor<'c, Database = B::DB>,
     <B::DB as sqlx::Database>::Arguments: sqlx::IntoArguments<B::DB>,
 {
+    fetch_json_with::<B>(pool, sql, &[]).await
+}
+
+/// As [`fetch_json`], with text parameters bound in order (`None` binds `NULL`): the
+/// catalog's prefix, which is never part of the SQL text.
+pub(crate) async fn fetch_json_with<B: Backend>(
+    pool: &sqlx::Pool<B::DB>,
+    sql: &str,
+    params: &[Option<&str>],
+) -> crate::error::Result<Vec<serde_json::Map<String, serde_json::Value>>>
+where
+    for<'c> &'c sqlx::Pool<B::DB>: sqlx::Executor<'c, Database = B::DB>,
+    <B::DB as sqlx::Database>::Arguments: sqlx::IntoArguments<B::DB>,
+{
     use sqlx::{Column, Row};
-    let rows = sqlx::query(trusted_sql(sql))
+    let mut args = <B::DB as sqlx::Database>::Arguments::default();
+    for p in params {
+        let value = p.map_or(Value::Null, |p| Value::String(p.to_string()));
+        B::bind(&mut args, &value, &FieldType::String)
+            .map_err(|e| crate::error::Error::database(None, sqlx::Error::Encode(e)))?;
+    }
+    let rows = sqlx::query_with(trusted_sql(sql), args)
         .fetch_all(pool)
         .await
         .map_err(|e| crate::error::Error::database(None, e))?;

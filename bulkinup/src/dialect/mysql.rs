@@ -7,7 +7,7 @@
 use sqlx::Arguments;
 use sqlx::mysql::{MySql, MySqlArguments};
 
-use super::{Backend, Dialect};
+use super::{Backend, CatalogQuery, Dialect};
 use crate::plan::OnConflict;
 use crate::schema::{FieldType, Value};
 
@@ -98,10 +98,12 @@ impl Dialect for MySqlDialect {
         matches!(code, "40001" | "1213" | "1205")
     }
 
-    /// `information_schema.COLUMNS` of the base tables of `DATABASE()`. MariaDB's `JSON` is a
-    /// `LONGTEXT` with the check `json_valid(col)`: such a column's `data_type` is `json`.
-    fn catalog_columns_sql(&self) -> &'static str {
-        r#"SELECT CAST(c.TABLE_NAME AS CHAR) AS table_name, CAST(c.COLUMN_NAME AS CHAR) AS column_name,
+    /// `information_schema.COLUMNS` of the base tables of the database `?` (the prefix), else
+    /// of `DATABASE()`. MariaDB's `JSON` is a `LONGTEXT` with the check `json_valid(col)`: such
+    /// a column's `data_type` is `json`.
+    fn catalog_columns_sql(&self, _prefix: Option<&str>) -> CatalogQuery {
+        CatalogQuery::new(
+            r#"SELECT CAST(c.TABLE_NAME AS CHAR) AS table_name, CAST(c.COLUMN_NAME AS CHAR) AS column_name,
        CAST(CASE WHEN EXISTS (
               SELECT 1 FROM information_schema.TABLE_CONSTRAINTS tc
               JOIN information_schema.CHECK_CONSTRAINTS cc
@@ -123,28 +125,38 @@ JOIN information_schema.TABLES t
 LEFT JOIN information_schema.KEY_COLUMN_USAGE k
   ON k.TABLE_SCHEMA = c.TABLE_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME
  AND k.COLUMN_NAME = c.COLUMN_NAME AND k.CONSTRAINT_NAME = 'PRIMARY'
-WHERE c.TABLE_SCHEMA = DATABASE()
-ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION"#
+WHERE c.TABLE_SCHEMA = COALESCE(?, DATABASE())
+ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION"#,
+            1,
+        )
     }
 
-    /// `information_schema.STATISTICS` with `NON_UNIQUE = 0` (the primary key is `PRIMARY`).
-    fn catalog_unique_keys_sql(&self) -> &'static str {
-        r#"SELECT CAST(s.TABLE_NAME AS CHAR) AS table_name, CAST(s.INDEX_NAME AS CHAR) AS key_name,
+    /// `information_schema.STATISTICS` of the database `?` (the prefix), else of `DATABASE()`,
+    /// with `NON_UNIQUE = 0` (the primary key is `PRIMARY`).
+    fn catalog_unique_keys_sql(&self, _prefix: Option<&str>) -> CatalogQuery {
+        CatalogQuery::new(
+            r#"SELECT CAST(s.TABLE_NAME AS CHAR) AS table_name, CAST(s.INDEX_NAME AS CHAR) AS key_name,
        CAST(s.SEQ_IN_INDEX AS SIGNED) AS position, CAST(s.COLUMN_NAME AS CHAR) AS column_name
 FROM information_schema.STATISTICS s
-WHERE s.TABLE_SCHEMA = DATABASE() AND s.NON_UNIQUE = 0
-ORDER BY s.TABLE_NAME, s.INDEX_NAME, s.SEQ_IN_INDEX"#
+WHERE s.TABLE_SCHEMA = COALESCE(?, DATABASE()) AND s.NON_UNIQUE = 0
+ORDER BY s.TABLE_NAME, s.INDEX_NAME, s.SEQ_IN_INDEX"#,
+            1,
+        )
     }
 
-    /// `information_schema.KEY_COLUMN_USAGE` rows that reference a table of `DATABASE()`.
-    fn catalog_foreign_keys_sql(&self) -> &'static str {
-        r#"SELECT CAST(k.TABLE_NAME AS CHAR) AS table_name, CAST(k.CONSTRAINT_NAME AS CHAR) AS constraint_name,
+    /// `information_schema.KEY_COLUMN_USAGE` rows of the tables of the database `?` (the
+    /// prefix), else of `DATABASE()`, that reference a table of the same database.
+    fn catalog_foreign_keys_sql(&self, _prefix: Option<&str>) -> CatalogQuery {
+        CatalogQuery::new(
+            r#"SELECT CAST(k.TABLE_NAME AS CHAR) AS table_name, CAST(k.CONSTRAINT_NAME AS CHAR) AS constraint_name,
        CAST(k.ORDINAL_POSITION AS SIGNED) AS position, CAST(k.COLUMN_NAME AS CHAR) AS column_name,
        CAST(k.REFERENCED_TABLE_NAME AS CHAR) AS ref_table, CAST(k.REFERENCED_COLUMN_NAME AS CHAR) AS ref_column
 FROM information_schema.KEY_COLUMN_USAGE k
-WHERE k.TABLE_SCHEMA = DATABASE() AND k.REFERENCED_TABLE_SCHEMA = DATABASE()
+WHERE k.TABLE_SCHEMA = COALESCE(?, DATABASE()) AND k.REFERENCED_TABLE_SCHEMA = k.TABLE_SCHEMA
   AND k.REFERENCED_TABLE_NAME IS NOT NULL
-ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION"#
+ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION"#,
+            1,
+        )
     }
 
     /// `BOOLEAN` is `TINYINT(1)`.

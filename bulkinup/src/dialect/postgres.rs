@@ -6,7 +6,7 @@ use sqlx::types::Json;
 
 use std::fmt::Write;
 
-use super::{Backend, Dialect, TableName};
+use super::{Backend, CatalogQuery, Dialect, TableName};
 use crate::plan::{Column, OnConflict};
 use crate::schema::{FieldType, Value};
 
@@ -52,11 +52,39 @@ impl Dialect for PgDialect {
         code == "57014"
     }
 
-    /// `pg_attribute` of the ordinary and partitioned tables of `current_schema()`
-    /// (partitions left out). `data_type` is the `pg_type` name (`int8`, `_text` for
-    /// `text[]`), a domain's base type for a domain.
-    fn catalog_columns_sql(&self) -> &'static str {
-        r#"SELECT c.relname::text AS table_name, a.attname::text AS column_name,
+    /// `pg_attribute` of the ordinary and partitioned tables of the schema `$1`, else of
+    /// `current_schema()` (partitions left out). `data_type` is the `pg_type` name (`int8`,
+    /// `_text` for `text[]`), a domain's base type for a domain.
+    fn catalog_columns_sql(&self, _prefix: Option<&str>) -> CatalogQuery {
+        CatalogQuery::new(CATALOG_COLUMNS, 1)
+    }
+
+    /// `pg_index`: unique, immediate (`ON CONFLICT` cannot use a deferrable constraint), not
+    /// partial, not on expressions; key columns only (no `INCLUDE` columns).
+    fn catalog_unique_keys_sql(&self, _prefix: Option<&str>) -> CatalogQuery {
+        CatalogQuery::new(CATALOG_UNIQUE_KEYS, 1)
+    }
+
+    /// `pg_constraint` foreign keys between tables of the schema `$1`, else of
+    /// `current_schema()` (the copies a partitioned table makes for its partitions left out).
+    fn catalog_foreign_keys_sql(&self, _prefix: Option<&str>) -> CatalogQuery {
+        CatalogQuery::new(CATALOG_FOREIGN_KEYS, 1)
+    }
+
+    /// Arrays (`_int8`) are `array:<element type>`.
+    fn column_field_type(&self, data_type: &str, _column_type: &str) -> Option<FieldType> {
+        match data_type.strip_prefix('_') {
+            Some(element) => {
+                super::standard_field_type(element).map(|t| FieldType::Array(Box::new(t)))
+            }
+            None => super::standard_field_type(data_type),
+        }
+    }
+}
+
+/// [`Dialect::catalog_columns_sql`]. Each catalog query reads the schema `$1` (the prefix),
+/// else `current_schema()` when `$1` is `NULL`.
+const CATALOG_COLUMNS: &str = r#"SELECT c.relname::text AS table_name, a.attname::text AS column_name,
        (CASE WHEN t.typtype = 'd' THEN bt.typname ELSE t.typname END)::text AS data_type,
        format_type(a.atttypid, a.atttypmod) AS column_type,
        a.attnotnull AS not_null,
@@ -71,14 +99,11 @@ JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_type bt ON bt.oid = t.typbasetype
 LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
 LEFT JOIN pg_constraint pk ON pk.conrelid = c.oid AND pk.contype = 'p'
-WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-ORDER BY c.relname, a.attnum"#
-    }
+WHERE n.nspname = COALESCE($1::text, current_schema()) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+ORDER BY c.relname, a.attnum"#;
 
-    /// `pg_index`: unique, immediate (`ON CONFLICT` cannot use a deferrable constraint), not
-    /// partial, not on expressions; key columns only (no `INCLUDE` columns).
-    fn catalog_unique_keys_sql(&self) -> &'static str {
-        r#"SELECT c.relname::text AS table_name, i.relname::text AS key_name, k.ord::int8 AS position,
+/// [`Dialect::catalog_unique_keys_sql`].
+const CATALOG_UNIQUE_KEYS: &str = r#"SELECT c.relname::text AS table_name, i.relname::text AS key_name, k.ord::int8 AS position,
        a.attname::text AS column_name
 FROM pg_index x
 JOIN pg_class c ON c.oid = x.indrelid
@@ -86,15 +111,12 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_class i ON i.oid = x.indexrelid
 CROSS JOIN LATERAL unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
 LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
-WHERE n.nspname = current_schema() AND x.indisunique AND x.indimmediate
+WHERE n.nspname = COALESCE($1::text, current_schema()) AND x.indisunique AND x.indimmediate
   AND x.indpred IS NULL AND x.indexprs IS NULL AND k.ord <= x.indnkeyatts
-ORDER BY 1, 2, 3"#
-    }
+ORDER BY 1, 2, 3"#;
 
-    /// `pg_constraint` foreign keys between tables of `current_schema()` (the copies a
-    /// partitioned table makes for its partitions left out).
-    fn catalog_foreign_keys_sql(&self) -> &'static str {
-        r#"SELECT c.relname::text AS table_name, con.conname::text AS constraint_name, k.ord::int8 AS position,
+/// [`Dialect::catalog_foreign_keys_sql`].
+const CATALOG_FOREIGN_KEYS: &str = r#"SELECT c.relname::text AS table_name, con.conname::text AS constraint_name, k.ord::int8 AS position,
        a.attname::text AS column_name, rc.relname::text AS ref_table, ra.attname::text AS ref_column
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid
@@ -105,20 +127,8 @@ CROSS JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY AS k(attnum, 
 JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
 JOIN pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = k.refnum
 WHERE con.contype = 'f' AND con.conparentid = 0
-  AND n.nspname = current_schema() AND rn.nspname = current_schema()
-ORDER BY 1, 2, 3"#
-    }
-
-    /// Arrays (`_int8`) are `array:<element type>`.
-    fn column_field_type(&self, data_type: &str, _column_type: &str) -> Option<FieldType> {
-        match data_type.strip_prefix('_') {
-            Some(element) => {
-                super::standard_field_type(element).map(|t| FieldType::Array(Box::new(t)))
-            }
-            None => super::standard_field_type(data_type),
-        }
-    }
-}
+  AND n.nspname = COALESCE($1::text, current_schema()) AND rn.nspname = COALESCE($1::text, current_schema())
+ORDER BY 1, 2, 3"#;
 
 macro_rules! bind_array {
     ($args:expr, $items:expr, $t:ty, $pat:pat => $e:expr) => {{

@@ -75,6 +75,28 @@ pub fn blog_ddl(kind: Kind) -> &'static str {
     }
 }
 
+/// Tables for a second prefix, none of them a blog table but `tags` (with other columns):
+/// `events` (a JSON column holding one array of objects) with `attendees`, and `tags` linked
+/// to events through `event_tags`. SQLite's foreign keys cannot name another database, so
+/// there they stay unqualified (they resolve inside the attached database).
+pub fn events_ddl(kind: Kind, prefix: &str) -> String {
+    let r = |t: &str| match kind {
+        Kind::Sqlite => format!("REFERENCES {t} (id)"),
+        _ => format!("REFERENCES {prefix}.{t} (id)"),
+    };
+    format!(
+        "CREATE TABLE {prefix}.events (id BIGINT PRIMARY KEY, name VARCHAR(100) NOT NULL, payload JSON);
+         CREATE TABLE {prefix}.attendees (id BIGINT PRIMARY KEY, event_id BIGINT NOT NULL {events},
+             name VARCHAR(50) NOT NULL);
+         CREATE TABLE {prefix}.tags (id BIGINT PRIMARY KEY, label VARCHAR(50) NOT NULL);
+         CREATE TABLE {prefix}.event_tags (event_id BIGINT NOT NULL {events},
+             tag_id BIGINT NOT NULL {tags}, PRIMARY KEY (event_id, tag_id));
+         INSERT INTO {prefix}.events (id, name, payload) VALUES (1, 'launch', '[{{\"k\": 1}}]');",
+        events = r("events"),
+        tags = r("tags"),
+    )
+}
+
 async fn server(var: &str, default: &str) -> Option<(String, Db)> {
     match std::env::var(var) {
         Ok(url) => {
@@ -158,6 +180,12 @@ impl TestDb {
     /// database on which that prefix exists (on SQLite, the test's database with
     /// `attach=PREFIX:FILE`). Dropped by [`TestDb::cleanup`].
     pub async fn second_prefix(&self) -> (String, Db) {
+        let (prefix, db, _) = self.second_prefix_with_url().await;
+        (prefix, db)
+    }
+
+    /// As [`TestDb::second_prefix`], with the URL of the connection (for the command line).
+    pub async fn second_prefix_with_url(&self) -> (String, Db, String) {
         let prefix = format!("{}_x", self.name);
         match self.kind {
             Kind::Sqlite => {
@@ -165,7 +193,7 @@ impl TestDb {
                 let db = Db::connect(&url)
                     .await
                     .unwrap_or_else(|e| panic!("{url} connects: {e}"));
-                (prefix, db)
+                (prefix, db, url)
             }
             Kind::Postgres | Kind::MySql => {
                 let create = if self.kind == Kind::Postgres {
@@ -181,7 +209,7 @@ impl TestDb {
                 let db = Db::connect(&self.url)
                     .await
                     .unwrap_or_else(|e| panic!("{} connects: {e}", self.url));
-                (prefix, db)
+                (prefix, db, self.url.clone())
             }
         }
     }
