@@ -26,7 +26,7 @@ use sqlx::sqlite::Sqlite;
 use sqlx::types::chrono::NaiveDateTime;
 use sqlx::{Arguments, Database, Executor, Pool};
 
-use crate::target::{Kind, Target};
+use crate::target::{Kind, KindExt, Target};
 use crate::workload::{Cell, Table, TableDef};
 
 /// Bound parameters one PostgreSQL statement may carry (the protocol's i16 count).

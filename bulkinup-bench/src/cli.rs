@@ -156,7 +156,7 @@ pub async fn run(args: Args) -> Result<()> {
 
     let mut report = Report {
         database,
-        url: redact(&args.database_url),
+        url: bulkinup::redact(&args.database_url),
         authors: args.authors,
         expected_rows: expected_total,
         chunk_size: args.chunk_size,
@@ -557,36 +557,9 @@ async fn peak_memory(args: &Args, registry: &Registry, workload: Workload) -> Re
     Ok(())
 }
 
-/// The URL without its password.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_the_password_only() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(
-            redact("postgres://postgres@127.0.0.1/test"),
-            "postgres://postgres@127.0.0.1/test"
-        );
-        assert_eq!(redact("sqlite:"), "sqlite:");
-    }
 
     #[test]
     fn reads_proc() {

@@ -12,36 +12,19 @@ use sqlx::Row;
 use crate::baseline;
 use crate::workload::Workload;
 
-/// The kind of database, from the URL's scheme.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// SQLite (embedded).
-    Sqlite,
-    /// PostgreSQL.
-    Postgres,
-    /// MySQL or MariaDB.
-    MySql,
+/// The kind of database, from the URL's scheme (the library's one table of schemes).
+pub use bulkinup::DbKind as Kind;
+
+/// What the harness needs of each kind of database.
+pub trait KindExt {
+    /// The blog DDL of `examples/blog/` for this database.
+    fn ddl(self) -> &'static str;
+    /// Quotes an identifier by the database's rules (its dialect's).
+    fn quote(self, ident: &str) -> String;
 }
 
-impl Kind {
-    /// The kind of a database URL.
-    ///
-    /// # Errors
-    /// When the scheme is none of `sqlite:`, `postgres:`/`postgresql:`, `mysql:`/`mariadb:`.
-    pub fn from_url(url: &str) -> Result<Kind> {
-        if url.starts_with("sqlite:") {
-            Ok(Kind::Sqlite)
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Ok(Kind::Postgres)
-        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
-            Ok(Kind::MySql)
-        } else {
-            bail!("unsupported database URL (expected sqlite:…, postgres://… or mysql://…)")
-        }
-    }
-
-    /// The blog DDL of `examples/blog/` for this database.
-    pub fn ddl(self) -> &'static str {
+impl KindExt for Kind {
+    fn ddl(self) -> &'static str {
         match self {
             Kind::Sqlite => include_str!("../../examples/blog/sqlite.sql"),
             Kind::Postgres => include_str!("../../examples/blog/postgres.sql"),
@@ -49,12 +32,8 @@ impl Kind {
         }
     }
 
-    /// Quotes an identifier by the database's rules, doubling embedded quote characters.
-    pub fn quote(self, ident: &str) -> String {
-        match self {
-            Kind::MySql => format!("`{}`", ident.replace('`', "``")),
-            Kind::Sqlite | Kind::Postgres => format!("\"{}\"", ident.replace('"', "\"\"")),
-        }
+    fn quote(self, ident: &str) -> String {
+        self.dialect().quote(ident)
     }
 }
 

@@ -14,7 +14,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bulkinup::{CONFLICT_ACTIONS, ConflictAction, Error, Options, Registry, Result, Verb};
+use bulkinup::{CONFLICT_ACTIONS, ConflictAction, DbKind, Error, Options, Registry, Result, Verb};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value as J;
 
@@ -37,37 +37,17 @@ pub const OPTION_KEYS: &[&str] = &[
     "prefix",
 ];
 
-/// The database URL schemes the library connects to, for messages.
-const URL_SCHEMES: &str =
-    "sqlite://PATH, sqlite::memory:, postgres://…, postgresql://…, mysql://…, mariadb://…";
-
-/// The kind of database a URL names, chosen by its scheme.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DbKind {
-    /// `sqlite:`
-    Sqlite,
-    /// `postgres:` or `postgresql:`
-    Postgres,
-    /// `mysql:` or `mariadb:`
-    MySql,
-}
-
-/// The kind of database of `url`, or an option error naming `--database-url`.
+/// The database `url` names, checked by the library; its error names `--database-url`.
 ///
 /// # Errors
 /// [`Error::InvalidOption`] for a scheme of no supported database.
 pub fn database_kind(url: &str) -> Result<DbKind> {
-    let scheme = url.split(':').next().unwrap_or_default();
-    match scheme {
-        "sqlite" => Ok(DbKind::Sqlite),
-        "postgres" | "postgresql" => Ok(DbKind::Postgres),
-        "mysql" | "mariadb" => Ok(DbKind::MySql),
-        _ => Err(Error::option(
-            "--database-url",
-            format!("unsupported database URL scheme `{scheme}:`"),
-            Some(URL_SCHEMES),
-        )),
-    }
+    DbKind::from_url(url).map_err(|e| match e {
+        Error::InvalidOption { message, valid, .. } => {
+            Place::flag("--database-url").error(message, valid.as_deref())
+        }
+        other => other,
+    })
 }
 
 /// Where an option value came from: a flag, or a key of the schema file.

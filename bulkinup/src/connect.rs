@@ -17,6 +17,70 @@ use crate::options::{Options, Verb};
 use crate::schema::Registry;
 use crate::summary::Summary;
 
+/// The kinds of database bulkinup connects to, chosen by a URL's scheme.
+///
+/// ```
+/// use bulkinup::DbKind;
+/// assert_eq!(DbKind::from_url("postgresql://u@h/db")?, DbKind::Postgres);
+/// assert_eq!(DbKind::from_url("mariadb://root@127.0.0.1/test")?, DbKind::MySql);
+/// assert_eq!(DbKind::from_url("sqlite::memory:")?, DbKind::Sqlite);
+/// assert!(DbKind::from_url("oracle://x").is_err());
+/// # Ok::<(), bulkinup::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DbKind {
+    /// SQLite (embedded): `sqlite://PATH`, `sqlite::memory:`.
+    Sqlite,
+    /// PostgreSQL: `postgres://…`, `postgresql://…`.
+    Postgres,
+    /// MySQL or MariaDB: `mysql://…`, `mariadb://…`.
+    MySql,
+}
+
+/// The one table of URL schemes: scheme → database.
+const URL_SCHEMES: &[(&str, DbKind)] = &[
+    ("sqlite", DbKind::Sqlite),
+    ("postgres", DbKind::Postgres),
+    ("postgresql", DbKind::Postgres),
+    ("mysql", DbKind::MySql),
+    ("mariadb", DbKind::MySql),
+];
+
+/// The URL forms, for messages.
+pub const URL_FORMS: &str =
+    "sqlite://PATH, sqlite::memory:, postgres://…, postgresql://…, mysql://…, mariadb://…";
+
+impl DbKind {
+    /// The database a URL names, by its scheme.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] (`database_url`) for a scheme of no supported database,
+    /// naming the valid forms.
+    pub fn from_url(url: &str) -> Result<DbKind> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        URL_SCHEMES
+            .iter()
+            .find(|(s, _)| scheme.eq_ignore_ascii_case(s))
+            .map(|(_, kind)| *kind)
+            .ok_or_else(|| {
+                Error::option(
+                    "database_url",
+                    format!("unsupported database URL scheme `{scheme}:`"),
+                    Some(URL_FORMS),
+                )
+            })
+    }
+
+    /// The SQL dialect of this kind of database.
+    pub fn dialect(self) -> &'static dyn Dialect {
+        match self {
+            DbKind::Sqlite => &SqliteDialect,
+            DbKind::Postgres => &PgDialect,
+            DbKind::MySql => &MySqlDialect,
+        }
+    }
+}
+
 /// A connection pool to one database: SQLite, PostgreSQL or MySQL/MariaDB.
 ///
 /// ```
@@ -58,7 +122,8 @@ impl Db {
             Error::option("database_url", format!("cannot parse the URL: {e}"), None)
         };
         let conn_err = |e| Error::database(None, e);
-        if url.starts_with("sqlite:") {
+        let kind = DbKind::from_url(url)?;
+        if kind == DbKind::Sqlite {
             let (url, attach) = sqlite_attachments(url)?;
             let opts = SqliteConnectOptions::from_str(&url)
                 .map_err(bad_url)?
@@ -94,7 +159,7 @@ impl Db {
                 .connect_with(opts)
                 .await;
             Ok(Db::Sqlite(pool.map_err(conn_err)?))
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        } else if kind == DbKind::Postgres {
             let opts = PgConnectOptions::from_str(url)
                 .map_err(bad_url)?
                 .options([("timezone", "UTC")]);
@@ -103,30 +168,32 @@ impl Db {
                 .connect_with(opts)
                 .await;
             Ok(Db::Postgres(pool.map_err(conn_err)?))
-        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
-            let url = url.replacen("mariadb:", "mysql:", 1);
+        } else {
+            let url = match url.split_once(':') {
+                Some((_, rest)) => format!("mysql:{rest}"),
+                None => url.to_string(),
+            };
             let opts = MySqlConnectOptions::from_str(&url).map_err(bad_url)?;
             let pool = MySqlPoolOptions::new()
                 .max_connections(8)
                 .connect_with(opts)
                 .await;
             Ok(Db::MySql(pool.map_err(conn_err)?))
-        } else {
-            Err(Error::option(
-                "database_url",
-                format!("unsupported database URL `{}`", redact(url)),
-                Some("sqlite://PATH, sqlite::memory:, postgres://…, mysql://…"),
-            ))
+        }
+    }
+
+    /// The kind of database.
+    pub fn kind(&self) -> DbKind {
+        match self {
+            Db::Sqlite(_) => DbKind::Sqlite,
+            Db::Postgres(_) => DbKind::Postgres,
+            Db::MySql(_) => DbKind::MySql,
         }
     }
 
     /// The dialect of this database.
     pub fn dialect(&self) -> &'static dyn Dialect {
-        match self {
-            Db::Sqlite(_) => &SqliteDialect,
-            Db::Postgres(_) => &PgDialect,
-            Db::MySql(_) => &MySqlDialect,
-        }
+        self.kind().dialect()
     }
 
     /// Runs SQL text as is, several statements allowed (DDL of fixtures and the demo).
@@ -295,16 +362,30 @@ fn sqlite_attachments(url: &str) -> Result<(String, Vec<(String, String)>)> {
     Ok((url, attach))
 }
 
-/// The URL without its password, for messages.
-pub(crate) fn redact(url: &str) -> String {
+/// The URL with its password replaced by `***`, for messages: a password is never
+/// printed.
+///
+/// ```
+/// assert_eq!(bulkinup::redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+/// assert_eq!(bulkinup::redact("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
+/// assert_eq!(bulkinup::redact("sqlite://bulkinup.db"), "sqlite://bulkinup.db");
+/// assert_eq!(bulkinup::redact("sqlite:"), "sqlite:");
+/// ```
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => match parsed.set_password(Some("***")) {
+            Ok(()) => parsed.to_string(),
+            Err(()) => hide_credentials(url),
+        },
+        Ok(_) => url.to_string(),
+        // Not a URL the parser reads: hide whatever stands before an `@`.
+        Err(_) => hide_credentials(url),
+    }
+}
+
+fn hide_credentials(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.find(':') {
-                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
-                None => url.to_string(),
-            }
-        }
+        (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
         _ => url.to_string(),
     }
 }

@@ -220,7 +220,7 @@ use futures::Stream;
 
 pub use catalog::Mismatch;
 pub use changeset::{AssocChange, Changeset, FieldError};
-pub use connect::Db;
+pub use connect::{Db, DbKind, URL_FORMS, redact};
 pub use error::{DbErrorKind, Error, Result};
 pub use item::{Item, Origin};
 pub use options::{
