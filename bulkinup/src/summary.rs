@@ -6,7 +6,7 @@ use serde_json::{Value as J, json};
 
 use crate::changeset::Changeset;
 use crate::item::Item;
-use crate::options::Verb;
+use crate::plan::Verb;
 
 /// How many primary keys of skipped items the warning lists.
 pub const SKIPPED_KEYS_LISTED: usize = 50;

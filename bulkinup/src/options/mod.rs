@@ -9,7 +9,8 @@ use crate::changeset::Changeset;
 use crate::changeset::cast_value;
 use crate::error::{Choices, Error, Result};
 use crate::item::Item;
-use crate::plan::{Batch, OnConflict};
+use crate::plan::{Batch, ConflictPolicy, IntoPolicy, Policy};
+pub use crate::plan::{CONFLICT_ACTIONS, ConflictAction, Verb};
 use crate::schema::{Registry, Schema};
 use crate::summary::Summary;
 
@@ -38,45 +39,8 @@ impl<T: ?Sized> fmt::Debug for Handler<T> {
     }
 }
 
-/// The two verbs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Verb {
-    /// Existing rows are updated on conflict.
-    Upsert,
-    /// A row that already exists is an error.
-    Insert,
-}
-
-impl fmt::Display for Verb {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Verb::Upsert => "upsert",
-            Verb::Insert => "insert",
-        })
-    }
-}
-
-/// What a schema's or join table's rows do on a conflict (`on_conflict`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConflictAction {
-    /// Keep the existing row.
-    Nothing,
-    /// Replace every column of the existing row.
-    ReplaceAll,
-    /// Replace these fields.
-    Replace(Vec<String>),
-    /// Replace every field except these (and the primary key).
-    ReplaceAllExcept(Vec<String>),
-    /// No conflict handling: a conflicting row is a database error.
-    Raise,
-}
-
 /// The default `timeout`: 15 seconds, as Ecto's.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// The valid `on_conflict` actions, for messages.
-pub const CONFLICT_ACTIONS: &str =
-    "nothing, replace_all, replace:F1,F2, replace_all_except:F1,F2, raise";
 
 /// The options of one call. `Options::default()` gives SPEC §4's defaults.
 ///
@@ -578,14 +542,27 @@ impl Options {
                 recover[s.index].push((fi, value));
             }
         }
+        let policy = Arc::new(Policy {
+            verb,
+            conflict: ConflictPolicy {
+                verb,
+                replace_all_except: self.replace_all_except.clone(),
+                on_conflict: self.on_conflict.clone(),
+                conflict_target: self.conflict_target.clone(),
+            },
+            placeholders: placeholders.clone(),
+            join_placeholders,
+            write_belongs_to: self.write_belongs_to,
+            prefix: self.prefix.clone(),
+            clock,
+        });
         Ok(ResolvedOptions {
             verb,
             options: Arc::new(self.clone()),
             placeholders,
-            join_placeholders,
             recover,
-            clock,
             now,
+            policy,
         })
     }
 }
@@ -649,92 +626,16 @@ pub(crate) struct ResolvedOptions {
     pub(crate) options: Arc<Options>,
     /// Per schema index: (field, raw JSON) injected before validation.
     pub(crate) placeholders: Vec<Vec<(usize, serde_json::Value)>>,
-    /// Per join table: extra (column, value) on every join row.
-    pub(crate) join_placeholders: BTreeMap<String, Vec<(String, crate::schema::Value)>>,
     /// Per schema index: (field, fallback).
     pub(crate) recover: Vec<Vec<(usize, crate::schema::Value)>>,
-    /// The call's clock reading, and the same as the JSON string `now()` stands for.
-    pub(crate) clock: chrono::DateTime<chrono::Utc>,
+    /// The call's clock reading as the JSON string `now()` stands for.
     pub(crate) now: serde_json::Value,
+    /// What the planner reads.
+    pub(crate) policy: Arc<Policy>,
 }
 
-impl ResolvedOptions {
-    /// The conflict clause of a schema's rows, and the fields whose values identify a row
-    /// for in-call de-duplication (`None`: rows are not merged).
-    pub(crate) fn conflict_for_schema(&self, s: &Schema) -> (OnConflict, Option<Vec<usize>>) {
-        let o = &self.options;
-        let target_fields: Vec<usize> = match o.conflict_target.get(&s.name) {
-            Some(cols) => cols
-                .iter()
-                .filter_map(|c| s.fields.iter().position(|f| &f.column == c || &f.name == c))
-                .collect(),
-            None => s.primary_key.clone(),
-        };
-        let target: Vec<String> = target_fields
-            .iter()
-            .map(|&i| s.fields[i].column.clone())
-            .collect();
-        let default = match self.verb {
-            Verb::Upsert => ConflictAction::ReplaceAllExcept(o.replace_all_except.clone()),
-            Verb::Insert => ConflictAction::Raise,
-        };
-        let action = o.on_conflict.get(&s.name).unwrap_or(&default);
-        let column = |name: &String| s.field(name).map(|f| f.column.clone());
-        let set: Vec<String> = match action {
-            ConflictAction::Raise => return (OnConflict::Raise, None),
-            ConflictAction::Nothing => Vec::new(),
-            ConflictAction::ReplaceAll => s.fields.iter().map(|f| f.column.clone()).collect(),
-            ConflictAction::Replace(fields) => fields.iter().filter_map(column).collect(),
-            ConflictAction::ReplaceAllExcept(except) => s
-                .fields
-                .iter()
-                .enumerate()
-                .filter(|(i, f)| {
-                    !s.primary_key.contains(i)
-                        && !target_fields.contains(i)
-                        && !except.contains(&f.name)
-                        && s.timestamps
-                            .is_none_or(|(inserted_at, _)| inserted_at != *i)
-                })
-                .map(|(_, f)| f.column.clone())
-                .collect(),
-        };
-        let dedup = Some(target_fields).filter(|t| !t.is_empty());
-        if target.is_empty() {
-            return (OnConflict::Raise, None);
-        }
-        if set.is_empty() {
-            (OnConflict::Nothing { target }, dedup)
-        } else {
-            (OnConflict::Update { target, set }, dedup)
-        }
-    }
-
-    /// The conflict clause of a join table's rows.
-    pub(crate) fn conflict_for_join(&self, table: &str, keys: &[String; 2]) -> OnConflict {
-        let o = &self.options;
-        let target = o
-            .conflict_target
-            .get(table)
-            .cloned()
-            .unwrap_or_else(|| keys.to_vec());
-        let default = match self.verb {
-            Verb::Upsert => ConflictAction::Nothing,
-            Verb::Insert => ConflictAction::Raise,
-        };
-        match o.on_conflict.get(table).unwrap_or(&default) {
-            ConflictAction::Raise => OnConflict::Raise,
-            ConflictAction::Nothing => OnConflict::Nothing { target },
-            ConflictAction::ReplaceAll | ConflictAction::ReplaceAllExcept(_) => {
-                OnConflict::Update {
-                    set: keys.to_vec(),
-                    target,
-                }
-            }
-            ConflictAction::Replace(cols) => OnConflict::Update {
-                set: cols.clone(),
-                target,
-            },
-        }
+impl IntoPolicy for Arc<ResolvedOptions> {
+    fn into_policy(self) -> Arc<Policy> {
+        Arc::clone(&self.policy)
     }
 }

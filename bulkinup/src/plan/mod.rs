@@ -28,8 +28,55 @@ use std::sync::Arc;
 use serde_json::Value as J;
 
 use crate::changeset::{AssocChange, Changeset};
-use crate::options::{ResolvedOptions, Verb};
 use crate::schema::{DefaultValue, FieldType, KeyPart, Link, Registry, Schema, Value};
+
+mod conflict;
+
+pub(crate) use conflict::ConflictPolicy;
+pub use conflict::{CONFLICT_ACTIONS, ConflictAction, OnConflict};
+
+/// The two verbs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verb {
+    /// Existing rows are updated on conflict.
+    Upsert,
+    /// A row that already exists is an error.
+    Insert,
+}
+
+impl std::fmt::Display for Verb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verb::Upsert => "upsert",
+            Verb::Insert => "insert",
+        })
+    }
+}
+
+/// What the planner needs of a call's options: a plain value, built once per call.
+#[derive(Debug, Clone)]
+pub(crate) struct Policy {
+    /// The verb.
+    pub(crate) verb: Verb,
+    /// What rows do on a conflict.
+    pub(crate) conflict: ConflictPolicy,
+    /// Per schema index: (field, raw value) of its placeholders.
+    pub(crate) placeholders: Vec<Vec<(usize, J)>>,
+    /// Per join table: extra (column, value) on every join row.
+    pub(crate) join_placeholders: std::collections::BTreeMap<String, Vec<(String, Value)>>,
+    /// Nested `belongs_to` rows are written before their owners.
+    pub(crate) write_belongs_to: bool,
+    /// The prefix of the schemas without their own.
+    pub(crate) prefix: Option<String>,
+    /// The call's clock reading (`now()` in join defaults).
+    pub(crate) clock: chrono::DateTime<chrono::Utc>,
+}
+
+/// Whatever a planner can be built from: a [`Policy`], or the resolved options that hold one.
+pub(crate) trait IntoPolicy {
+    /// The policy.
+    fn into_policy(self) -> Arc<Policy>;
+}
 
 /// One column of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,25 +88,6 @@ pub struct Column {
     /// A placeholder column: every row has the same value, which is bound once per
     /// statement where the dialect allows it.
     pub shared: bool,
-}
-
-/// What a batch's statements do on a conflict.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum OnConflict {
-    /// No conflict clause: a conflicting row is a database error (insert, `raise`).
-    Raise,
-    /// `ON CONFLICT (target) DO NOTHING` (MySQL: an update of the key to itself).
-    Nothing {
-        /// The conflict target columns.
-        target: Vec<String>,
-    },
-    /// `ON CONFLICT (target) DO UPDATE SET c = EXCLUDED.c` for each column of `set`.
-    Update {
-        /// The conflict target columns.
-        target: Vec<String>,
-        /// The columns replaced from the new row.
-        set: Vec<String>,
-    },
 }
 
 /// The rows of one table reached by one path from the root, for one chunk.
@@ -142,7 +170,7 @@ struct Node {
 /// Turns valid changesets into batches, chunk after chunk, for one call.
 pub(crate) struct Planner {
     registry: Registry,
-    options: Arc<ResolvedOptions>,
+    options: Arc<Policy>,
     nodes: Vec<Node>,
     /// (parent node, association index, join?) → node
     index: HashMap<(usize, usize, bool), usize, FixedState>,
@@ -156,14 +184,10 @@ pub(crate) struct Planner {
 const ROOT: usize = usize::MAX;
 
 impl Planner {
-    pub(crate) fn new(
-        registry: Registry,
-        options: Arc<ResolvedOptions>,
-        across_chunks: bool,
-    ) -> Self {
+    pub(crate) fn new(registry: Registry, options: impl IntoPolicy, across_chunks: bool) -> Self {
         Planner {
             registry,
-            options,
+            options: options.into_policy(),
             nodes: Vec::new(),
             index: HashMap::default(),
             across_chunks,
@@ -332,7 +356,7 @@ impl Planner {
                 shared: placeholders.iter().any(|(p, _)| *p == i),
             })
             .collect();
-        let (on_conflict, target) = self.options.conflict_for_schema(schema);
+        let (on_conflict, target) = self.options.conflict.for_schema(schema);
         let dedup = match self.options.verb {
             Verb::Upsert => target,
             Verb::Insert if shared => Some(schema.primary_key.clone()).filter(|k| !k.is_empty()),
@@ -373,7 +397,7 @@ impl Planner {
         schema
             .prefix
             .clone()
-            .or_else(|| self.options.options.prefix.clone())
+            .or_else(|| self.options.prefix.clone())
     }
 
     fn join_node(
@@ -424,7 +448,7 @@ impl Planner {
             self.nodes[parent].prefix.clone()
         };
         let names = [cols[0].0.to_string(), cols[1].0.to_string()];
-        let on_conflict = self.options.conflict_for_join(table, &names);
+        let on_conflict = self.options.conflict.for_join(table, &names);
         let related = self.index.get(&(parent, assoc, false)).copied();
         self.push_node(
             (parent, assoc, true),
@@ -582,7 +606,7 @@ impl Planner {
                 }
                 // write_belongs_to: the related row is written before the owner's node, and
                 // the owner's foreign key is taken from it.
-                Link::Parent { fk, references } if self.options.options.write_belongs_to => {
+                Link::Parent { fk, references } if self.options.write_belongs_to => {
                     let parent_node = self.schema_node(node, ai, &related, true);
                     if !self.nodes[node].deps.contains(&parent_node) {
                         self.nodes[node].deps.push(parent_node);
