@@ -83,7 +83,7 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
     };
     // An option the library refuses once connected (a `prefix` that does not exist) is named
     // by its flag or schema-file key, like the ones refused before connecting.
-    let summary = result.map_err(|e| Failure::new(settings.given.locate(e), note))?;
+    let summary = result.map_err(|e| Failure::new(settings.given.locate(e, None), note))?;
     report.finish().map_err(|e| {
         Failure::new(
             e,

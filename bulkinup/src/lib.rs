@@ -210,7 +210,7 @@ pub mod dialect;
 pub mod error;
 mod execute;
 mod item;
-mod options;
+pub mod options;
 pub mod plan;
 mod repo;
 pub mod schema;

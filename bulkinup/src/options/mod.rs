@@ -1,5 +1,9 @@
 //! Options of a call (SPEC §4), validated against the registry before anything is written.
 
+mod layer;
+mod value;
+
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -13,6 +17,7 @@ use crate::plan::{Batch, ConflictPolicy, IntoPolicy, Policy};
 pub use crate::plan::{CONFLICT_ACTIONS, ConflictAction, Verb};
 use crate::schema::{Registry, Schema};
 use crate::summary::Summary;
+pub use layer::{Flags, Given, Layer, OPTION_KEYS, Place, Placeholder, file_layers};
 
 /// A skipped (invalid) item: its changeset, with the error tree, and the item as given.
 #[derive(Debug, Clone)]
@@ -381,6 +386,22 @@ impl Options {
         verb: Verb,
         root: &str,
     ) -> Result<ResolvedOptions> {
+        self.resolve_at(registry, verb, root, &RefCell::new(None))
+    }
+
+    /// As [`Options::resolve`], leaving in `at` the entry of a map option (key, and field for
+    /// the maps of fields) that was being checked when an error came up, so that the caller
+    /// can name where that entry was given ([`Layer::locate`]).
+    pub(crate) fn resolve_at(
+        &self,
+        registry: &Registry,
+        verb: Verb,
+        root: &str,
+        at: &RefCell<Option<(String, Option<String>)>>,
+    ) -> Result<ResolvedOptions> {
+        let entry = |key: &str, field: Option<&str>| {
+            at.replace(Some((key.to_string(), field.map(str::to_string))));
+        };
         if self.chunk_size == 0 {
             return Err(Error::option(
                 "chunk_size",
@@ -413,6 +434,7 @@ impl Options {
             Choices(&v).to_string()
         };
         for (key, action) in &self.on_conflict {
+            entry(key, None);
             let fields = match action {
                 ConflictAction::Replace(f) | ConflictAction::ReplaceAllExcept(f) => f.as_slice(),
                 _ => &[],
@@ -420,6 +442,7 @@ impl Options {
             check_key(registry, &joins, "on_conflict", key, fields, &keys_valid)?;
         }
         for (key, cols) in &self.conflict_target {
+            entry(key, None);
             if cols.is_empty() {
                 return Err(Error::option(
                     "conflict_target",
@@ -440,6 +463,7 @@ impl Options {
                 }
             }
         }
+        at.replace(None);
         if verb == Verb::Upsert {
             for name in registry.schema_names() {
                 let s = registry.get(name)?;
@@ -472,10 +496,12 @@ impl Options {
         let mut placeholders: Vec<Vec<(usize, serde_json::Value)>> = vec![Vec::new(); n];
         let mut join_placeholders = BTreeMap::new();
         for (key, fields) in &self.placeholders {
+            entry(key, fields.keys().next().map(String::as_str));
             check_key(registry, &joins, "placeholders", key, &[], &keys_valid)?;
             match registry.get(key) {
                 Ok(s) => {
                     for (f, v) in fields {
+                        entry(key, Some(f));
                         let fi = field_for_option(s, "placeholders", f)?;
                         cast_value(&s.fields[fi].ty, v).map_err(|()| {
                             Error::option(
@@ -498,6 +524,7 @@ impl Options {
         }
         // Timestamps: one clock reading per call, set like placeholders (an explicit
         // placeholder for the same field wins).
+        at.replace(None);
         if let Some(p) = &self.prefix {
             crate::schema::check_identifier(p).map_err(|m| Error::option("prefix", m, None))?;
         }
@@ -514,6 +541,7 @@ impl Options {
         }
         let mut recover: Vec<Vec<(usize, crate::schema::Value)>> = vec![Vec::new(); n];
         for (key, fields) in &self.recover_changeset_errors {
+            entry(key, fields.keys().next().map(String::as_str));
             let s = registry.get(key).map_err(|_| {
                 Error::option(
                     "recover_changeset_errors",
@@ -522,6 +550,7 @@ impl Options {
                 )
             })?;
             for (f, v) in fields {
+                entry(key, Some(f));
                 if s.assoc_index.contains_key(f) {
                     return Err(Error::option(
                         "recover_changeset_errors",
@@ -572,13 +601,26 @@ fn field_for_option(s: &Schema, option: &str, f: &str) -> Result<usize> {
         .get(f)
         .copied()
         .filter(|&i| s.fields[i].ty != crate::schema::FieldType::Embed)
-        .ok_or_else(|| {
-            Error::option(
-                option,
-                format!("schema `{}` has no field `{f}`", s.name),
-                None,
-            )
-        })
+        .ok_or_else(|| no_field(s, option, f))
+}
+
+/// `schema `S` has no field `f``, with the closest field and the valid ones.
+fn no_field(s: &Schema, option: &str, f: &str) -> Error {
+    let names: Vec<&str> = s
+        .fields
+        .iter()
+        .filter(|f| f.ty != crate::schema::FieldType::Embed)
+        .map(|f| f.name.as_str())
+        .collect();
+    Error::option(
+        option,
+        format!(
+            "schema `{}` has no field `{f}`{}",
+            s.name,
+            layer::did_you_mean(f, &names)
+        ),
+        Some(&Choices(&names).to_string()),
+    )
 }
 
 fn any_schema_has(registry: &Registry, field: &str) -> bool {
@@ -600,20 +642,21 @@ fn check_key(
     if let Ok(s) = registry.get(key) {
         for f in fields {
             if s.field(f).is_none() {
-                return Err(Error::option(
-                    option,
-                    format!("schema `{key}` has no field `{f}`"),
-                    None,
-                ));
+                return Err(no_field(s, option, f));
             }
         }
         Ok(())
     } else if joins.contains(&key) {
         Ok(())
     } else {
+        let mut names = registry.schema_names();
+        names.extend(joins.iter().copied());
         Err(Error::option(
             option,
-            format!("unknown schema or join table `{key}`"),
+            format!(
+                "unknown schema or join table `{key}`{}",
+                layer::did_you_mean(key, &names)
+            ),
             Some(&valid()),
         ))
     }

@@ -1,0 +1,275 @@
+//! The text forms of option values, shared by the command line's flags and the schema file's
+//! `[options]` tables: whole numbers, seconds or `infinity`, lists `F1,F2`, `KEY=VALUE` and
+//! `KEY.FIELD` assignments, JSON values and `now()`, and the TOML shapes of the same values.
+//! Each error names the place the value came from ([`Place`]) and the valid forms.
+
+use std::time::Duration;
+
+use serde_json::Value as J;
+
+use super::layer::{Place, Placeholder};
+use crate::error::{Error, Result};
+use crate::plan::{CONFLICT_ACTIONS, ConflictAction};
+
+/// A whole number ≥ 1.
+pub(crate) fn parse_positive(place: &Place, text: &str) -> Result<usize> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(_) => Err(place.error("must be at least 1", Some("a whole number ≥ 1"))),
+        Err(_) => Err(place.error(
+            format!("`{text}` is not a whole number"),
+            Some("a whole number ≥ 1"),
+        )),
+    }
+}
+
+/// The valid values of `timeout`, for messages.
+pub(crate) const TIMEOUT_VALUES: &str =
+    "a number of seconds > 0, e.g. 15 or 2.5, or `infinity` for no limit";
+
+/// A timeout: a number of seconds > 0, or `infinity` (no limit, `None`).
+pub(crate) fn parse_seconds(place: &Place, text: &str) -> Result<Option<Duration>> {
+    let text = text.trim();
+    if text == "infinity" {
+        return Ok(None);
+    }
+    match text.parse::<f64>().map(Duration::try_from_secs_f64) {
+        Ok(Ok(limit)) if !limit.is_zero() => Ok(Some(limit)),
+        _ => Err(place.error(
+            format!("`{text}` is not a positive number of seconds"),
+            Some(TIMEOUT_VALUES),
+        )),
+    }
+}
+
+/// `F1,F2` → `["F1", "F2"]`; no empty names.
+pub(crate) fn parse_list(place: &Place, text: &str) -> Result<Vec<String>> {
+    let items: Vec<String> = text.split(',').map(|s| s.trim().to_string()).collect();
+    if items.iter().any(String::is_empty) {
+        return Err(place.error(
+            format!("`{text}` has an empty name"),
+            Some("a comma-separated list of names, e.g. F1,F2"),
+        ));
+    }
+    Ok(items)
+}
+
+/// An `on_conflict` action: `nothing`, `replace_all`, `replace:F1,F2`,
+/// `replace_all_except:F1,F2` or `raise`.
+pub(crate) fn parse_action(place: &Place, text: &str) -> Result<ConflictAction> {
+    text.parse()
+        .map_err(|m: String| place.error(m, Some(CONFLICT_ACTIONS)))
+}
+
+/// `KEY=VALUE` → (`KEY`, `VALUE`), split at the first `=`.
+pub(crate) fn split_assignment<'t>(
+    place: &Place,
+    text: &'t str,
+    form: &str,
+) -> Result<(&'t str, &'t str)> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim(), v)),
+        _ => Err(place.error(format!("`{text}` is not of the form {form}"), Some(form))),
+    }
+}
+
+/// `KEY.FIELD` → (`KEY`, `FIELD`), split at the last `.`.
+pub(crate) fn split_key_field<'t>(
+    place: &Place,
+    text: &'t str,
+    form: &str,
+) -> Result<(&'t str, &'t str)> {
+    match text.rsplit_once('.') {
+        Some((k, f)) if !k.is_empty() && !f.is_empty() => Ok((k, f)),
+        _ => Err(place.error(format!("`{text}` is not of the form {form}"), Some(form))),
+    }
+}
+
+/// A JSON value given on the command line.
+pub(crate) fn parse_json(place: &Place, text: &str) -> Result<J> {
+    serde_json::from_str(text.trim()).map_err(|e| {
+        place.error(
+            format!("`{text}` is not a JSON value ({e})"),
+            Some("a JSON value: a string needs its quotes, e.g. '\"Anonymous\"'"),
+        )
+    })
+}
+
+/// A placeholder value given on the command line: `now()` or JSON.
+pub(crate) fn parse_placeholder(place: &Place, text: &str) -> Result<Placeholder> {
+    if text.trim() == "now()" {
+        Ok(Placeholder::Now)
+    } else {
+        parse_json(place, text).map(Placeholder::Value)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// TOML shapes of the same values (the schema file).
+
+pub(crate) fn type_error(place: &Place, expected: &str, value: &toml::Value) -> Error {
+    place.error(
+        format!("expected {expected}, got {} `{value}`", value.type_str()),
+        None,
+    )
+}
+
+pub(crate) fn toml_str<'v>(place: &Place, value: &'v toml::Value) -> Result<&'v str> {
+    value
+        .as_str()
+        .ok_or_else(|| type_error(place, "a string", value))
+}
+
+pub(crate) fn toml_bool(place: &Place, value: &toml::Value) -> Result<bool> {
+    value
+        .as_bool()
+        .ok_or_else(|| type_error(place, "true or false", value))
+}
+
+pub(crate) fn toml_positive(place: &Place, value: &toml::Value) -> Result<usize> {
+    match value {
+        toml::Value::Integer(n) => parse_positive(place, &n.to_string()),
+        other => Err(type_error(place, "a whole number ≥ 1", other)),
+    }
+}
+
+pub(crate) fn toml_table<'v>(place: &Place, value: &'v toml::Value) -> Result<&'v toml::Table> {
+    value
+        .as_table()
+        .ok_or_else(|| type_error(place, "a table", value))
+}
+
+/// A list of names: an array of strings, or the CLI's `"F1,F2"`.
+pub(crate) fn toml_list(place: &Place, value: &toml::Value) -> Result<Vec<String>> {
+    match value {
+        toml::Value::String(s) => parse_list(place, s),
+        toml::Value::Array(items) if !items.is_empty() => items
+            .iter()
+            .map(|v| match v.as_str() {
+                Some(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+                _ => Err(type_error(place, "an array of non-empty names", value)),
+            })
+            .collect(),
+        other => Err(type_error(place, "a non-empty array of names", other)),
+    }
+}
+
+/// `{ KEY = { FIELD = value } }` → (KEY, FIELD, value, place of the value).
+pub(crate) fn toml_nested<'v>(
+    place: &Place,
+    value: &'v toml::Value,
+) -> Result<Vec<(String, String, &'v toml::Value, Place)>> {
+    let mut out = Vec::new();
+    for (key, fields) in toml_table(place, value)? {
+        let key_place = place.child(key);
+        for (field, v) in toml_table(&key_place, fields)? {
+            out.push((key.clone(), field.clone(), v, key_place.child(field)));
+        }
+    }
+    Ok(out)
+}
+
+/// A TOML value as JSON (dates and times become their ISO 8601 text); a float that JSON cannot
+/// hold (NaN, infinity) is an error at `place`, as it is in the schema file's values.
+pub(crate) fn toml_to_json(place: &Place, value: &toml::Value) -> Result<J> {
+    Ok(match value {
+        toml::Value::String(s) => J::String(s.clone()),
+        toml::Value::Integer(n) => J::from(*n),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(J::Number)
+            .ok_or_else(|| place.error(format!("{f} cannot be represented in JSON"), None))?,
+        toml::Value::Boolean(b) => J::Bool(*b),
+        toml::Value::Datetime(d) => J::String(d.to_string()),
+        toml::Value::Array(items) => J::Array(
+            items
+                .iter()
+                .map(|v| toml_to_json(place, v))
+                .collect::<Result<_>>()?,
+        ),
+        toml::Value::Table(t) => J::Object(
+            t.iter()
+                .map(|(k, v)| Ok((k.clone(), toml_to_json(&place.child(k), v)?)))
+                .collect::<Result<_>>()?,
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::layer::{Given, Layer};
+    use crate::plan::ConflictAction;
+
+    fn flag() -> Place {
+        Place::flag("--on-conflict")
+    }
+
+    #[test]
+    fn conflict_actions_parse_in_the_cli_form() {
+        assert_eq!(
+            parse_action(&flag(), "nothing").ok(),
+            Some(ConflictAction::Nothing)
+        );
+        assert_eq!(
+            parse_action(&flag(), "replace:title, body").ok(),
+            Some(ConflictAction::Replace(vec!["title".into(), "body".into()]))
+        );
+        assert_eq!(
+            parse_action(&flag(), "replace_all_except:inserted_at").ok(),
+            Some(ConflictAction::ReplaceAllExcept(vec!["inserted_at".into()]))
+        );
+        let e = parse_action(&flag(), "update").unwrap_err().to_string();
+        assert!(
+            e.contains("`--on-conflict`") && e.contains("replace_all"),
+            "{e}"
+        );
+        assert!(parse_action(&flag(), "replace:").is_err());
+    }
+
+    #[test]
+    fn chunk_size_must_be_a_whole_number_of_at_least_one() {
+        let p = Place::flag("--chunk-size");
+        assert_eq!(parse_positive(&p, "500").ok(), Some(500));
+        for bad in ["0", "-1", "ten", ""] {
+            let e = parse_positive(&p, bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains("`--chunk-size`"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_higher_layer_wins_per_option_and_per_key() {
+        let p = Place::flag("x");
+        let given = |a: ConflictAction| Given {
+            value: a,
+            place: p.clone(),
+        };
+        let mut low = Layer {
+            chunk_size: Some(Given {
+                value: 10,
+                place: p.clone(),
+            }),
+            ..Layer::default()
+        };
+        low.on_conflict
+            .insert("Tag".into(), given(ConflictAction::Nothing));
+        low.on_conflict
+            .insert("Post".into(), given(ConflictAction::Raise));
+        let mut high = Layer::default();
+        high.on_conflict
+            .insert("Post".into(), given(ConflictAction::ReplaceAll));
+        let merged = low.overlay(high);
+        assert_eq!(merged.chunk_size.map(|g| g.value), Some(10));
+        assert_eq!(merged.on_conflict["Tag"].value, ConflictAction::Nothing);
+        assert_eq!(merged.on_conflict["Post"].value, ConflictAction::ReplaceAll);
+    }
+
+    #[test]
+    fn toml_dates_become_iso_text() {
+        let v: toml::Table = toml::from_str("d = 2024-01-02T03:04:05Z\nn = [1, 2.5]").unwrap();
+        assert_eq!(
+            toml_to_json(&Place::flag("x"), &toml::Value::Table(v)).ok(),
+            Some(serde_json::json!({"d": "2024-01-02T03:04:05Z", "n": [1, 2.5]}))
+        );
+    }
+}
