@@ -13,10 +13,10 @@ use crate::report::{DryRun, Measurement, Report, group};
 use crate::target::{Kind, Target};
 use crate::workload::{Table, Workload};
 
-/// The blog schema of SPEC §6, as shipped in `examples/blog/schema.toml`.
+/// The blog schema, as shipped in `examples/blog/schema.toml`.
 const BLOG_SCHEMA: &str = include_str!("../../examples/blog/schema.toml");
 
-/// Benchmarks bulkinup on the reference workload (SPEC §8) against COPY, multi-row VALUES
+/// Benchmarks bulkinup on the reference workload (nested blog authors) against COPY, multi-row VALUES
 /// and row-by-row baselines, each from empty tables, in one run on one database.
 #[derive(Debug, Parser)]
 #[command(name = "bulkinup-bench", version)]

@@ -1,4 +1,4 @@
-//! `bulkinup-bench`: times bulkinup on the reference workload of SPEC §8 against the ways
+//! `bulkinup-bench`: times bulkinup on the reference workload (BENCHMARKS.md, "The workload") against the ways
 //! people load such data today, each from empty tables, in one run on one database.
 //!
 //! ```text

@@ -1,10 +1,10 @@
-//! The reference workload of SPEC §8, generated deterministically from the author's index.
+//! The reference workload (BENCHMARKS.md, "The workload"), generated deterministically from the author's index.
 //!
 //! Author `i` (1-based) has one profile (id `i`), five posts (ids `5(i-1)+1 ..= 5i`), four
 //! comments per post (ids `4(p-1)+1 ..= 4p`), three distinct tags per post drawn from a pool
 //! of [`TAG_POOL`] tags by index arithmetic, an `address` embed and two `social_links` embeds.
 //! Every post points at one of [`CATEGORIES`] categories, which are seeded before each method
-//! and are not part of the measured rows (nested `belongs_to` data is not written, SPEC §3.4).
+//! and are not part of the measured rows (nested `belongs_to` data is not written: README, "What one call does").
 //!
 //! The same generator feeds both sides of the comparison: [`Workload::items`] yields the
 //! nested JSON items lazily for bulkinup, and [`Workload::flatten`] gives the rows per table
@@ -221,7 +221,7 @@ impl Author {
         )
     }
 
-    /// The nested item of SPEC §8. Built by moving values into place: `json!` would
+    /// The nested item of author `i`. Built by moving values into place: `json!` would
     /// serialize (deep-copy) every nested value it is given, and the copies would be timed
     /// with bulkinup.
     fn to_json(&self) -> J {

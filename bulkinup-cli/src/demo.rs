@@ -1,4 +1,4 @@
-//! `bulkinup demo`: the example blog of SPEC §6, end to end, on any of the three databases.
+//! `bulkinup demo`: the example blog of `examples/blog/`, end to end, on any of the three databases.
 //!
 //! Creates the blog tables if they are missing (the DDL of `examples/blog/` for the URL's
 //! database), upserts the bundled categories (posts reference them) and the bundled nested

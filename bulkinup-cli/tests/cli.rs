@@ -32,7 +32,7 @@ fn categories() -> String {
     json!([{"id": 1, "name": "Databases"}, {"id": 2, "name": "Travel"}]).to_string()
 }
 
-/// Two nested authors of the blog (SPEC §8's shape).
+/// Two nested authors of the blog (the shape of `examples/blog/authors.ndjson`).
 fn blog_v1() -> Vec<J> {
     vec![
         json!({"id": 1, "name": "Alice", "phone_number": "555-0001",

@@ -1,4 +1,4 @@
-//! SPEC §9 (beyond Bulkinup): foreign-key inference, nested belongs_to, timestamps — on
+//! README, "Beyond Bulkinup": foreign-key inference, nested belongs_to, timestamps — on
 //! SQLite, PostgreSQL and MySQL/MariaDB.
 
 mod common;

@@ -1,4 +1,4 @@
-//! The core engine (SPEC §3) on the blog schema, on SQLite, PostgreSQL and MySQL/MariaDB.
+//! The core engine (README, "What one call does") on the blog schema, on SQLite, PostgreSQL and MySQL/MariaDB.
 
 mod common;
 
@@ -33,7 +33,7 @@ fn author(id: i64, name: &str) -> J {
     json!({"id": id, "name": name, "phone_number": "555-0001"})
 }
 
-/// A full reference item (SPEC §8): profile, two posts with comments and tags, embeds.
+/// A full nested author, as in `examples/blog/authors.ndjson`: profile, two posts with comments and tags, embeds.
 fn full_author(id: i64) -> J {
     let p = id * 10;
     json!({

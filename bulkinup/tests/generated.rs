@@ -1,4 +1,4 @@
-//! SPEC §9 generated keys: parents written without ids get the keys the database generates,
+//! Generated keys (README, "Beyond Bulkinup"): parents written without ids get the keys the database generates,
 //! propagated to children and join rows, with bulk statements — on SQLite, PostgreSQL and
 //! MySQL/MariaDB.
 

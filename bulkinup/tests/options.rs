@@ -1,4 +1,4 @@
-//! The options of SPEC §4 on the blog schema, on SQLite, PostgreSQL and MySQL/MariaDB.
+//! The options of a call (README, "Library") on the blog schema, on SQLite, PostgreSQL and MySQL/MariaDB.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! SPEC §3.1: skipped items are reported once per call — one warning with the count and the
+//! Skipped items are reported once per call (README, "What one call does") — one warning with the count and the
 //! first 50 primary keys — however many chunks they span; on every database.
 
 mod common;

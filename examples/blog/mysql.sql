@@ -1,4 +1,4 @@
--- The example blog (SPEC §6) on MySQL/MariaDB.
+-- The example blog (the tables of `schema.toml` in this directory) on MySQL/MariaDB.
 CREATE TABLE IF NOT EXISTS authors (
   id BIGINT PRIMARY KEY,
   name VARCHAR(255) NOT NULL,

@@ -1,4 +1,4 @@
--- The example blog (SPEC §6) on PostgreSQL.
+-- The example blog (the tables of `schema.toml` in this directory) on PostgreSQL.
 CREATE TABLE IF NOT EXISTS authors (
   id BIGINT PRIMARY KEY,
   name TEXT NOT NULL,

@@ -1,4 +1,4 @@
--- The example blog (SPEC §6) on SQLite.
+-- The example blog (the tables of `schema.toml` in this directory) on SQLite.
 CREATE TABLE IF NOT EXISTS authors (
   id INTEGER PRIMARY KEY,
   name TEXT NOT NULL,

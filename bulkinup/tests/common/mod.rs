@@ -46,7 +46,7 @@ fn unique_name() -> String {
     )
 }
 
-/// The blog schema of SPEC §6, as shipped in `examples/blog/schema.toml`.
+/// The blog schema, as shipped in `examples/blog/schema.toml`.
 pub fn blog() -> Registry {
     Registry::from_file(concat!(
         env!("CARGO_MANIFEST_DIR"),
