@@ -2,8 +2,8 @@
 //! option key of the command line's `[options]` tables.
 //!
 //! The key lists are read from the sources as text: the loader's `const …: &[&str]` lists
-//! and `assoc_keys_for` in `bulkinup/src/schema/file.rs`, and `OPTION_KEYS` in
-//! `bulkinup-cli/src/settings.rs`. (A `#[doc(hidden)]` function of the loader returning the
+//! and `assoc_keys_for` in `bulkinup/src/schema/file.rs`; the option keys are the library's
+//! `bulkinup::options::OPTION_KEYS`. (A `#[doc(hidden)]` function of the loader returning the
 //! accepted keys would be cleaner; this test can switch to it when there is one.) A second
 //! test loads a schema file that uses every key, so the lists read here are keys the loader
 //! really accepts.
@@ -14,7 +14,6 @@ use bulkinup::Registry;
 
 const DOC: &str = include_str!("../../docs/schema-file.md");
 const LOADER: &str = include_str!("../src/schema/file.rs");
-const SETTINGS: &str = include_str!("../../bulkinup-cli/src/settings.rs");
 
 /// The loader's key lists, by the name of their `const`.
 const LOADER_LISTS: &[&str] = &[
@@ -75,7 +74,7 @@ fn loader_keys() -> BTreeSet<&'static str> {
 
 /// The option keys of `[options]`, `[options.upsert]` and `[options.insert]`.
 fn option_keys() -> Vec<&'static str> {
-    const_list(SETTINGS, "bulkinup-cli/src/settings.rs", "OPTION_KEYS")
+    bulkinup::options::OPTION_KEYS.to_vec()
 }
 
 fn undocumented<'k>(keys: impl IntoIterator<Item = &'k str>) -> Vec<&'k str> {

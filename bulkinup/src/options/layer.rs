@@ -315,7 +315,7 @@ impl Layer {
 
 /// The option flags of a command line, as the user typed them: each value is text, parsed
 /// and checked by [`Layer::from_flags`]. The command-line tool fills it from its argument
-/// parser; the flag names are those of [`Flags::NAMES`].
+/// parser; each field documents its flag.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct Flags {

@@ -1,4 +1,15 @@
-//! Options of a call (SPEC §4), validated against the registry before anything is written.
+//! The options of a call — one home: the [`Options`] value and its hooks (here), the text
+//! forms of their values shared by the command line and the schema file (`value`), layers
+//! with their provenance and the one precedence rule (`layer`: [`Layer`], [`Place`]), and
+//! the one check against the registry before anything is written ([`Options::validate`],
+//! [`Layer::resolve`]). Where each option is defined, validated and applied:
+//!
+//! | option | defined (field, builder) | text form | checked | applied |
+//! |---|---|---|---|---|
+//! | `chunk_size`, `max_concurrency`, `timeout`, `changeset` | [`Options`] | `value` | `resolve` | execute |
+//! | `placeholders`, `recover_changeset_errors`, `infer_foreign_keys` | [`Options`] | `value` | `resolve` | changeset (casting) |
+//! | `on_conflict`, `conflict_target`, `replace_all_except` | [`Options`] ([`ConflictAction`] in `plan::conflict`) | `value`, `ConflictAction: FromStr` | `resolve` | `plan::conflict` |
+//! | `write_belongs_to`, `prefix`, `now` | [`Options`] | `value` | `resolve` (a prefix's existence: before writing) | plan |
 
 mod layer;
 mod value;
@@ -47,7 +58,8 @@ impl<T: ?Sized> fmt::Debug for Handler<T> {
 /// The default `timeout`: 15 seconds, as Ecto's.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The options of one call. `Options::default()` gives SPEC §4's defaults.
+/// The options of one call. `Options::default()` gives the defaults of the README's options
+/// table (Bulkinup's).
 ///
 /// ```
 /// use bulkinup::{ConflictAction, Options};
@@ -92,10 +104,10 @@ pub struct Options {
     /// The writer hook (Bulkinup's `insert_all_function`).
     pub writer: Option<WriterHook>,
     /// A `has_many`/`has_one` child whose foreign key is absent from its attrs gets its
-    /// parent's referenced key before its changeset runs (SPEC §9).
+    /// parent's referenced key before its changeset runs (README, "Beyond Bulkinup").
     pub infer_foreign_keys: bool,
     /// Nested `belongs_to` data is written first (upserted or inserted with the verb), and
-    /// the owner's foreign key is taken from it (SPEC §9).
+    /// the owner's foreign key is taken from it (README, "Beyond Bulkinup").
     pub write_belongs_to: bool,
     /// The prefix of every schema without its own `prefix` (Ecto's `prefix` option): the
     /// PostgreSQL schema, MySQL/MariaDB database or attached SQLite database the tables are

@@ -8,7 +8,7 @@
 //! (parents before children, related rows before join rows), at any depth, even for
 //! self-referencing schemas.
 //!
-//! De-duplication (SPEC §3.5, §3.7), per node and per chunk:
+//! De-duplication (README, "What one call does": conflicts), per node and per chunk:
 //! - upsert: rows sharing a conflict key are merged, the last occurrence wins, in the place
 //!   of the first;
 //! - insert: only `many_to_many` related rows (by primary key) and join rows are merged;
