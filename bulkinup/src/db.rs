@@ -1,5 +1,7 @@
-//! The database handle. This is the one place that matches on the kind of database: every
-//! call is dispatched from here to the generic pipeline with its [`Backend`].
+//! The database: [`DbKind`] (the one table of URL schemes, each with its dialect), URL
+//! checking and [`redact`], and [`Db`], the connection pool. This is the one place that
+//! matches on the kind of database: every call is dispatched from here to the generic
+//! pipeline with its [`Backend`](crate::dialect::Backend).
 
 use std::str::FromStr;
 
