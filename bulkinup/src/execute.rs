@@ -242,9 +242,8 @@ where
                 first_error.get_or_insert(e);
             }
             Err(join) => {
-                first_error.get_or_insert(Error::Io {
-                    path: None,
-                    source: std::io::Error::other(format!("a chunk's task failed: {join}")),
+                first_error.get_or_insert(Error::Task {
+                    message: join.to_string(),
                 });
             }
         }
@@ -470,7 +469,9 @@ where
         for mut batch in batches {
             for (r, c, slot) in std::mem::take(&mut batch.fixups) {
                 let key = keys.get(slot as usize).cloned().flatten().ok_or_else(|| {
-                    Error::schema(None, None, format!("table `{}`: a generated key of a parent row was not returned by the database", batch.display_name()))
+                    Error::GeneratedKeyMissing {
+                        table: batch.display_name(),
+                    }
                 })?;
                 batch.rows[r][c] = key;
             }
