@@ -149,7 +149,7 @@ impl Db {
                     let attach = std::sync::Arc::clone(&attach);
                     Box::pin(async move {
                         for (name, path) in attach.iter() {
-                            let sql = format!("ATTACH DATABASE ? AS {}", SqliteDialect.quote(name));
+                            let sql = SqliteDialect.attach_sql(name);
                             sqlx::query(crate::dialect::trusted_sql(sql))
                                 .bind(path.as_str())
                                 .execute(&mut *conn)

@@ -13,7 +13,7 @@ use sqlx::{Arguments, Database, Executor, Pool, Transaction};
 use tokio::task::JoinSet;
 
 use crate::changeset::{CastCtx, Changeset, cast_with, recover, recoverable};
-use crate::dialect::{Backend, trusted_sql};
+use crate::dialect::{Backend, Columnar, trusted_sql};
 use crate::error::{Error, Result};
 use crate::item::Item;
 use crate::options::{Handler, Options, ResolvedOptions, Skipped, Verb, WriteContext};
@@ -552,11 +552,12 @@ where
             cols.len(),
         );
         for part in rows.chunks(per) {
-            let sql = format!(
-                "{}{}",
-                self.dialect
-                    .insert_sql(batch.table_name(), &names, part.len(), &on_conflict),
-                self.dialect.returning_sql(&returning)
+            let sql = self.dialect.insert_returning_sql(
+                batch.table_name(),
+                &names,
+                part.len(),
+                &on_conflict,
+                &returning,
             );
             let mut args = <B::DB as Database>::Arguments::default();
             for (row, _) in part {
@@ -632,10 +633,13 @@ where
                 .collect(),
             (*batch.on_conflict).clone(),
         );
-        if let Some(sql) = self.columnar_for(&shape, batch) {
+        if let Some(columnar) = B::columnar()
+            && let Some(sql) = self.columnar_for(columnar, &shape, batch)
+        {
             for rows in batch.rows.chunks(self.resolved.options.chunk_size) {
                 let mut args = <B::DB as Database>::Arguments::default();
-                B::bind_columns(&mut args, &batch.columns, rows)
+                columnar
+                    .bind(&mut args, &batch.columns, rows)
                     .map_err(|e| encode_error(&batch.display_name(), e))?;
                 self.execute(tx, &sql, args, true, &batch.display_name())
                     .await?;
@@ -729,13 +733,17 @@ where
         *self.counts.statements.entry(table.to_string()).or_insert(0) += 1;
     }
 
-    fn columnar_for(&mut self, shape: &ShapeKey, batch: &Batch) -> Option<Arc<str>> {
+    fn columnar_for(
+        &mut self,
+        columnar: &dyn Columnar<B::DB>,
+        shape: &ShapeKey,
+        batch: &Batch,
+    ) -> Option<Arc<str>> {
         if let Some(sql) = self.columnar.get(shape) {
             return sql.clone();
         }
-        let sql: Option<Arc<str>> = self
-            .dialect
-            .columnar_sql(batch.table_name(), &batch.columns, &batch.on_conflict)
+        let sql: Option<Arc<str>> = columnar
+            .sql(batch.table_name(), &batch.columns, &batch.on_conflict)
             .map(Into::into);
         self.columnar.insert(shape.clone(), sql.clone());
         sql
