@@ -43,7 +43,7 @@ use serde_json::{Map, Value as J};
 pub use check::{Mismatch, check};
 pub use infer::infer;
 
-use crate::connect::Db;
+use crate::db::Db;
 use crate::dialect::{CatalogQuery, Dialect};
 use crate::error::Result;
 use crate::schema::FieldType;

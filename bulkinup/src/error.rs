@@ -3,7 +3,7 @@
 //! Invalid *items* are not errors: they are data, counted in the
 //! [`Summary`](crate::Summary) and reported through the skipped-items warning and
 //! the `on_skipped` handler. An [`Error`] means the call itself failed: a broken
-//! schema or option (nothing was touched), malformed input or a database error
+//! schema or option (nothing was touched), malformed input or a failure while writing
 //! (the transaction was rolled back).
 
 use std::fmt;
@@ -112,6 +112,34 @@ pub enum Error {
         table: Option<String>,
     },
 
+    /// The database did not return a key it generated for a parent row, which its children
+    /// needed. The transaction was rolled back.
+    #[error(
+        "table `{table}`: a generated key of a parent row was not returned by the database; the transaction was rolled back"
+    )]
+    GeneratedKeyMissing {
+        /// The child table whose rows needed the key.
+        table: String,
+    },
+
+    /// A chunk's task (with `max_concurrency`) panicked or was cancelled. Its transaction
+    /// was rolled back; chunks committed before it stay.
+    #[error("a chunk's task failed: {message}; its transaction was rolled back")]
+    Task {
+        /// Why the task ended (tokio's report of the panic or cancellation).
+        message: String,
+    },
+
+    /// A value could not be serialized (to JSON text, for the output).
+    #[error("cannot serialize {what}: {source}")]
+    Serialize {
+        /// What was being serialized, e.g. `the summary line`.
+        what: String,
+        /// The serializer's error.
+        #[source]
+        source: serde_json::Error,
+    },
+
     /// Reading a file or stream failed.
     #[error("I/O error{}: {source}", path.as_ref().map(|p| format!(" on `{p}`")).unwrap_or_default())]
     Io {
@@ -149,18 +177,26 @@ fn input_ctx(file: &Option<String>, line: Option<u64>) -> String {
 }
 
 impl Error {
-    /// The command-line exit status for this error: `1` database error (rolled back),
-    /// `2` usage, option or schema error (nothing touched), `3` malformed input (rolled back).
+    /// The command-line exit status for this error (the README's "Exit status" section):
+    /// `1` a failure while writing — database error, timeout, a generated key not returned, a
+    /// chunk's task failing — (rolled back), `2` usage, option or schema error (nothing
+    /// touched), `3` malformed input (rolled back), or a file or stream that cannot be read
+    /// or written, or output that cannot be serialized.
     ///
     /// ```
     /// let e = bulkinup::Error::option("chunk_size", "must be at least 1", None);
     /// assert_eq!(e.exit_code(), 2);
+    /// let e = bulkinup::Error::GeneratedKeyMissing { table: "posts".into() };
+    /// assert_eq!(e.exit_code(), 1);
     /// ```
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Database { .. } | Error::Timeout { .. } => 1,
+            Error::Database { .. }
+            | Error::Timeout { .. }
+            | Error::GeneratedKeyMissing { .. }
+            | Error::Task { .. } => 1,
             Error::Schema { .. } | Error::InvalidOption { .. } => 2,
-            Error::Input { .. } | Error::Io { .. } => 3,
+            Error::Input { .. } | Error::Io { .. } | Error::Serialize { .. } => 3,
         }
     }
 
@@ -208,10 +244,11 @@ impl Error {
         }
     }
 
-    /// The table a database error or timeout happened in, if known.
+    /// The table a database error, timeout or missing generated key happened in, if known.
     pub fn table(&self) -> Option<&str> {
         match self {
             Error::Database { table, .. } | Error::Timeout { table, .. } => table.as_deref(),
+            Error::GeneratedKeyMissing { table } => Some(table),
             _ => None,
         }
     }

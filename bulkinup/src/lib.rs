@@ -205,7 +205,7 @@
 
 pub mod catalog;
 pub mod changeset;
-mod connect;
+mod db;
 pub mod dialect;
 pub mod error;
 mod execute;
@@ -216,11 +216,15 @@ mod repo;
 pub mod schema;
 mod summary;
 
+// The database handle's module was `connect`; files that still import `crate::connect::Db`
+// keep compiling through this alias until they import `crate::db::Db`.
+use db as connect;
+
 use futures::Stream;
 
 pub use catalog::Mismatch;
 pub use changeset::{AssocChange, Changeset, FieldError};
-pub use connect::{Db, DbKind, URL_FORMS, redact};
+pub use db::{Db, DbKind, URL_FORMS, redact};
 pub use error::{DbErrorKind, Error, Result};
 pub use item::{Item, Origin};
 pub use options::{

@@ -219,6 +219,31 @@ pub trait Dialect: Send + Sync {
         format!(" RETURNING {}", cols.join(", "))
     }
 
+    /// [`Dialect::insert_sql`] followed by [`Dialect::returning_sql`]: the rows' `returning`
+    /// columns come back, one row per written or updated row.
+    ///
+    /// ```
+    /// use bulkinup::dialect::{Dialect, SqliteDialect};
+    /// use bulkinup::plan::OnConflict;
+    ///
+    /// assert_eq!(
+    ///     SqliteDialect.insert_returning_sql("posts".into(), &["title"], 1, &OnConflict::Raise, &["id"]),
+    ///     r#"INSERT INTO "posts" ("title") VALUES (?) RETURNING "id""#
+    /// );
+    /// ```
+    fn insert_returning_sql(
+        &self,
+        table: TableName<'_>,
+        columns: &[&str],
+        rows: usize,
+        on_conflict: &OnConflict,
+        returning: &[&str],
+    ) -> String {
+        let mut sql = self.insert_sql(table, columns, rows, on_conflict);
+        sql.push_str(&self.returning_sql(returning));
+        sql
+    }
+
     /// Whether an error code means a deadlock or serialization failure (worth a retry).
     fn is_retryable(&self, code: &str) -> bool;
 
@@ -409,31 +434,40 @@ pub(crate) trait Backend: Dialect + Default + 'static {
         ty: &FieldType,
     ) -> Result<(), sqlx::error::BoxDynError>;
 
-    /// A statement that writes any number of rows with one parameter per column (PostgreSQL's
-    /// `INSERT … SELECT … FROM unnest($1::t[], …)`), or `None` when the backend has none or the
-    /// columns do not allow it; the executor then uses multi-row `VALUES`. Columns flagged
-    /// `shared` are bound once, as scalars, after the arrays.
-    fn columnar_sql(
-        &self,
-        _table: TableName<'_>,
-        _columns: &[Column],
-        _on_conflict: &OnConflict,
-    ) -> Option<String> {
+    /// The backend's columnar fast path for plain batches, if it has one (only PostgreSQL:
+    /// `unnest`); without one, or where it declines a batch's columns, the executor writes
+    /// multi-row `VALUES`.
+    fn columnar() -> Option<&'static dyn Columnar<Self::DB>> {
         None
-    }
-
-    /// Binds `rows` for [`Backend::columnar_sql`]: one array per non-shared column, then the
-    /// shared columns' values from the first row.
-    fn bind_columns(
-        _args: &mut <Self::DB as sqlx::Database>::Arguments,
-        _columns: &[Column],
-        _rows: &[Vec<Value>],
-    ) -> Result<(), sqlx::error::BoxDynError> {
-        Err("this database has no columnar statement".into())
     }
 
     /// Decodes column `i` of a row to JSON, by the column's database type.
     fn column_json(row: &<Self::DB as sqlx::Database>::Row, i: usize) -> serde_json::Value;
+}
+
+/// A backend's columnar fast path: one statement that writes any number of rows with one
+/// parameter per column (PostgreSQL's `INSERT … SELECT … FROM unnest($1::t[], …)`), offered
+/// by [`Backend::columnar`]. Kept apart from [`Backend`], as sqlx keeps `PgCopyIn` in its
+/// PostgreSQL crate: the databases without one implement nothing.
+pub(crate) trait Columnar<DB: sqlx::Database>: Send + Sync {
+    /// The statement for these columns, or `None` when they do not allow it (the executor
+    /// then uses multi-row `VALUES`). Columns flagged `shared` are bound once, as scalars,
+    /// after the arrays.
+    fn sql(
+        &self,
+        table: TableName<'_>,
+        columns: &[Column],
+        on_conflict: &OnConflict,
+    ) -> Option<String>;
+
+    /// Binds `rows` for [`Columnar::sql`]: one array per non-shared column, then the shared
+    /// columns' values from the first row.
+    fn bind(
+        &self,
+        args: &mut DB::Arguments,
+        columns: &[Column],
+        rows: &[Vec<Value>],
+    ) -> Result<(), sqlx::error::BoxDynError>;
 }
 
 /// The single point where SQL text enters sqlx. Every caller passes text rendered by a

@@ -19,6 +19,23 @@ pub struct MySqlDialect;
 /// (<https://dev.mysql.com/doc/mysql-errors/8.0/en/server-error-reference.html>, error 1390).
 pub const MYSQL_BIND_LIMIT: usize = 65_535;
 
+// The error codes bulkinup matches, from MariaDB's error code reference
+// (<https://mariadb.com/kb/en/mariadb-error-code-reference/>; MySQL's:
+// <https://dev.mysql.com/doc/mysql-errors/8.0/en/server-error-reference.html>).
+
+/// SQLSTATE `40001`, the state of a deadlock (`ER_LOCK_DEADLOCK`): a chunk that hits it is
+/// retried.
+pub(crate) const SQLSTATE_DEADLOCK: &str = "40001";
+/// Error `1213` `ER_LOCK_DEADLOCK`: a chunk that hits it is retried.
+pub(crate) const ER_LOCK_DEADLOCK: &str = "1213";
+/// Error `1205` `ER_LOCK_WAIT_TIMEOUT`: a chunk that hits it is retried.
+pub(crate) const ER_LOCK_WAIT_TIMEOUT: &str = "1205";
+/// SQLSTATE `70100` of MariaDB's `ER_STATEMENT_TIMEOUT`: `max_statement_time` ended the
+/// statement, reported as a timeout.
+pub(crate) const SQLSTATE_STATEMENT_TIMEOUT: &str = "70100";
+/// MariaDB error `1969` `ER_STATEMENT_TIMEOUT`, reported as a timeout.
+pub(crate) const ER_STATEMENT_TIMEOUT: &str = "1969";
+
 impl Dialect for MySqlDialect {
     fn name(&self) -> &'static str {
         "MySQL"
@@ -65,8 +82,6 @@ impl Dialect for MySqlDialect {
         }
     }
 
-    /// `1213` ER_LOCK_DEADLOCK, `1205` ER_LOCK_WAIT_TIMEOUT
-    /// (<https://mariadb.com/kb/en/mariadb-error-code-reference/>).
     /// MariaDB's `max_statement_time` (seconds; 0 is no limit), for the session: every
     /// transaction sets it anew. MySQL has no such variable for writes: there the statement
     /// fails and is ignored (see [`Dialect::statement_timeout_optional`]), and only the
@@ -80,9 +95,9 @@ impl Dialect for MySqlDialect {
         true
     }
 
-    /// MariaDB `1969` ER_STATEMENT_TIMEOUT (SQLSTATE `70100`).
+    /// [`SQLSTATE_STATEMENT_TIMEOUT`], [`ER_STATEMENT_TIMEOUT`].
     fn is_statement_timeout(&self, code: &str) -> bool {
-        matches!(code, "70100" | "1969")
+        matches!(code, SQLSTATE_STATEMENT_TIMEOUT | ER_STATEMENT_TIMEOUT)
     }
 
     fn prefix_exists_sql(&self) -> &'static str {
@@ -93,9 +108,13 @@ impl Dialect for MySqlDialect {
         "a MySQL/MariaDB database: create it with `CREATE DATABASE`"
     }
 
+    /// [`SQLSTATE_DEADLOCK`], [`ER_LOCK_DEADLOCK`], [`ER_LOCK_WAIT_TIMEOUT`]. sqlx reports
+    /// MySQL's SQLSTATE as the code; the error numbers are matched too.
     fn is_retryable(&self, code: &str) -> bool {
-        // sqlx reports MySQL's SQLSTATE as the code; 40001 is the state of a deadlock.
-        matches!(code, "40001" | "1213" | "1205")
+        matches!(
+            code,
+            SQLSTATE_DEADLOCK | ER_LOCK_DEADLOCK | ER_LOCK_WAIT_TIMEOUT
+        )
     }
 
     /// `information_schema.COLUMNS` of the base tables of the database `?` (the prefix), else

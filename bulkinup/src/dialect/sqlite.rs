@@ -165,6 +165,12 @@ impl Dialect for SqliteDialect {
 }
 
 impl SqliteDialect {
+    /// The statement that attaches the database file bound as its one parameter as `name`
+    /// (quoted), so that a prefix can name it (`ATTACH DATABASE ? AS "aux"`).
+    pub(crate) fn attach_sql(&self, name: &str) -> String {
+        format!("ATTACH DATABASE ? AS {}", self.quote(name))
+    }
+
     /// The `sqlite_master` of the attached database `prefix` (its name quoted), else of the
     /// connection's `main`.
     fn master(&self, prefix: Option<&str>) -> String {

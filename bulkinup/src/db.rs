@@ -1,5 +1,7 @@
-//! The database handle. This is the one place that matches on the kind of database: every
-//! call is dispatched from here to the generic pipeline with its [`Backend`].
+//! The database: [`DbKind`] (the one table of URL schemes, each with its dialect), URL
+//! checking and [`redact`], and [`Db`], the connection pool. This is the one place that
+//! matches on the kind of database: every call is dispatched from here to the generic
+//! pipeline with its [`Backend`](crate::dialect::Backend).
 
 use std::str::FromStr;
 
@@ -147,7 +149,7 @@ impl Db {
                     let attach = std::sync::Arc::clone(&attach);
                     Box::pin(async move {
                         for (name, path) in attach.iter() {
-                            let sql = format!("ATTACH DATABASE ? AS {}", SqliteDialect.quote(name));
+                            let sql = SqliteDialect.attach_sql(name);
                             sqlx::query(crate::dialect::trusted_sql(sql))
                                 .bind(path.as_str())
                                 .execute(&mut *conn)

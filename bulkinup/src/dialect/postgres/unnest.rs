@@ -1,0 +1,162 @@
+//! PostgreSQL's columnar fast path: a batch of any number of rows as one
+//! `INSERT … SELECT … FROM unnest($1::t[], …)` with one array parameter per column, instead
+//! of multi-row `VALUES` with one parameter per value. Only PostgreSQL has it; the executor
+//! finds it through [`Backend::columnar`].
+
+use std::fmt::Write;
+
+use sqlx::Arguments;
+use sqlx::postgres::{PgArguments, Postgres};
+use sqlx::types::Json;
+
+use super::PgDialect;
+use crate::dialect::{Backend, Columnar, Dialect, TableName};
+use crate::plan::{Column, OnConflict};
+use crate::schema::{FieldType, Value};
+
+/// The `unnest` statement and its array binding.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Unnest;
+
+/// The PostgreSQL type a field is bound as in a columnar statement (`None` for arrays, which
+/// `unnest` would flatten).
+fn pg_type(ty: &FieldType) -> Option<&'static str> {
+    Some(match ty {
+        FieldType::Id | FieldType::Integer => "int8",
+        FieldType::Float => "float8",
+        FieldType::Decimal => "numeric",
+        FieldType::Boolean => "bool",
+        FieldType::String => "text",
+        FieldType::Binary => "bytea",
+        FieldType::BinaryId => "uuid",
+        FieldType::Map | FieldType::Embed => "jsonb",
+        FieldType::Date => "date",
+        FieldType::Time => "time",
+        FieldType::NaiveDatetime | FieldType::NaiveDatetimeUsec => "timestamp",
+        FieldType::UtcDatetime | FieldType::UtcDatetimeUsec => "timestamptz",
+        FieldType::Array(_) => return None,
+    })
+}
+
+/// Collects one column of `rows` as an array parameter of `T`.
+macro_rules! column_array {
+    ($args:expr, $rows:expr, $i:expr, $table_ty:literal, $t:ty, $pat:pat => $e:expr) => {{
+        let mut v: Vec<Option<$t>> = Vec::with_capacity($rows.len());
+        for row in $rows {
+            v.push(match &row[$i] {
+                Value::Null => None,
+                $pat => Some($e),
+                other => {
+                    return Err(format!(
+                        "value {} does not fit a `{}` column",
+                        other.to_json(),
+                        $table_ty
+                    )
+                    .into());
+                }
+            });
+        }
+        $args.add(v)
+    }};
+}
+
+impl Columnar<Postgres> for Unnest {
+    fn sql(
+        &self,
+        table: TableName<'_>,
+        columns: &[Column],
+        on_conflict: &OnConflict,
+    ) -> Option<String> {
+        let types: Vec<&str> = columns
+            .iter()
+            .map(|c| pg_type(&c.ty))
+            .collect::<Option<_>>()?;
+        let mut arrays = String::new();
+        let mut aliases = String::new();
+        let mut select = String::new();
+        let mut n = 0;
+        for (i, _) in columns.iter().enumerate().filter(|(_, c)| !c.shared) {
+            n += 1;
+            let sep = if n > 1 { ", " } else { "" };
+            let _ = write!(arrays, "{sep}${n}::{}[]", types[i]);
+            let _ = write!(aliases, "{sep}c{i}");
+        }
+        let mut shared_no = n;
+        for (i, c) in columns.iter().enumerate() {
+            if i > 0 {
+                select.push_str(", ");
+            }
+            if c.shared {
+                shared_no += 1;
+                let _ = write!(select, "${shared_no}::{}", types[i]);
+            } else {
+                let _ = write!(select, "u.c{i}");
+            }
+        }
+        let cols = columns
+            .iter()
+            .map(|c| PgDialect.quote(&c.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Some(format!(
+            "INSERT INTO {} ({cols}) SELECT {select} FROM unnest({arrays}) AS u({aliases}){}",
+            PgDialect.quote_table(table),
+            PgDialect.on_conflict_sql(on_conflict)
+        ))
+    }
+
+    fn bind(
+        &self,
+        args: &mut PgArguments,
+        columns: &[Column],
+        rows: &[Vec<Value>],
+    ) -> Result<(), sqlx::error::BoxDynError> {
+        for (i, c) in columns.iter().enumerate().filter(|(_, c)| !c.shared) {
+            match &c.ty {
+                FieldType::Id | FieldType::Integer => {
+                    column_array!(args, rows, i, "int8", i64, Value::Int(x) => *x)
+                }
+                FieldType::Float => {
+                    column_array!(args, rows, i, "float8", f64, Value::Float(x) => *x)
+                }
+                FieldType::Decimal => {
+                    column_array!(args, rows, i, "numeric", rust_decimal::Decimal, Value::Decimal(x) => *x)
+                }
+                FieldType::Boolean => {
+                    column_array!(args, rows, i, "bool", bool, Value::Bool(x) => *x)
+                }
+                FieldType::String => {
+                    column_array!(args, rows, i, "text", &str, Value::String(x) => x.as_str())
+                }
+                FieldType::Binary => {
+                    column_array!(args, rows, i, "bytea", &[u8], Value::Bytes(x) => x.as_slice())
+                }
+                FieldType::BinaryId => {
+                    column_array!(args, rows, i, "uuid", uuid::Uuid, Value::Uuid(x) => *x)
+                }
+                FieldType::Map | FieldType::Embed => {
+                    column_array!(args, rows, i, "jsonb", Json<&serde_json::Value>, Value::Json(x) => Json(x))
+                }
+                FieldType::Date => {
+                    column_array!(args, rows, i, "date", chrono::NaiveDate, Value::Date(x) => *x)
+                }
+                FieldType::Time => {
+                    column_array!(args, rows, i, "time", chrono::NaiveTime, Value::Time(x) => *x)
+                }
+                FieldType::NaiveDatetime | FieldType::NaiveDatetimeUsec => {
+                    column_array!(args, rows, i, "timestamp", chrono::NaiveDateTime, Value::NaiveDateTime(x) => *x)
+                }
+                FieldType::UtcDatetime | FieldType::UtcDatetimeUsec => {
+                    column_array!(args, rows, i, "timestamptz", chrono::DateTime<chrono::Utc>, Value::UtcDateTime(x) => *x)
+                }
+                FieldType::Array(_) => Err("array columns have no columnar form".into()),
+            }?;
+        }
+        if let Some(first) = rows.first() {
+            for (i, c) in columns.iter().enumerate().filter(|(_, c)| c.shared) {
+                PgDialect::bind(args, &first[i], &c.ty)?;
+            }
+        }
+        Ok(())
+    }
+}

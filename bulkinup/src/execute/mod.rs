@@ -1,0 +1,234 @@
+//! Execution: pull the input chunk by chunk, validate, plan, and write each chunk's batches —
+//! all chunks in one transaction, or, with `max_concurrency`, each chunk in its own
+//! transaction on its own pooled connection — splitting statements by `chunk_size` and the
+//! database's bind limit.
+//!
+//! One module per concern: [`producer`] reads, casts, recovers and plans the input;
+//! [`writer`] renders, caches and binds the statements; [`returning`] writes the rows whose
+//! keys the database generates and reads the keys back; [`deadline`] bounds a transaction
+//! by `timeout`. This module runs a call: a dry run, one transaction, or concurrent chunks.
+
+mod deadline;
+mod producer;
+mod returning;
+mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, Stream, StreamExt};
+use sqlx::{Database, Executor, Pool, Transaction};
+use tokio::task::JoinSet;
+
+use crate::dialect::Backend;
+use crate::error::{Error, Result};
+use crate::item::Item;
+use crate::options::{Options, ResolvedOptions, Verb};
+use crate::plan::Batch;
+use crate::schema::Registry;
+use crate::summary::Summary;
+use deadline::Deadline;
+use producer::{Producer, YIELD_EVERY};
+#[cfg(test)] // the dialect's tests check it where the executor's callers know it
+pub(crate) use writer::rows_per_statement;
+use writer::{Counts, Writer};
+
+/// How many times a chunk that hit a deadlock or serialization failure is tried in all
+/// (with `max_concurrency`).
+pub const CHUNK_ATTEMPTS: u32 = 4;
+
+/// Runs one call on one backend.
+pub(crate) async fn run<B, S>(
+    pool: &Pool<B::DB>,
+    registry: &Registry,
+    root: &str,
+    verb: Verb,
+    items: S,
+    options: &Options,
+) -> Result<Summary>
+where
+    B: Backend + Send + Sync,
+    S: Stream<Item = Result<Item>>,
+    for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
+    <B::DB as Database>::Arguments: sqlx::IntoArguments<B::DB>,
+    B::DB: sqlx::database::HasStatementCache,
+{
+    let resolved = Arc::new(options.resolve(registry, verb, root)?);
+    let root_schema = Arc::clone(registry.at(registry.index(root)?));
+    let mut producer = Producer::new(
+        registry,
+        root_schema,
+        resolved,
+        Summary {
+            root: root.to_string(),
+            ..Summary::new(verb)
+        },
+        items,
+        options.max_concurrency.is_none(),
+    );
+    let summary = match (options.dry_run, options.max_concurrency) {
+        (true, _) => {
+            while let Some(batches) = producer.next_chunk().await? {
+                producer.planned(&batches);
+            }
+            producer.finish();
+            producer.summary
+        }
+        (false, None) => {
+            // An error drops `tx`, which rolls back.
+            let (mut tx, deadline) = deadline::begin::<B>(pool, options.timeout).await?;
+            write_in::<B, S>(&mut tx, &mut producer, deadline).await?;
+            deadline::commit(tx, deadline).await?;
+            producer.finish();
+            producer.summary
+        }
+        (false, Some(n)) => concurrent::<B, S>(pool, producer, n).await?,
+    };
+    Ok(summary)
+}
+
+/// Writes every chunk into one transaction.
+async fn write_in<B, S>(
+    tx: &mut Transaction<'static, B::DB>,
+    producer: &mut Producer<'_, S>,
+    deadline: Deadline,
+) -> Result<()>
+where
+    B: Backend + Send + Sync,
+    S: Stream<Item = Result<Item>>,
+    for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
+    <B::DB as Database>::Arguments: sqlx::IntoArguments<B::DB>,
+    B::DB: sqlx::database::HasStatementCache,
+{
+    // Pipelined: the next chunk is validated and planned while the database executes the
+    // statements of the previous one (the producer yields every few items so the writer's
+    // I/O is served promptly). Both run in this task; the channel holds one chunk.
+    let mut writer = Writer::<B>::new(Arc::clone(&producer.resolved), deadline);
+    let (mut send, mut recv) = futures::channel::mpsc::channel::<Vec<Batch>>(1);
+    producer.yield_every = YIELD_EVERY;
+    let produce = async {
+        while let Some(batches) = producer.next_chunk().await? {
+            producer.planned(&batches);
+            if send.send(batches).await.is_err() {
+                break; // the writer failed; its error is returned
+            }
+        }
+        drop(send);
+        Ok::<(), Error>(())
+    };
+    let consume = async {
+        let result = async {
+            while let Some(batches) = recv.next().await {
+                writer.write_all(tx, batches).await?;
+            }
+            Ok::<(), Error>(())
+        }
+        .await;
+        // Wakes a producer waiting to send, so a failed write ends the call.
+        recv.close();
+        result
+    };
+    let (produced, consumed) = futures::join!(produce, consume);
+    consumed?;
+    produced?;
+    // What was written, after the writer hook, is what the summary reports.
+    producer.summary.rows.clear();
+    writer.add_counts(&mut producer.summary);
+    Ok(())
+}
+
+/// Up to `n` chunks at once, each in its own transaction. Committed chunks stay committed
+/// when a later one fails; the first error is returned once the chunks in flight have ended.
+async fn concurrent<B, S>(
+    pool: &Pool<B::DB>,
+    mut producer: Producer<'_, S>,
+    n: usize,
+) -> Result<Summary>
+where
+    B: Backend + Send + Sync,
+    S: Stream<Item = Result<Item>>,
+    for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
+    <B::DB as Database>::Arguments: sqlx::IntoArguments<B::DB>,
+    B::DB: sqlx::database::HasStatementCache,
+{
+    let mut tasks: JoinSet<Result<Counts>> = JoinSet::new();
+    let mut first_error: Option<Error> = None;
+    let timeout = producer.resolved.options.timeout;
+    loop {
+        while first_error.is_none() && tasks.len() < n {
+            match producer.next_chunk().await {
+                Ok(Some(batches)) => {
+                    let pool = pool.clone();
+                    let resolved = Arc::clone(&producer.resolved);
+                    tasks.spawn(write_chunk::<B>(pool, resolved, batches, timeout));
+                }
+                Ok(None) => break,
+                Err(e) => first_error = Some(e),
+            }
+        }
+        let Some(done) = tasks.join_next().await else {
+            break;
+        };
+        match done {
+            Ok(Ok(counts)) => {
+                counts.add_to(&mut producer.summary);
+                producer.progress();
+            }
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(join) => {
+                first_error.get_or_insert(Error::Task {
+                    message: join.to_string(),
+                });
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    producer.finish();
+    Ok(producer.summary)
+}
+
+/// One chunk in its own transaction, retried on deadlock or serialization failure.
+async fn write_chunk<B>(
+    pool: Pool<B::DB>,
+    resolved: Arc<ResolvedOptions>,
+    batches: Vec<Batch>,
+    timeout: Option<Duration>,
+) -> Result<Counts>
+where
+    B: Backend + Send + Sync,
+    for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
+    <B::DB as Database>::Arguments: sqlx::IntoArguments<B::DB>,
+    B::DB: sqlx::database::HasStatementCache,
+{
+    let mut attempt = 1;
+    loop {
+        let dialect = B::default();
+        let result = async {
+            let (mut tx, deadline) = deadline::begin::<B>(&pool, timeout).await?;
+            let mut writer = Writer::<B>::new(Arc::clone(&resolved), deadline);
+            writer.write_all(&mut tx, batches.clone()).await?;
+            deadline::commit(tx, deadline).await?;
+            Ok(writer.counts)
+        }
+        .await;
+        match result {
+            Ok(counts) => return Ok(counts),
+            Err(Error::Database {
+                code: Some(code), ..
+            }) if attempt < CHUNK_ATTEMPTS && dialect.is_retryable(&code) => {
+                tracing::debug!(
+                    attempt,
+                    code,
+                    "chunk hit a deadlock or serialization failure; retrying"
+                );
+                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! The producer: reads the input, casts each item with its changeset, recovers what can be
+//! recovered, and plans the valid items, one chunk at a time.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+
+use crate::changeset::{CastCtx, Changeset, cast_with, recover, recoverable};
+use crate::error::Result;
+use crate::item::Item;
+use crate::options::{Handler, ResolvedOptions, Skipped};
+use crate::plan::{Batch, Planner};
+use crate::schema::{Registry, Schema};
+use crate::summary::{SkippedReport, Summary};
+
+/// How many items the producer validates between two yields when it runs beside a writer.
+pub(super) const YIELD_EVERY: usize = 32;
+
+/// Reads, validates, recovers and plans the input, one chunk at a time.
+pub(super) struct Producer<'r, S> {
+    registry: &'r Registry,
+    root: Arc<Schema>,
+    planner: Planner,
+    pub(super) resolved: Arc<ResolvedOptions>,
+    pub(super) summary: Summary,
+    skipped: SkippedReport,
+    items: Pin<Box<futures::stream::Fuse<S>>>,
+    /// Yield to the writer every this many items (0: never).
+    pub(super) yield_every: usize,
+}
+
+impl<'r, S: Stream<Item = Result<Item>>> Producer<'r, S> {
+    /// A producer of the items of the schema `root`; `across_chunks` as the planner's (rows
+    /// shared by several chunks are written once: one transaction).
+    pub(super) fn new(
+        registry: &'r Registry,
+        root: Arc<Schema>,
+        resolved: Arc<ResolvedOptions>,
+        summary: Summary,
+        items: S,
+        across_chunks: bool,
+    ) -> Self {
+        Producer {
+            registry,
+            root,
+            planner: Planner::new(registry.clone(), Arc::clone(&resolved), across_chunks),
+            resolved,
+            summary,
+            skipped: SkippedReport::default(),
+            items: Box::pin(items.fuse()),
+            yield_every: 0,
+        }
+    }
+
+    /// The next chunk's batches, or `None` at the end of the input.
+    pub(super) async fn next_chunk(&mut self) -> Result<Option<Vec<Batch>>> {
+        let options = &self.resolved.options;
+        let chunk_size = options.chunk_size;
+        let mut invalid: Vec<Skipped> = Vec::new();
+        let mut recovered: Vec<Changeset> = Vec::new();
+        let recovery = !options.recover_changeset_errors.is_empty();
+        // Each item is cast and planned as soon as it is pulled, while its JSON is still in
+        // the CPU's cache (casting a whole chunk after reading it missed the cache on every
+        // attrs lookup).
+        let mut n = 0;
+        while n < chunk_size {
+            let item = match self.items.next().await {
+                Some(item) => item?,
+                None => break,
+            };
+            n += 1;
+            if self.yield_every > 0 && n % self.yield_every == 0 {
+                tokio::task::yield_now().await;
+            }
+            let mut cs = cast_with(
+                self.registry,
+                &self.root,
+                &options.changeset,
+                &item.attrs,
+                &CastCtx {
+                    placeholders: &self.resolved.placeholders,
+                    infer_foreign_keys: options.infer_foreign_keys,
+                    now: Some(&self.resolved.now),
+                },
+                None,
+                &[],
+            );
+            if !cs.is_valid() && recovery && recoverable(&cs, &self.resolved.recover) {
+                if options.on_recovered.is_some() {
+                    recovered.push(cs.clone());
+                }
+                recover(&mut cs, &self.resolved.recover);
+                self.summary.recovered += 1;
+            }
+            if cs.is_valid() {
+                self.summary.written += 1;
+                self.planner.add(cs);
+            } else {
+                self.summary.skipped += 1;
+                self.skipped.record(&cs, &item);
+                if options.on_skipped.is_some() {
+                    invalid.push(Skipped {
+                        changeset: cs,
+                        item,
+                    });
+                }
+            }
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+        if let Some(Handler(f)) = &options.on_skipped
+            && !invalid.is_empty()
+        {
+            f(&invalid);
+        }
+        if let Some(Handler(f)) = &options.on_recovered
+            && !recovered.is_empty()
+        {
+            f(&recovered);
+        }
+        Ok(Some(self.planner.take()))
+    }
+
+    /// Counts a chunk's planned rows in the summary and reports progress (the dry run, and
+    /// one transaction before its writer's counts replace them).
+    pub(super) fn planned(&mut self, batches: &[Batch]) {
+        for b in batches {
+            *self.summary.rows.entry(b.display_name()).or_insert(0) += b.rows.len() as u64;
+        }
+        self.progress();
+    }
+
+    /// Calls the progress handler with the summary so far.
+    pub(super) fn progress(&self) {
+        if let Some(Handler(f)) = &self.resolved.options.on_progress {
+            f(&self.summary);
+        }
+    }
+
+    /// The call's one warning about skipped items.
+    pub(super) fn finish(&mut self) {
+        self.skipped.finish(&mut self.summary);
+    }
+}

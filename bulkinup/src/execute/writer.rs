@@ -1,0 +1,309 @@
+//! The writer: renders each batch's statements through the dialect (caching one SQL text per
+//! statement shape and row count), binds the rows, runs the statements and counts them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use sqlx::{Arguments, Database, Executor, Transaction};
+
+use super::deadline::Deadline;
+use crate::dialect::{Backend, Columnar, TableName, trusted_sql};
+use crate::error::{Error, Result};
+use crate::options::{ResolvedOptions, WriteContext};
+use crate::plan::{Batch, OnConflict};
+use crate::schema::{FieldType, Value};
+use crate::summary::Summary;
+
+/// How many rows of `ncols` columns one statement may carry.
+pub(crate) fn rows_per_statement(chunk_size: usize, bind_limit: usize, ncols: usize) -> usize {
+    chunk_size.min(bind_limit / ncols.max(1)).max(1)
+}
+
+/// A value the driver could not encode, as an error naming the table.
+pub(super) fn encode_error(table: &str, e: sqlx::error::BoxDynError) -> Error {
+    Error::database(Some(table), sqlx::Error::Encode(e))
+}
+
+/// Rows and statements written, per table.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    rows: BTreeMap<String, u64>,
+    statements: BTreeMap<String, u64>,
+}
+
+impl Counts {
+    /// Adds these counts to the summary's.
+    pub(super) fn add_to(self, summary: &mut Summary) {
+        for (t, n) in self.rows {
+            *summary.rows.entry(t).or_insert(0) += n;
+        }
+        for (t, n) in self.statements {
+            *summary.statements.entry(t).or_insert(0) += n;
+        }
+    }
+
+    /// Counts `n` rows written to `table`.
+    pub(super) fn add_rows(&mut self, table: String, n: usize) {
+        *self.rows.entry(table).or_insert(0) += n as u64;
+    }
+}
+
+/// A statement's shape: the table (prefix, name), each column with its type and whether it
+/// is bound once for every row, and the conflict clause.
+type ShapeKey = (
+    (Option<String>, String),
+    Vec<(String, FieldType, bool)>,
+    OnConflict,
+);
+
+/// Writes batches, caching one SQL text per statement shape and row count.
+pub(crate) struct Writer<B: Backend> {
+    pub(super) dialect: B,
+    pub(super) resolved: Arc<ResolvedOptions>,
+    /// Statement shape (table, columns, shared flags, conflict clause) → row count → SQL.
+    sql: HashMap<ShapeKey, HashMap<usize, Arc<str>>>,
+    /// Statement shape → the backend's columnar statement, if it has one.
+    columnar: HashMap<ShapeKey, Option<Arc<str>>>,
+    pub(super) counts: Counts,
+    pub(super) deadline: Deadline,
+}
+
+impl<B: Backend> Writer<B>
+where
+    for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
+    <B::DB as Database>::Arguments: sqlx::IntoArguments<B::DB>,
+    B::DB: sqlx::database::HasStatementCache,
+{
+    /// A writer of one transaction, bounded by `deadline`.
+    pub(crate) fn new(resolved: Arc<ResolvedOptions>, deadline: Deadline) -> Self {
+        Writer {
+            dialect: B::default(),
+            resolved,
+            sql: HashMap::new(),
+            columnar: HashMap::new(),
+            counts: Counts::default(),
+            deadline,
+        }
+    }
+
+    /// Moves the counts so far into the summary.
+    pub(super) fn add_counts(&mut self, summary: &mut Summary) {
+        std::mem::take(&mut self.counts).add_to(summary);
+    }
+
+    /// Writes a chunk's batches in order, through the writer hook if there is one.
+    pub(super) async fn write_all(
+        &mut self,
+        tx: &mut Transaction<'static, B::DB>,
+        batches: Vec<Batch>,
+    ) -> Result<()> {
+        // Slots of generated keys are numbered per chunk.
+        let mut keys: Vec<Option<Value>> = Vec::new();
+        for mut batch in batches {
+            for (r, c, slot) in std::mem::take(&mut batch.fixups) {
+                let key = keys.get(slot as usize).cloned().flatten().ok_or_else(|| {
+                    Error::GeneratedKeyMissing {
+                        table: batch.display_name(),
+                    }
+                })?;
+                batch.rows[r][c] = key;
+            }
+            if let Some(generated) = batch.generated.take() {
+                // Rows without their key: written apart, reading the keys back (no writer hook:
+                // the rows must stay as planned to match the keys).
+                let mut given = Vec::with_capacity(batch.rows.len());
+                let mut pending = Vec::new();
+                for (row, slot) in std::mem::take(&mut batch.rows)
+                    .into_iter()
+                    .zip(&generated.slots)
+                {
+                    match slot {
+                        Some(s) => pending.push((row, *s)),
+                        None => given.push(row),
+                    }
+                }
+                self.write_returning(tx, &batch, &generated, pending, &mut keys)
+                    .await?;
+                batch.rows = given;
+                if batch.rows.is_empty() {
+                    continue;
+                }
+            }
+            match &self.resolved.options.writer {
+                None => self.write(tx, &batch).await?,
+                Some(hook) => {
+                    let ctx = WriteContext {
+                        verb: self.resolved.verb,
+                        timeout: self.resolved.options.timeout,
+                        database: self.dialect.name(),
+                    };
+                    for b in (hook.0)(&ctx, batch)? {
+                        self.write(tx, &b).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes one batch in ⌈rows / per_statement⌉ statements: through the backend's columnar
+    /// statement where it has one for these columns, else as multi-row `VALUES`.
+    pub(crate) async fn write(
+        &mut self,
+        tx: &mut Transaction<'static, B::DB>,
+        batch: &Batch,
+    ) -> Result<()> {
+        if batch.rows.is_empty() {
+            return Ok(());
+        }
+        let reuse = self.dialect.reuses_placeholders();
+        let shared: Vec<bool> = batch.columns.iter().map(|c| c.shared && reuse).collect();
+        let shape: ShapeKey = (
+            (batch.prefix.clone(), batch.table.clone()),
+            batch
+                .columns
+                .iter()
+                .zip(&shared)
+                .map(|(c, s)| (c.name.clone(), c.ty.clone(), *s))
+                .collect(),
+            (*batch.on_conflict).clone(),
+        );
+        if let Some(columnar) = B::columnar()
+            && let Some(sql) = self.columnar_for(columnar, &shape, batch)
+        {
+            for rows in batch.rows.chunks(self.resolved.options.chunk_size) {
+                let mut args = <B::DB as Database>::Arguments::default();
+                columnar
+                    .bind(&mut args, &batch.columns, rows)
+                    .map_err(|e| encode_error(&batch.display_name(), e))?;
+                self.execute(tx, &sql, args, true, &batch.display_name())
+                    .await?;
+            }
+            self.counts.add_rows(batch.display_name(), batch.rows.len());
+            return Ok(());
+        }
+
+        let nshared = shared.iter().filter(|s| **s).count();
+        let per_row = batch.columns.len() - nshared;
+        let per = rows_per_statement(
+            self.resolved.options.chunk_size,
+            self.dialect.bind_limit() - nshared,
+            per_row,
+        );
+        for rows in batch.rows.chunks(per) {
+            let sql = self.sql_for(&shape, rows.len());
+            let mut args = <B::DB as Database>::Arguments::default();
+            args.reserve(
+                nshared + rows.len() * per_row,
+                (nshared + rows.len() * per_row) * 8,
+            );
+            let bind_err = |e| encode_error(&batch.display_name(), e);
+            for ((value, column), _) in rows[0]
+                .iter()
+                .zip(batch.columns.iter())
+                .zip(&shared)
+                .filter(|(_, s)| **s)
+            {
+                B::bind(&mut args, value, &column.ty).map_err(bind_err)?;
+            }
+            for row in rows {
+                for ((value, column), _) in row
+                    .iter()
+                    .zip(batch.columns.iter())
+                    .zip(&shared)
+                    .filter(|(_, s)| !**s)
+                {
+                    B::bind(&mut args, value, &column.ty).map_err(bind_err)?;
+                }
+            }
+            self.execute(tx, &sql, args, rows.len() == per, &batch.display_name())
+                .await?;
+        }
+        self.counts.add_rows(batch.display_name(), batch.rows.len());
+        Ok(())
+    }
+
+    /// Runs one statement and counts it.
+    async fn execute(
+        &mut self,
+        tx: &mut Transaction<'static, B::DB>,
+        sql: &str,
+        args: <B::DB as Database>::Arguments,
+        persistent: bool,
+        table: &str,
+    ) -> Result<()> {
+        self.deadline.check(Some(table))?;
+        sqlx::query_with(trusted_sql(sql), args)
+            .persistent(persistent)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| self.statement_error(table, e))?;
+        self.count_statement(table);
+        Ok(())
+    }
+
+    /// A failed statement as an error: the database's statement limit is a timeout,
+    /// anything else a database error naming the table.
+    pub(super) fn statement_error(&self, table: &str, e: sqlx::Error) -> Error {
+        match e {
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|c| self.dialect.is_statement_timeout(&c)) =>
+            {
+                Error::Timeout {
+                    seconds: self
+                        .resolved
+                        .options
+                        .timeout
+                        .map_or(0.0, |l| l.as_secs_f64()),
+                    table: Some(table.to_string()),
+                }
+            }
+            e => Error::database(Some(table), e),
+        }
+    }
+
+    /// Counts one statement written to `table`.
+    pub(super) fn count_statement(&mut self, table: &str) {
+        *self.counts.statements.entry(table.to_string()).or_insert(0) += 1;
+    }
+
+    /// The columnar statement of a shape (cached, `None` when its columns do not allow one).
+    fn columnar_for(
+        &mut self,
+        columnar: &dyn Columnar<B::DB>,
+        shape: &ShapeKey,
+        batch: &Batch,
+    ) -> Option<Arc<str>> {
+        if let Some(sql) = self.columnar.get(shape) {
+            return sql.clone();
+        }
+        let sql: Option<Arc<str>> = columnar
+            .sql(batch.table_name(), &batch.columns, &batch.on_conflict)
+            .map(Into::into);
+        self.columnar.insert(shape.clone(), sql.clone());
+        sql
+    }
+
+    /// The multi-row `VALUES` statement of a shape and row count (cached).
+    fn sql_for(&mut self, shape: &ShapeKey, rows: usize) -> Arc<str> {
+        let dialect = &self.dialect;
+        let by_rows = match self.sql.get_mut(shape) {
+            Some(m) => m,
+            None => self.sql.entry(shape.clone()).or_default(),
+        };
+        Arc::clone(by_rows.entry(rows).or_insert_with(|| {
+            let ((prefix, name), columns, on_conflict) = shape;
+            let table = TableName {
+                prefix: prefix.as_deref(),
+                name,
+            };
+            let cols: Vec<&str> = columns.iter().map(|(c, _, _)| c.as_str()).collect();
+            let shared: Vec<bool> = columns.iter().map(|(_, _, s)| *s).collect();
+            dialect
+                .insert_sql_shared(table, &cols, &shared, rows, on_conflict)
+                .into()
+        }))
+    }
+}
