@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use sqlx::{Database, Executor, Transaction};
 
 use super::writer::{Writer, encode_error, rows_per_statement};
+use crate::changeset::cast_value;
 use crate::dialect::{Backend, trusted_sql};
 use crate::error::Result;
-use crate::plan::{Batch, Generated, OnConflict};
+use crate::plan::{Batch, Generated, Key, OnConflict, key_of};
 use crate::schema::Value;
 
 impl<B: Backend> Writer<B>
@@ -89,20 +90,25 @@ where
                     assign(*slot, key_value(B::column_json(r, 0)));
                 }
             } else {
-                let mut by_key: HashMap<String, Value> = HashMap::new();
+                // Returned rows are matched to input rows by the same typed key the planner
+                // de-duplicates with: the returned values cast to the columns' types.
+                let all: Vec<usize> = (0..match_cols.len()).collect();
+                let mut by_key: HashMap<Key, Value> = HashMap::new();
                 for r in &returned {
-                    let k: Vec<serde_json::Value> = (1..=match_cols.len())
-                        .map(|i| B::column_json(r, i))
+                    let values: Vec<Value> = match_cols
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &c)| {
+                            cast_value(&batch.columns[c].ty, &B::column_json(r, i + 1))
+                                .unwrap_or(Value::Null)
+                        })
                         .collect();
-                    by_key.insert(
-                        serde_json::Value::Array(k).to_string(),
-                        key_value(B::column_json(r, 0)),
-                    );
+                    if let Some(k) = key_of(&values, &all) {
+                        by_key.insert(k, key_value(B::column_json(r, 0)));
+                    }
                 }
                 for (row, slot) in part {
-                    let k: Vec<serde_json::Value> =
-                        match_cols.iter().map(|&c| row[c].to_json()).collect();
-                    if let Some(v) = by_key.get(&serde_json::Value::Array(k).to_string()) {
+                    if let Some(v) = key_of(row, &match_cols).and_then(|k| by_key.get(&k)) {
                         assign(*slot, v.clone());
                     }
                 }

@@ -695,13 +695,17 @@ fn type_of(v: &Value) -> FieldType {
 }
 
 /// A row's conflict key: a single integer (the common case, no allocation) or its parts.
+/// The one identity of a row by its key columns: in-call de-duplication, and matching the
+/// keys a database returns to the rows that asked for them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
+pub(crate) enum Key {
     Int(i64),
     Parts(Vec<KeyPart>),
 }
 
-fn key_of(row: &[Value], cols: &[usize]) -> Option<Key> {
+/// The key of `row` in the columns `cols`; `None` when one of them is `NULL` (NULLs never
+/// conflict).
+pub(crate) fn key_of(row: &[Value], cols: &[usize]) -> Option<Key> {
     if let [c] = cols {
         return match &row[*c] {
             Value::Null => None,
