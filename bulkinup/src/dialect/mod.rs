@@ -1,7 +1,11 @@
 //! SQL dialects: one [`Dialect`] trait whose default methods render the standard
 //! (PostgreSQL/SQLite) form, and one implementation per database that overrides only what
 //! differs. Identifiers always go through [`Dialect::quote`]; values are always bound
-//! parameters, never part of the SQL text.
+//! parameters, never part of the SQL text. The write statements (with their conflict and
+//! returning clauses), the transaction limits and the catalog queries are rendered here. What
+//! only one database has stays in its module — PostgreSQL's catalog queries and its `unnest`
+//! fast path are in `dialect/postgres/` — and each database's error codes are named
+//! constants there.
 //!
 //! ```
 //! use bulkinup::dialect::{Dialect, MySqlDialect, PgDialect};

@@ -95,7 +95,7 @@ impl Dialect for MySqlDialect {
         true
     }
 
-    /// [`SQLSTATE_STATEMENT_TIMEOUT`], [`ER_STATEMENT_TIMEOUT`].
+    /// MariaDB `1969` ER_STATEMENT_TIMEOUT (SQLSTATE `70100`).
     fn is_statement_timeout(&self, code: &str) -> bool {
         matches!(code, SQLSTATE_STATEMENT_TIMEOUT | ER_STATEMENT_TIMEOUT)
     }
@@ -108,8 +108,8 @@ impl Dialect for MySqlDialect {
         "a MySQL/MariaDB database: create it with `CREATE DATABASE`"
     }
 
-    /// [`SQLSTATE_DEADLOCK`], [`ER_LOCK_DEADLOCK`], [`ER_LOCK_WAIT_TIMEOUT`]. sqlx reports
-    /// MySQL's SQLSTATE as the code; the error numbers are matched too.
+    /// SQLSTATE `40001` (a deadlock), `1213` ER_LOCK_DEADLOCK, `1205` ER_LOCK_WAIT_TIMEOUT.
+    /// sqlx reports MySQL's SQLSTATE as the code; the error numbers are matched too.
     fn is_retryable(&self, code: &str) -> bool {
         matches!(
             code,

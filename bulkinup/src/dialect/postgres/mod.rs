@@ -47,7 +47,7 @@ impl Dialect for PgDialect {
         "a PostgreSQL schema: create it with `CREATE SCHEMA`"
     }
 
-    /// [`DEADLOCK_DETECTED`], [`SERIALIZATION_FAILURE`].
+    /// `40P01` deadlock_detected, `40001` serialization_failure.
     fn is_retryable(&self, code: &str) -> bool {
         matches!(code, DEADLOCK_DETECTED | SERIALIZATION_FAILURE)
     }
@@ -58,7 +58,7 @@ impl Dialect for PgDialect {
         Some(format!("SET LOCAL statement_timeout = {ms}"))
     }
 
-    /// [`QUERY_CANCELED`].
+    /// `57014` query_canceled.
     fn is_statement_timeout(&self, code: &str) -> bool {
         code == QUERY_CANCELED
     }

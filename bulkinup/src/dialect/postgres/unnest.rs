@@ -160,3 +160,48 @@ impl Columnar<Postgres> for Unnest {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(name: &str, ty: FieldType, shared: bool) -> Column {
+        Column {
+            name: name.into(),
+            ty,
+            shared,
+        }
+    }
+
+    #[test]
+    fn one_array_per_column_and_shared_columns_as_scalars_after_them() {
+        let columns = [
+            column("id", FieldType::Integer, false),
+            column("inserted_at", FieldType::UtcDatetimeUsec, true),
+            column("name", FieldType::String, false),
+        ];
+        let on_conflict = OnConflict::Update {
+            target: vec!["id".into()],
+            set: vec!["name".into()],
+        };
+        assert_eq!(
+            Unnest.sql("tags".into(), &columns, &on_conflict).as_deref(),
+            Some(
+                r#"INSERT INTO "tags" ("id", "inserted_at", "name") SELECT u.c0, $3::timestamptz, u.c2 FROM unnest($1::int8[], $2::text[]) AS u(c0, c2) ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name""#
+            )
+        );
+    }
+
+    #[test]
+    fn array_columns_have_no_columnar_statement() {
+        let columns = [column(
+            "tags",
+            FieldType::Array(Box::new(FieldType::String)),
+            false,
+        )];
+        assert_eq!(
+            Unnest.sql("posts".into(), &columns, &OnConflict::Raise),
+            None
+        );
+    }
+}
