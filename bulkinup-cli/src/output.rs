@@ -165,11 +165,11 @@ impl SummaryLine<'_> {
     /// The line's JSON text.
     ///
     /// # Errors
-    /// [`Error::Io`] if serialization fails (it does not for these types).
+    /// [`Error::Serialize`] if serialization fails (it does not for these types).
     pub fn to_text(&self) -> Result<String> {
-        serde_json::to_string(self).map_err(|e| Error::Io {
-            path: Some("standard output".into()),
-            source: e.into(),
+        serde_json::to_string(self).map_err(|source| Error::Serialize {
+            what: "the summary line".into(),
+            source,
         })
     }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::connect::Db;
+use crate::db::Db;
 use crate::error::Result;
 use crate::item::Item;
 use crate::options::{Options, Verb};
