@@ -1,0 +1,755 @@
+//! Tests of the schema-file loader.
+
+use super::*;
+use crate::schema::Link;
+
+/// The blog schema of `docs/schema-file.md`, followed by its `[options]` example.
+const BLOG: &str = concat!(
+    r#"[schemas.Author]
+source = "authors"
+primary_key = ["id"]                       # default ["id"]; [] for none
+fields = { id = "integer", name = "string", phone_number = "string", inserted_at = "utc_datetime_usec" }
+
+[schemas.Author.associations]
+posts        = { kind = "has_many",    related = "Post" }              # foreign_key author_id
+profile      = { kind = "has_one",     related = "Profile", foreign_key = "author_id" }
+address      = { kind = "embeds_one",  related = "Address" }
+social_links = { kind = "embeds_many", related = "SocialLink" }
+
+[schemas.Author.changesets.changeset]
+cast = ["id", "name", "phone_number"]
+required = ["id", "name"]
+format = { phone_number = '^\d{3}-\d{4}$' }
+cast_assoc = ["posts", "profile"]
+cast_embed = ["address", "social_links"]
+
+[schemas.Author.changesets.upsert_changeset]
+cast = ["id"]
+required = ["id"]
+
+[schemas.Post]
+source = "posts"
+fields = { id = "integer", author_id = "integer", title = "string", inserted_at = "utc_datetime_usec" }
+[schemas.Post.associations]
+category = { kind = "belongs_to",   related = "Category" }            # field category_id
+comments = { kind = "has_many",     related = "Comment" }
+tags     = { kind = "many_to_many", related = "Tag", join_through = "posts_tags", join_keys = [["post_id", "id"], ["tag_id", "id"]] }
+[schemas.Post.changesets.changeset]
+cast = ["id", "author_id", "category_id", "title"]
+required = ["id", "author_id", "title"]
+cast_assoc = ["category", "comments", "tags"]
+
+[schemas.Comment]
+source = "comments"
+fields = { id = "integer", post_id = "integer", body = "string" }
+[schemas.Comment.changesets.changeset]
+cast = ["id", "post_id", "body"]
+required = ["id", "post_id", "body"]
+
+[schemas.Profile]
+source = "profiles"
+fields = { id = "integer", author_id = "integer", bio = "string" }
+[schemas.Profile.changesets.changeset]
+cast = ["id", "author_id", "bio"]
+required = ["id", "author_id", "bio"]
+
+[schemas.Category]
+source = "categories"
+fields = { id = "integer", name = "string" }
+[schemas.Category.changesets.changeset]
+cast = ["id", "name"]
+required = ["id", "name"]
+
+[schemas.Tag]
+source = "tags"
+fields = { id = "integer", name = "string" }
+[schemas.Tag.changesets.changeset]
+cast = ["id", "name"]
+required = ["id", "name"]
+
+[schemas.Address]
+embedded = true
+primary_key = []
+fields = { street = "string", city = "string" }
+[schemas.Address.changesets.changeset]
+cast = ["street", "city"]
+required = ["street", "city"]
+
+[schemas.SocialLink]
+embedded = true
+primary_key = []
+fields = { label = "string", url = "string" }
+[schemas.SocialLink.changesets.changeset]
+cast = ["label", "url"]
+required = ["label", "url"]
+"#,
+    r#"[options]
+chunk_size = 500
+timeout = 30                                   # seconds
+placeholders = { Author = { name = "Anonymous" }, Post = { inserted_at = "now()" } }
+recover_changeset_errors = { Post = { title = "UNTITLED" } }
+on_conflict = { Tag = "nothing", posts_tags = "nothing", Post = "replace:title" }
+conflict_target = { Setting = ["key"] }
+[options.upsert]
+replace_all_except = ["inserted_at"]
+"#,
+);
+
+fn load(text: &str) -> Result<SchemaFile> {
+    Registry::from_toml_str(text, "t.toml")
+}
+
+/// The error message of a load that must fail.
+fn load_err(text: &str) -> String {
+    match load(text) {
+        Ok(_) => panic!("expected an error loading:\n{text}"),
+        Err(e) => {
+            assert!(matches!(e, Error::Schema { .. }), "{e:?}");
+            e.to_string()
+        }
+    }
+}
+
+fn assert_contains(message: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(
+            message.contains(part),
+            "`{message}` does not contain `{part}`"
+        );
+    }
+}
+
+fn field_names(registry: &Registry, schema: &str) -> Vec<String> {
+    registry
+        .get(schema)
+        .unwrap()
+        .fields()
+        .iter()
+        .map(|f| f.name().to_string())
+        .collect()
+}
+
+#[test]
+fn loads_the_blog_schema() {
+    let file = load(BLOG).unwrap();
+    let r = &file.registry;
+    assert_eq!(
+        r.schema_names(),
+        [
+            "Address",
+            "Author",
+            "Category",
+            "Comment",
+            "Post",
+            "Profile",
+            "SocialLink",
+            "Tag"
+        ]
+    );
+    assert_eq!(
+        field_names(r, "Author"),
+        [
+            "id",
+            "name",
+            "phone_number",
+            "inserted_at",
+            "address",
+            "social_links"
+        ]
+    );
+    let author = r.get("Author").unwrap();
+    assert_eq!(author.source(), Some("authors"));
+    assert_eq!(author.primary_key(), ["id"]);
+    assert_eq!(author.changeset_names(), ["changeset", "upsert_changeset"]);
+    assert_eq!(
+        author.field("inserted_at").unwrap().ty(),
+        &FieldType::UtcDatetimeUsec
+    );
+
+    let post = r.get("Post").unwrap();
+    let category_id = post
+        .field("category_id")
+        .expect("belongs_to defines category_id");
+    assert_eq!(category_id.ty(), &FieldType::Id);
+    assert_eq!(post.primary_key(), ["id"]);
+    let tags = post
+        .associations()
+        .iter()
+        .find(|a| a.name() == "tags")
+        .unwrap();
+    assert_eq!(tags.kind(), AssocKind::ManyToMany);
+    match &tags.link {
+        Link::Join {
+            table,
+            owner_column,
+            related_column,
+            ..
+        } => {
+            assert_eq!(table, "posts_tags");
+            assert_eq!(owner_column, "post_id");
+            assert_eq!(related_column, "tag_id");
+        }
+        other => panic!("unexpected link {other:?}"),
+    }
+    assert_eq!(r.join_tables(), ["posts_tags"]);
+
+    let address = r.get("Address").unwrap();
+    assert!(address.is_embedded());
+    assert_eq!(address.source(), None);
+    assert!(address.primary_key().is_empty());
+
+    let options = file.options.expect("the [options] table");
+    let expected: toml::Table = toml::from_str(
+        r#"
+chunk_size = 500
+timeout = 30
+placeholders = { Author = { name = "Anonymous" }, Post = { inserted_at = "now()" } }
+recover_changeset_errors = { Post = { title = "UNTITLED" } }
+on_conflict = { Tag = "nothing", posts_tags = "nothing", Post = "replace:title" }
+conflict_target = { Setting = ["key"] }
+[upsert]
+replace_all_except = ["inserted_at"]
+"#,
+    )
+    .unwrap();
+    assert_eq!(options, expected);
+}
+
+#[test]
+fn loads_the_example_file() {
+    let file = Registry::from_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/blog/schema.toml"
+    ))
+    .unwrap();
+    assert!(file.options.is_none());
+    assert_eq!(file.registry.schema_names().len(), 8);
+    assert_eq!(
+        field_names(&file.registry, "Author"),
+        field_names(&load(BLOG).unwrap().registry, "Author")
+    );
+}
+
+#[test]
+fn missing_file_is_an_io_error() {
+    let err = Registry::from_file("/nonexistent/bulkinup/schema.toml").unwrap_err();
+    assert!(matches!(err, Error::Io { path: Some(ref p), .. } if p.contains("nonexistent")));
+}
+
+/// The blog registry written with the builder API.
+fn blog_in_code() -> Registry {
+    let ts = FieldType::UtcDatetimeUsec;
+    let simple = |name: &str, source: &str, fields: &[(&str, FieldType)]| {
+        let mut def = SchemaDef::new(name).source(source);
+        for (f, ty) in fields {
+            def = def.field(*f, ty.clone());
+        }
+        let names: Vec<&str> = fields.iter().map(|(f, _)| *f).collect();
+        def.changeset(
+            "changeset",
+            ChangesetDef::new().cast(names.clone()).required(names),
+        )
+    };
+    Registry::builder()
+        .schema(
+            SchemaDef::new("Author")
+                .source("authors")
+                .primary_key(["id"])
+                .field("id", FieldType::Integer)
+                .field("name", FieldType::String)
+                .field("phone_number", FieldType::String)
+                .field("inserted_at", ts.clone())
+                .has_many("posts", "Post")
+                .assoc(
+                    AssocDef::new("profile", AssocKind::HasOne, "Profile").foreign_key("author_id"),
+                )
+                .embeds_one("address", "Address")
+                .embeds_many("social_links", "SocialLink")
+                .changeset(
+                    "changeset",
+                    ChangesetDef::new()
+                        .cast(["id", "name", "phone_number"])
+                        .required(["id", "name"])
+                        .format("phone_number", r"^\d{3}-\d{4}$")
+                        .cast_assoc("posts")
+                        .cast_assoc("profile")
+                        .cast_embed("address")
+                        .cast_embed("social_links"),
+                )
+                .changeset(
+                    "upsert_changeset",
+                    ChangesetDef::new().cast(["id"]).required(["id"]),
+                ),
+        )
+        .schema(
+            SchemaDef::new("Post")
+                .source("posts")
+                .field("id", FieldType::Integer)
+                .field("author_id", FieldType::Integer)
+                .field("title", FieldType::String)
+                .field("inserted_at", ts)
+                .belongs_to("category", "Category")
+                .has_many("comments", "Comment")
+                .assoc(
+                    AssocDef::new("tags", AssocKind::ManyToMany, "Tag")
+                        .join_through("posts_tags")
+                        .join_keys(("post_id", "id"), ("tag_id", "id")),
+                )
+                .changeset(
+                    "changeset",
+                    ChangesetDef::new()
+                        .cast(["id", "author_id", "category_id", "title"])
+                        .required(["id", "author_id", "title"])
+                        .cast_assoc("category")
+                        .cast_assoc("comments")
+                        .cast_assoc("tags"),
+                ),
+        )
+        .schema(simple(
+            "Comment",
+            "comments",
+            &[
+                ("id", FieldType::Integer),
+                ("post_id", FieldType::Integer),
+                ("body", FieldType::String),
+            ],
+        ))
+        .schema(simple(
+            "Profile",
+            "profiles",
+            &[
+                ("id", FieldType::Integer),
+                ("author_id", FieldType::Integer),
+                ("bio", FieldType::String),
+            ],
+        ))
+        .schema(simple(
+            "Category",
+            "categories",
+            &[("id", FieldType::Integer), ("name", FieldType::String)],
+        ))
+        .schema(simple(
+            "Tag",
+            "tags",
+            &[("id", FieldType::Integer), ("name", FieldType::String)],
+        ))
+        .schema(
+            SchemaDef::embedded("Address")
+                .primary_key(Vec::<String>::new())
+                .field("street", FieldType::String)
+                .field("city", FieldType::String)
+                .changeset(
+                    "changeset",
+                    ChangesetDef::new()
+                        .cast(["street", "city"])
+                        .required(["street", "city"]),
+                ),
+        )
+        .schema(
+            SchemaDef::embedded("SocialLink")
+                .primary_key(Vec::<String>::new())
+                .field("label", FieldType::String)
+                .field("url", FieldType::String)
+                .changeset(
+                    "changeset",
+                    ChangesetDef::new()
+                        .cast(["label", "url"])
+                        .required(["label", "url"]),
+                ),
+        )
+        .build()
+        .unwrap()
+}
+
+/// Everything a registry shows through its public getters.
+fn observe(r: &Registry) -> Vec<String> {
+    let mut out = vec![format!("schemas {:?}", r.schema_names())];
+    out.push(format!("join tables {:?}", r.join_tables()));
+    for name in r.schema_names() {
+        let s = r.get(name).unwrap();
+        out.push(format!(
+            "{name}: source {:?} embedded {} pk {:?} changesets {:?}",
+            s.source(),
+            s.is_embedded(),
+            s.primary_key(),
+            s.changeset_names()
+        ));
+        for f in s.fields() {
+            out.push(format!(
+                "{name}.{}: {} in {} auto {}",
+                f.name(),
+                f.ty(),
+                f.column(),
+                f.is_autogenerated()
+            ));
+        }
+        for a in s.associations() {
+            out.push(format!("{name}.{}: {}", a.name(), a.kind()));
+        }
+    }
+    out
+}
+
+#[test]
+fn file_and_builder_agree() {
+    let from_file = load(BLOG).unwrap().registry;
+    let from_code = blog_in_code();
+    assert_eq!(observe(&from_file), observe(&from_code));
+    // Spot checks, so an empty observation cannot pass.
+    let observed = observe(&from_file);
+    assert!(observed.contains(&"Author.posts: has_many".to_string()));
+    assert!(observed.contains(&"Post.category_id: id in category_id auto false".to_string()));
+    assert!(observed.contains(&"Author.address: embed in address auto false".to_string()));
+}
+
+#[test]
+fn reads_every_key() {
+    let file = load(
+            r#"
+[schemas.Account]
+source = "accounts"
+primary_key = ["uid"]
+timestamps = true
+[schemas.Account.fields]
+uid = { type = "integer", autogenerate = true }
+phone = { type = "string", source = "phone_col" }
+role = { type = "string", default = "user" }
+tags = "array:string"
+score = "float"
+[schemas.Account.associations]
+owner = { kind = "belongs_to", related = "Account", foreign_key = "owner_uid", references = "uid", type = "integer" }
+settings = { kind = "embeds_one", related = "Settings", source = "settings_json" }
+children = { kind = "has_many", related = "Account", foreign_key = "owner_uid", references = "uid" }
+grandchildren = { kind = "has_many", through = ["children", "children"] }
+[schemas.Account.changesets.changeset]
+cast = ["uid", "phone", "role", "tags", "score", "owner_uid"]
+required = ["uid"]
+format = { phone = '^\d+$' }
+length = { phone = { min = 3, max = 12 }, tags = { is = 2 } }
+number = { score = { greater_than = 0, less_than_or_equal_to = 9.5 } }
+inclusion = { role = ["user", "admin"] }
+exclusion = { role = ["root"] }
+cast_assoc = [{ name = "children", with = "child" }]
+cast_embed = ["settings"]
+[schemas.Account.changesets.child]
+cast = ["uid"]
+[schemas.Settings]
+embedded = true
+fields = { theme = "string" }
+[schemas.Settings.changesets.changeset]
+cast = ["theme"]
+"#,
+        )
+        .unwrap();
+    let r = &file.registry;
+    let a = r.get("Account").unwrap();
+    assert_eq!(a.primary_key(), ["uid"]);
+    assert!(a.field("uid").unwrap().is_autogenerated());
+    assert_eq!(a.field("phone").unwrap().column(), "phone_col");
+    assert_eq!(
+        a.field("role").unwrap().default,
+        crate::Value::String("user".into())
+    );
+    assert_eq!(
+        a.field("tags").unwrap().ty(),
+        &FieldType::Array(Box::new(FieldType::String))
+    );
+    assert_eq!(a.field("owner_uid").unwrap().ty(), &FieldType::Integer);
+    assert_eq!(a.field("settings").unwrap().column(), "settings_json");
+    let cs = a.resolved_changeset("changeset").unwrap();
+    assert_eq!(cs.rules.len(), 6);
+    assert!(matches!(
+        &cs.rules[3].1,
+        crate::schema::Rule::Number(n) if n.greater_than == Some(0.0) && n.less_than_or_equal_to == Some(9.5)
+    ));
+    assert!(matches!(
+        &cs.rules[1].1,
+        crate::schema::Rule::Length(l) if l.min == Some(3) && l.max == Some(12) && l.is.is_none()
+    ));
+    let children = a.assoc_index["children"];
+    assert!(cs.cast_assoc.contains(&(children, "child".to_string())));
+    let settings = r.get("Settings").unwrap();
+    // Embedded schemas get a `binary_id` primary key `id` by default.
+    assert_eq!(settings.primary_key(), ["id"]);
+    assert_eq!(settings.field("id").unwrap().ty(), &FieldType::BinaryId);
+}
+
+const TAG: &str =
+    "[schemas.Tag]\nsource = \"tags\"\nfields = { id = \"integer\", name = \"string\" }\n";
+
+#[test]
+fn unknown_top_level_key() {
+    let m = load_err(&format!("{TAG}\n[extra]\nx = 1\n"));
+    assert_contains(
+        &m,
+        &[
+            "unknown key `extra`",
+            "valid: schemas, options",
+            "t.toml:5:2",
+        ],
+    );
+}
+
+#[test]
+fn unknown_schema_key() {
+    let m = load_err(&format!("{TAG}tabel = \"x\"\n"));
+    assert_contains(
+        &m,
+        &["`schemas.Tag.tabel`", "unknown key `tabel`", "t.toml:4:1"],
+    );
+}
+
+#[test]
+fn unknown_changeset_key() {
+    let m = load_err(&format!(
+        "{TAG}[schemas.Tag.changesets.changeset]\ncast = [\"id\"]\ncasts = [\"id\"]\n"
+    ));
+    assert_contains(
+        &m,
+        &[
+            "`schemas.Tag.changesets.changeset.casts`",
+            "unknown key `casts`",
+            "valid: cast, required,",
+            "t.toml:6:1",
+        ],
+    );
+}
+
+#[test]
+fn unknown_nested_keys() {
+    let m = load_err(&format!(
+        "{TAG}[schemas.Tag.changesets.changeset]\nlength = {{ name = {{ minimum = 1 }} }}\n"
+    ));
+    assert_contains(
+        &m,
+        &[
+            "`schemas.Tag.changesets.changeset.length.name.minimum`",
+            "t.toml:5:21",
+        ],
+    );
+    let m = load_err(&format!(
+        "{TAG}[schemas.Tag.changesets.changeset]\nnumber = {{ id = {{ greater = 1 }} }}\n"
+    ));
+    assert_contains(
+        &m,
+        &[
+            "`schemas.Tag.changesets.changeset.number.id.greater`",
+            "t.toml:5:19",
+        ],
+    );
+    let m = load_err(&format!(
+        "{TAG}[schemas.Tag.changesets.changeset]\ncast_assoc = [{{ name = \"x\", using = \"y\" }}]\n"
+    ));
+    assert_contains(
+        &m,
+        &[
+            "`schemas.Tag.changesets.changeset.cast_assoc[0].using`",
+            "t.toml:5:29",
+        ],
+    );
+    let m = load_err(
+        "[schemas.Tag]\nsource = \"tags\"\nfields = { id = { type = \"integer\", column = \"x\" } }\n",
+    );
+    assert_contains(&m, &["`schemas.Tag.fields.id.column`", "t.toml:3:37"]);
+    let m = load_err(&format!(
+        "{TAG}[schemas.Tag.associations]\nposts = {{ kind = \"has_many\", related = \"Tag\", fk = \"x\" }}\n"
+    ));
+    assert_contains(
+        &m,
+        &[
+            "`schemas.Tag.associations.posts.fk`",
+            "unknown key `fk`",
+            "t.toml:5:47",
+        ],
+    );
+    let m = load_err(&format!(
+        "{TAG}[schemas.Tag.associations]\nposts = {{ kind = \"has_many\", related = \"Tag\", join_through = \"x\" }}\n"
+    ));
+    assert_contains(
+        &m,
+        &[
+            "`schemas.Tag.associations.posts.join_through`",
+            "does not apply to a `has_many`",
+            "t.toml:5:47",
+        ],
+    );
+}
+
+#[test]
+fn wrong_value_type() {
+    let m = load_err(&format!(
+        "{TAG}[schemas.Tag.changesets.changeset]\ncast = \"id\"\n"
+    ));
+    assert_contains(
+        &m,
+        &[
+            "`schemas.Tag.changesets.changeset.cast`",
+            "expected an array, found string",
+            "t.toml:5:8",
+        ],
+    );
+    let m = load_err(&format!(
+        "{TAG}[schemas.Tag.changesets.changeset]\nrequired = [\"id\", 2]\n"
+    ));
+    assert_contains(
+        &m,
+        &[
+            "`schemas.Tag.changesets.changeset.required[1]`",
+            "t.toml:5:19",
+        ],
+    );
+    let m = load_err(&format!("{TAG}embedded = \"yes\"\n"));
+    assert_contains(
+        &m,
+        &[
+            "`schemas.Tag.embedded`",
+            "expected a boolean",
+            "t.toml:4:12",
+        ],
+    );
+    let m = load_err(&format!(
+        "{TAG}[schemas.Tag.changesets.changeset]\nlength = {{ name = {{ min = -1 }} }}\n"
+    ));
+    assert_contains(
+        &m,
+        &[
+            "`schemas.Tag.changesets.changeset.length.name.min`",
+            "-1",
+            "t.toml:5:27",
+        ],
+    );
+    let m = load_err("schemas = 3\n");
+    assert_contains(&m, &["`schemas`", "expected a table", "t.toml:1:11"]);
+    let m = load_err(&format!("{TAG}options = [1]\n"));
+    assert_contains(&m, &["`schemas.Tag.options`", "unknown key"]);
+}
+
+#[test]
+fn unknown_field_in_cast_carries_the_cast_position() {
+    let m = load_err(&format!(
+        "{TAG}[schemas.Tag.changesets.changeset]\nrequired = [\"id\"]\ncast = [\"id\", \"nme\"]\n"
+    ));
+    assert_contains(
+        &m,
+        &[
+            "schema `Tag`",
+            "`changesets.changeset.cast`",
+            "unknown field `nme`",
+            "t.toml:6:1",
+        ],
+    );
+}
+
+#[test]
+fn unknown_related_schema() {
+    let m = load_err(&format!(
+        "{TAG}[schemas.Tag.associations]\nposts = {{ kind = \"has_many\", related = \"Psot\" }}\n"
+    ));
+    assert_contains(
+        &m,
+        &[
+            "schema `Tag`",
+            "`associations.posts.related`",
+            "unknown related schema `Psot`",
+            "t.toml:5:30",
+        ],
+    );
+}
+
+#[test]
+fn cast_assoc_of_a_through_association() {
+    let m = load_err(
+        r#"[schemas.Author]
+source = "authors"
+fields = { id = "integer" }
+[schemas.Author.associations]
+posts = { kind = "has_many", related = "Post" }
+comments = { kind = "has_many", through = ["posts", "comments"] }
+[schemas.Author.changesets.changeset]
+cast = ["id"]
+cast_assoc = ["comments"]
+[schemas.Post]
+source = "posts"
+fields = { id = "integer", author_id = "integer" }
+"#,
+    );
+    assert_contains(
+        &m,
+        &[
+            "schema `Author`",
+            "`changesets.changeset.cast_assoc`",
+            "`through` association",
+            "t.toml:9:1",
+        ],
+    );
+}
+
+#[test]
+fn bad_regex() {
+    let m = load_err(&format!(
+        "{TAG}[schemas.Tag.changesets.changeset]\ncast = [\"name\"]\nformat = {{ name = '^(' }}\n"
+    ));
+    assert_contains(
+        &m,
+        &[
+            "`changesets.changeset.format.name`",
+            "invalid regex",
+            "t.toml:6:12",
+        ],
+    );
+}
+
+#[test]
+fn unknown_field_type() {
+    let m = load_err("[schemas.Tag]\nsource = \"tags\"\nfields = { id = \"integr\" }\n");
+    assert_contains(
+        &m,
+        &[
+            "`schemas.Tag.fields.id`",
+            "unknown field type `integr`",
+            "valid: id, integer, float",
+            "t.toml:3:17",
+        ],
+    );
+    let m = load_err(
+        "[schemas.Tag]\nsource = \"tags\"\nfields = { id = \"integer\" }\n[schemas.Tag.associations]\nx = { kind = \"has_few\", related = \"Tag\" }\n",
+    );
+    assert_contains(
+        &m,
+        &[
+            "`schemas.Tag.associations.x.kind`",
+            "unknown association kind `has_few`",
+            "has_many",
+            "t.toml:5:14",
+        ],
+    );
+}
+
+#[test]
+fn toml_syntax_error() {
+    let m = load_err("[schemas.Tag]\nsource = \"tags\nfields = { id = \"integer\" }\n");
+    assert_contains(&m, &["invalid TOML", "t.toml:2:"]);
+    let m = load_err("[schemas.Tag]\nsource = \"tags\"\nsource = \"x\"\n");
+    assert_contains(&m, &["invalid TOML", "duplicate key", "t.toml:3:1"]);
+}
+
+#[test]
+fn columns_count_characters() {
+    let m = load_err(
+        "# é\n[schemas.Tag]\nsource = \"tägs\"\nfields = { id = \"integer\" }\nx = { \"é\" = 1 }\n",
+    );
+    assert_contains(&m, &["`schemas.Tag.x`", "t.toml:5:1"]);
+    let m = load_err(
+        "[schemas.Tag]\nsource = \"tags\"\nfields = { \"é\" = \"integer\", x = \"bad\" }\n",
+    );
+    assert_contains(&m, &["`schemas.Tag.fields.x`", "t.toml:3:33"]);
+    // A syntax error after a two-byte character: the column counts characters.
+    let m = load_err("[schemas.Tag]\nx = { é = 1 }\n");
+    assert_contains(&m, &["invalid TOML", "t.toml:2:7"]);
+}
+
+#[test]
+fn no_schemas_is_an_error() {
+    let m = load_err("[options]\nchunk_size = 1\n");
+    assert_contains(&m, &["defines no schema", "t.toml:1:1"]);
+}
