@@ -12,7 +12,7 @@ use super::{
     Registry, Required, ResolvedChangeset, Rule, RuleDef, Schema, SchemaDef, Value,
 };
 use crate::changeset::cast_value;
-use crate::error::{Choices, Result};
+use crate::error::{Choices, Error, Result};
 
 /// Collects [`SchemaDef`]s and resolves them into a [`Registry`].
 #[derive(Debug, Clone, Default)]
@@ -583,16 +583,7 @@ fn resolve_changeset(
                     format!("`{f}` is an association: cast it with `cast_assoc`"),
                 ));
             }
-            None => {
-                return Err(d.err(
-                    &key,
-                    format!(
-                        "unknown field `{f}` (fields of `{}`: {})",
-                        s.name,
-                        Choices(&field_names(s))
-                    ),
-                ));
-            }
+            None => return Err(unknown_field(d, &key, f, s)),
         }
     }
     let mut cast_assoc = Vec::new();
@@ -648,14 +639,7 @@ fn resolve_changeset(
         } else if let Some(&ai) = s.assoc_index.get(f) {
             required.push(Required::Assoc(ai));
         } else {
-            return Err(d.err(
-                &key,
-                format!(
-                    "unknown field `{f}` (fields of `{}`: {})",
-                    s.name,
-                    Choices(&field_names(s))
-                ),
-            ));
+            return Err(unknown_field(d, &key, f, s));
         }
     }
     let mut rules = Vec::new();
@@ -672,16 +656,10 @@ fn resolve_changeset(
             RuleDef::Inclusion(v) => ("inclusion", Rule::Inclusion(v.clone())),
             RuleDef::Exclusion(v) => ("exclusion", Rule::Exclusion(v.clone())),
         };
-        let i = *s.field_index.get(f).ok_or_else(|| {
-            d.err(
-                &format!("{base}.{kind}"),
-                format!(
-                    "unknown field `{f}` (fields of `{}`: {})",
-                    s.name,
-                    Choices(&field_names(s))
-                ),
-            )
-        })?;
+        let i = *s
+            .field_index
+            .get(f)
+            .ok_or_else(|| unknown_field(d, &format!("{base}.{kind}"), f, s))?;
         rules.push((i, rule));
     }
     Ok(ResolvedChangeset {
@@ -691,6 +669,18 @@ fn resolve_changeset(
         cast_assoc,
         custom: c.custom.clone(),
     })
+}
+
+/// "unknown field `f`" at `key`, listing the fields of `s`.
+fn unknown_field(d: &SchemaDef, key: &str, f: &str, s: &Schema) -> Error {
+    d.err(
+        key,
+        format!(
+            "unknown field `{f}` (fields of `{}`: {})",
+            s.name,
+            Choices(&field_names(s))
+        ),
+    )
 }
 
 fn field_names(s: &Schema) -> Vec<&str> {

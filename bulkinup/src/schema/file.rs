@@ -15,15 +15,15 @@
 // `Error` is large crate-wide (its database variant); boxing it is a decision for
 // `error.rs`, not for this loader.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 
 use toml::Spanned;
-use toml::de::{DeArray, DeString, DeTable, DeValue};
+use toml::de::{DeString, DeTable, DeValue};
 
 use super::{
-    AssocDef, AssocKind, ChangesetDef, FieldDef, FieldType, LengthRule, NumberRule, Registry,
-    SchemaDef,
+    AssocDef, AssocKind, ChangesetDef, FieldDef, LengthRule, NumberRule, Registry, SchemaDef,
 };
 use crate::error::{Error, Result};
 
@@ -36,11 +36,16 @@ pub struct SchemaFile {
     /// sub-tables), when the file has one. Only its being a table is checked here; the option
     /// names and values are checked by whoever applies them.
     pub options: Option<toml::Table>,
+    /// The position (`FILE:LINE:COLUMN`, as in schema errors) of every key under `[options]`,
+    /// at any depth, by key path: `options`, `options.chunk_size`,
+    /// `options.upsert.replace_all_except`, `options.placeholders.Post.inserted_at`; an
+    /// array's tables by index (`options.KEY[0].SUB`). Empty without `[options]`.
+    pub option_locations: BTreeMap<String, String>,
 }
 
 impl Registry {
-    /// Builds a registry from the text of a TOML schema file (`docs/schema-file.md`). `origin` names the
-    /// file in error positions (`ORIGIN:LINE:COLUMN`).
+    /// Builds a registry from the text of a TOML schema file (`docs/schema-file.md`).
+    /// `origin` names the file in error positions (`ORIGIN:LINE:COLUMN`).
     ///
     /// ```
     /// use bulkinup::Registry;
@@ -232,148 +237,6 @@ impl<'a> Loader<'a> {
         )
     }
 
-    fn table<'v, 'i>(&self, path: &str, value: &'v Val<'i>) -> Result<&'v DeTable<'i>> {
-        value
-            .get_ref()
-            .as_table()
-            .ok_or_else(|| self.wrong_type(path, value, "a table"))
-    }
-
-    fn array<'v, 'i>(&self, path: &str, value: &'v Val<'i>) -> Result<&'v DeArray<'i>> {
-        value
-            .get_ref()
-            .as_array()
-            .ok_or_else(|| self.wrong_type(path, value, "an array"))
-    }
-
-    fn string<'v>(&self, path: &str, value: &'v Val<'_>) -> Result<&'v str> {
-        value
-            .get_ref()
-            .as_str()
-            .ok_or_else(|| self.wrong_type(path, value, "a string"))
-    }
-
-    fn boolean(&self, path: &str, value: &Val<'_>) -> Result<bool> {
-        value
-            .get_ref()
-            .as_bool()
-            .ok_or_else(|| self.wrong_type(path, value, "a boolean"))
-    }
-
-    fn strings(&self, path: &str, value: &Val<'_>) -> Result<Vec<String>> {
-        self.array(path, value)?
-            .iter()
-            .enumerate()
-            .map(|(i, v)| self.string(&format!("{path}[{i}]"), v).map(str::to_string))
-            .collect()
-    }
-
-    fn integer(&self, path: &str, value: &Val<'_>) -> Result<i64> {
-        match value.get_ref() {
-            DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
-                .map_err(|_| {
-                    self.error(path, &value.span(), format!("integer {i} is out of range"))
-                }),
-            _ => Err(self.wrong_type(path, value, "an integer")),
-        }
-    }
-
-    fn float(&self, path: &str, value: &Val<'_>) -> Result<f64> {
-        match value.get_ref() {
-            DeValue::Float(f) => f
-                .as_str()
-                .replace('_', "")
-                .parse()
-                .map_err(|_| self.error(path, &value.span(), format!("invalid float {f}"))),
-            _ => Err(self.wrong_type(path, value, "a float")),
-        }
-    }
-
-    /// An integer or a float, as `f64`.
-    fn number(&self, path: &str, value: &Val<'_>) -> Result<f64> {
-        match value.get_ref() {
-            DeValue::Integer(_) => Ok(self.integer(path, value)? as f64),
-            DeValue::Float(_) => self.float(path, value),
-            _ => Err(self.wrong_type(path, value, "a number")),
-        }
-    }
-
-    fn field_type(&self, path: &str, value: &Val<'_>) -> Result<FieldType> {
-        self.string(path, value)?.parse().map_err(|e| match e {
-            Error::Schema { message, .. } => self.error(path, &value.span(), message),
-            other => other,
-        })
-    }
-
-    /// A TOML value as JSON (defaults, inclusion lists). Datetimes become their RFC 3339
-    /// text.
-    fn json(&self, path: &str, value: &Val<'_>) -> Result<serde_json::Value> {
-        use serde_json::Value as J;
-        Ok(match value.get_ref() {
-            DeValue::String(s) => J::String(s.to_string()),
-            DeValue::Integer(_) => J::from(self.integer(path, value)?),
-            DeValue::Float(_) => {
-                let f = self.float(path, value)?;
-                serde_json::Number::from_f64(f)
-                    .map(J::Number)
-                    .ok_or_else(|| {
-                        self.error(
-                            path,
-                            &value.span(),
-                            format!("{f} cannot be represented in JSON"),
-                        )
-                    })?
-            }
-            DeValue::Boolean(b) => J::Bool(*b),
-            DeValue::Datetime(d) => J::String(d.to_string()),
-            DeValue::Array(a) => J::Array(
-                a.iter()
-                    .enumerate()
-                    .map(|(i, v)| self.json(&format!("{path}[{i}]"), v))
-                    .collect::<Result<_>>()?,
-            ),
-            DeValue::Table(t) => J::Object(
-                t.iter()
-                    .map(|(k, v)| {
-                        Ok((
-                            key_str(k).to_string(),
-                            self.json(&join(path, key_str(k)), v)?,
-                        ))
-                    })
-                    .collect::<Result<_>>()?,
-            ),
-        })
-    }
-
-    /// A parsed TOML value as a [`toml::Value`] (the options table).
-    fn toml_value(&self, path: &str, value: &Val<'_>) -> Result<toml::Value> {
-        use toml::Value as T;
-        Ok(match value.get_ref() {
-            DeValue::String(s) => T::String(s.to_string()),
-            DeValue::Integer(_) => T::Integer(self.integer(path, value)?),
-            DeValue::Float(_) => T::Float(self.float(path, value)?),
-            DeValue::Boolean(b) => T::Boolean(*b),
-            DeValue::Datetime(d) => T::Datetime(*d),
-            DeValue::Array(a) => T::Array(
-                a.iter()
-                    .enumerate()
-                    .map(|(i, v)| self.toml_value(&format!("{path}[{i}]"), v))
-                    .collect::<Result<_>>()?,
-            ),
-            DeValue::Table(t) => T::Table(self.toml_table(path, t)?),
-        })
-    }
-
-    fn toml_table(&self, path: &str, table: &DeTable<'_>) -> Result<toml::Table> {
-        table
-            .iter()
-            .map(|(k, v)| {
-                let key = key_str(k);
-                Ok((key.to_string(), self.toml_value(&join(path, key), v)?))
-            })
-            .collect()
-    }
-
     fn load(&self) -> Result<SchemaFile> {
         let root = DeTable::parse(self.text).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
@@ -381,6 +244,7 @@ impl<'a> Loader<'a> {
         })?;
         let mut builder = Registry::builder();
         let mut options = None;
+        let mut option_locations = BTreeMap::new();
         let mut has_schemas = false;
         for (k, v) in root.get_ref() {
             match key_str(k) {
@@ -393,6 +257,8 @@ impl<'a> Loader<'a> {
                 "options" => {
                     let table = self.table("options", v)?;
                     options = Some(self.toml_table("options", table)?);
+                    option_locations.insert("options".into(), self.location(&k.span()));
+                    self.key_locations("options", table, &mut option_locations);
                 }
                 _ => return Err(self.unknown_key("", k, TOP_KEYS)),
             }
@@ -407,6 +273,7 @@ impl<'a> Loader<'a> {
         Ok(SchemaFile {
             registry: builder.build()?,
             options,
+            option_locations,
         })
     }
 
@@ -813,3 +680,4 @@ impl<'a> Loader<'a> {
 
 #[cfg(test)]
 mod tests;
+mod values;

@@ -1,7 +1,7 @@
 //! Tests of the schema-file loader.
 
 use super::*;
-use crate::schema::Link;
+use crate::schema::{FieldType, Link};
 
 /// The blog schema of `docs/schema-file.md`, followed by its `[options]` example.
 const BLOG: &str = concat!(
@@ -752,4 +752,41 @@ fn columns_count_characters() {
 fn no_schemas_is_an_error() {
     let m = load_err("[options]\nchunk_size = 1\n");
     assert_contains(&m, &["defines no schema", "t.toml:1:1"]);
+}
+
+#[test]
+fn option_locations_name_every_key_under_options() {
+    let file = load(BLOG).unwrap();
+    // `FILE:LINE:COLUMN` of `key` on the first line of BLOG that starts with `line_start`.
+    let at = |line_start: &str, key: &str| {
+        let (i, line) = BLOG
+            .lines()
+            .enumerate()
+            .find(|(_, l)| l.starts_with(line_start))
+            .expect("a line of BLOG");
+        let column = line[..line.find(key).expect("the key on its line")]
+            .chars()
+            .count();
+        format!("t.toml:{}:{}", i + 1, column + 1)
+    };
+    let locations = &file.option_locations;
+    assert_eq!(locations["options"], at("[options]", "options"));
+    assert_eq!(
+        locations["options.chunk_size"],
+        at("chunk_size", "chunk_size")
+    );
+    assert_eq!(
+        locations["options.placeholders.Post.inserted_at"],
+        at("placeholders", "inserted_at")
+    );
+    assert_eq!(
+        locations["options.upsert.replace_all_except"],
+        at("replace_all_except", "replace_all_except")
+    );
+    assert_eq!(
+        locations["options.conflict_target.Setting"],
+        at("conflict_target", "Setting")
+    );
+    assert!(locations.keys().all(|k| k.starts_with("options")));
+    assert!(load(TAG).unwrap().option_locations.is_empty());
 }
