@@ -7,7 +7,7 @@ use super::{Catalog, Table};
 use crate::connect::Db;
 use crate::dialect::{Dialect, TableName};
 use crate::error::{Choices, Error, Result};
-use crate::schema::{AssocKind, FieldType};
+use crate::schema::{AssocDef, AssocKind, FieldType};
 
 mod names;
 mod render;
@@ -173,7 +173,7 @@ struct Inferred<'c> {
     timestamps: bool,
     fields: Vec<InferredField>,
     /// By name, so they come out sorted.
-    assocs: BTreeMap<String, Assoc>,
+    assocs: BTreeMap<String, AssocDef>,
     /// Field and association names, which must differ.
     taken: BTreeSet<String>,
     notes: Vec<String>,
@@ -188,16 +188,6 @@ struct InferredField {
     note: Option<String>,
 }
 
-#[derive(Debug, Clone)]
-struct Assoc {
-    kind: AssocKind,
-    related: String,
-    foreign_key: Option<String>,
-    references: Option<String>,
-    join_through: Option<String>,
-    join_keys: Option<[(String, String); 2]>,
-}
-
 /// An association waiting for its name: `candidates` are tried in order, then the first
 /// with a numeric suffix.
 struct Proposal {
@@ -205,7 +195,8 @@ struct Proposal {
     /// Sort key: the order in which proposals claim names.
     order: (u8, String, String),
     candidates: Vec<String>,
-    assoc: Assoc,
+    /// Named when it claims its name.
+    assoc: AssocDef,
 }
 
 /// A join table: its two foreign keys, in column order.
@@ -343,6 +334,8 @@ impl<'c> Inference<'c> {
                     .strip_suffix("_id")
                     .filter(|s| !s.is_empty())
                     .map(str::to_string);
+                let references =
+                    (related.primary_key != [ref_column.clone()]).then(|| ref_column.clone());
                 // belongs_to on the referencing side.
                 let mut candidates: Vec<String> = stem.iter().cloned().collect();
                 candidates.push(singular_table(&fk.ref_table));
@@ -351,18 +344,18 @@ impl<'c> Inference<'c> {
                     schema: si,
                     order: (0, column.clone(), String::new()),
                     candidates,
-                    assoc: Assoc {
-                        kind: AssocKind::BelongsTo,
-                        related: related.name.clone(),
-                        foreign_key: Some(column.clone()),
-                        references: (related.primary_key != [ref_column.clone()])
-                            .then(|| ref_column.clone()),
-                        join_through: None,
-                        join_keys: None,
+                    assoc: AssocDef {
+                        references: references.clone(),
+                        ..AssocDef::new("", AssocKind::BelongsTo, &related.name).foreign_key(column)
                     },
                 });
                 // has_many (has_one when the foreign key is unique) on the referenced side.
                 let one = t.has_unique_key_on(&[column.as_str()]);
+                let kind = if one {
+                    AssocKind::HasOne
+                } else {
+                    AssocKind::HasMany
+                };
                 let base = if one {
                     singular_table(&t.name)
                 } else {
@@ -381,18 +374,9 @@ impl<'c> Inference<'c> {
                     schema: ri,
                     order: (1, t.name.clone(), column.clone()),
                     candidates,
-                    assoc: Assoc {
-                        kind: if one {
-                            AssocKind::HasOne
-                        } else {
-                            AssocKind::HasMany
-                        },
-                        related: s.name.clone(),
-                        foreign_key: Some(column.clone()),
-                        references: (related.primary_key != [ref_column.clone()])
-                            .then(|| ref_column.clone()),
-                        join_through: None,
-                        join_keys: None,
+                    assoc: AssocDef {
+                        references,
+                        ..AssocDef::new("", kind, &s.name).foreign_key(column)
                     },
                 });
             }
@@ -420,17 +404,12 @@ impl<'c> Inference<'c> {
                     schema: oi,
                     order: (2, j.table.name.clone(), owner.column.to_string()),
                     candidates,
-                    assoc: Assoc {
-                        kind: AssocKind::ManyToMany,
-                        related: schemas[ri].name.clone(),
-                        foreign_key: None,
-                        references: None,
-                        join_through: Some(j.table.name.clone()),
-                        join_keys: Some([
-                            (owner.column.to_string(), owner.ref_column.to_string()),
-                            (related.column.to_string(), related.ref_column.to_string()),
-                        ]),
-                    },
+                    assoc: AssocDef::new("", AssocKind::ManyToMany, &schemas[ri].name)
+                        .join_through(&j.table.name)
+                        .join_keys(
+                            (owner.column, owner.ref_column),
+                            (related.column, related.ref_column),
+                        ),
                 });
             }
         }
@@ -438,7 +417,11 @@ impl<'c> Inference<'c> {
         for p in proposals {
             let s = &mut schemas[p.schema];
             let name = claim(&mut s.taken, &p.candidates);
-            s.assocs.insert(name, p.assoc);
+            let assoc = AssocDef {
+                name: name.clone(),
+                ..p.assoc
+            };
+            s.assocs.insert(name, assoc);
         }
         for (si, note) in notes {
             schemas[si].notes.push(note);
@@ -568,14 +551,7 @@ impl<'c> Inference<'c> {
         s.fields.retain(|f| f.name != column);
         s.assocs.insert(
             column.to_string(),
-            Assoc {
-                kind: AssocKind::EmbedsMany,
-                related: name.clone(),
-                foreign_key: None,
-                references: None,
-                join_through: None,
-                join_keys: None,
-            },
+            AssocDef::new(column, AssocKind::EmbedsMany, &name),
         );
         self.embedded.push(EmbeddedSchema {
             name,
