@@ -113,8 +113,9 @@ const JOIN_TABLE_EXTRAS: &[&str] = &["inserted_at", "updated_at", "created_at"];
 /// # Errors
 /// [`Error::InvalidOption`] (`prefix`) when the prefix does not exist (or is no valid name);
 /// [`Error::InvalidOption`] (`tables`) naming a listed table the database (or the prefix)
-/// does not have; [`Error::Schema`] when it has no table; [`Error::Database`] when a
-/// catalog query, or the read of a JSON column's stored values, fails.
+/// does not have; [`Error::Schema`] when it has no table (or an inferred association
+/// cannot be written as TOML); [`Error::Database`] when a catalog query, or the read of a
+/// JSON column's stored values, fails.
 pub async fn infer(db: &Db, tables: Option<&[String]>, prefix: Option<&str>) -> Result<String> {
     let catalog = Catalog::read(db, prefix, None).await?;
     let dialect = db.dialect();
@@ -122,7 +123,7 @@ pub async fn infer(db: &Db, tables: Option<&[String]>, prefix: Option<&str>) -> 
     let mut inference = Inference::new(&catalog, &selected);
     inference.prefix = prefix;
     inference.shape_json_columns(db).await?;
-    Ok(inference.render(dialect.name()))
+    inference.render(dialect.name())
 }
 
 /// The tables to infer schemas for.

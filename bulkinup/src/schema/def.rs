@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use serde::{Serialize, Serializer};
+
 use super::FieldType;
 use crate::changeset::Changeset;
 use crate::error::Error;
@@ -116,20 +118,71 @@ impl fmt::Display for AssocKind {
 
 /// The definition of one association. Unset keys take Ecto's defaults when the registry is
 /// built.
-#[derive(Debug, Clone)]
+///
+/// It serializes as its value in a schema file's `associations` table (the keys it sets, in
+/// the order of the schema-file reference; its name is the key it is stored under).
+#[derive(Debug, Clone, Serialize)]
 pub struct AssocDef {
+    #[serde(skip)]
     pub(crate) name: String,
+    #[serde(serialize_with = "as_text")]
     pub(crate) kind: AssocKind,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub(crate) related: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) foreign_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) references: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) join_through: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) join_keys: Option<[(String, String); 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) source: Option<String>,
+    #[serde(
+        rename = "type",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "option_as_text"
+    )]
     pub(crate) fk_type: Option<FieldType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) through: Option<Vec<String>>,
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "pairs_as_table"
+    )]
     pub(crate) defaults: Vec<(String, serde_json::Value)>,
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "pairs_as_table"
+    )]
     pub(crate) join_defaults: Vec<(String, serde_json::Value)>,
+}
+
+/// A value by its text (`kind = "has_many"`).
+fn as_text<T: fmt::Display, S: Serializer>(
+    value: &T,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
+fn option_as_text<T: fmt::Display, S: Serializer>(
+    value: &Option<T>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
+}
+
+/// (key, value) pairs as a table (`defaults = { role = "member" }`).
+fn pairs_as_table<S: Serializer>(
+    pairs: &[(String, serde_json::Value)],
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
 }
 
 impl AssocDef {

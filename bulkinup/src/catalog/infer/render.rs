@@ -3,10 +3,11 @@
 use std::fmt::Write;
 
 use super::{EmbeddedSchema, Inference, Inferred};
+use crate::error::{Error, Result};
 use crate::schema::AssocKind;
 
 impl Inference<'_> {
-    pub(super) fn render(&self, database: &str) -> String {
+    pub(super) fn render(&self, database: &str) -> Result<String> {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -34,7 +35,7 @@ impl Inference<'_> {
         let mut rendered: Vec<(&str, String)> = Vec::new();
         for s in &self.schemas {
             let mut text = String::new();
-            s.render(&mut text, self.prefix);
+            s.render(&mut text, self.prefix)?;
             rendered.push((&s.name, text));
         }
         for e in &self.embedded {
@@ -44,7 +45,7 @@ impl Inference<'_> {
         for (_, text) in rendered {
             out.push_str(&text);
         }
-        out
+        Ok(out)
     }
 }
 
@@ -76,7 +77,7 @@ impl EmbeddedSchema {
 impl Inferred<'_> {
     /// Appends the schema's part of the file; `prefix`, when the tables were read from one,
     /// is the schema's `prefix`.
-    pub(super) fn render(&self, out: &mut String, prefix: Option<&str>) {
+    pub(super) fn render(&self, out: &mut String, prefix: Option<&str>) -> Result<()> {
         let schema = key(&self.name);
         let _ = writeln!(out, "\n[schemas.{schema}]");
         for note in &self.notes {
@@ -110,29 +111,14 @@ impl Inferred<'_> {
         if !self.assocs.is_empty() {
             let _ = writeln!(out, "\n[schemas.{schema}.associations]");
             for (name, a) in &self.assocs {
-                let mut parts = vec![
-                    format!("kind = {}", string(a.kind.as_str())),
-                    format!("related = {}", string(&a.related)),
-                ];
-                if let Some(fk) = &a.foreign_key {
-                    parts.push(format!("foreign_key = {}", string(fk)));
-                }
-                if let Some(r) = &a.references {
-                    parts.push(format!("references = {}", string(r)));
-                }
-                if let Some(t) = &a.join_through {
-                    parts.push(format!("join_through = {}", string(t)));
-                }
-                if let Some([(oc, of), (rc, rf)]) = &a.join_keys {
-                    parts.push(format!(
-                        "join_keys = [[{}, {}], [{}, {}]]",
-                        string(oc),
-                        string(of),
-                        string(rc),
-                        string(rf)
-                    ));
-                }
-                let _ = writeln!(out, "{} = {{ {} }}", key(name), parts.join(", "));
+                let value = toml::Value::try_from(a).map_err(|e| {
+                    Error::schema(
+                        Some(&self.name),
+                        Some(&format!("associations.{name}")),
+                        format!("cannot write the inferred association: {e}"),
+                    )
+                })?;
+                let _ = writeln!(out, "{} = {value}", key(name));
             }
         }
         let _ = writeln!(out, "\n[schemas.{schema}.changesets.changeset]");
@@ -162,6 +148,7 @@ impl Inferred<'_> {
                 let _ = writeln!(out, "{option} = {}", list(&names));
             }
         }
+        Ok(())
     }
 }
 
@@ -174,7 +161,8 @@ pub(super) fn key(name: &str) -> String {
     if bare { name.to_string() } else { string(name) }
 }
 
-/// A TOML basic string.
+/// A TOML basic string, written by hand: it is also a key (see [`key`]), and `toml` may write
+/// a string as a literal or multi-line string, which is no valid key.
 pub(super) fn string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');

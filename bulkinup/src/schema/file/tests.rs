@@ -790,3 +790,24 @@ fn option_locations_name_every_key_under_options() {
     assert!(locations.keys().all(|k| k.starts_with("options")));
     assert!(load(TAG).unwrap().option_locations.is_empty());
 }
+
+#[test]
+fn an_assoc_def_serializes_as_the_table_the_loader_reads() {
+    let tags = AssocDef::new("tags", AssocKind::ManyToMany, "Tag")
+        .join_through("posts_tags")
+        .join_keys(("post_id", "id"), ("tag_id", "id"))
+        .join_defaults([("role", serde_json::json!("member"))]);
+    let text = toml::Value::try_from(&tags).unwrap().to_string();
+    assert_eq!(
+        text,
+        r#"{ kind = "many_to_many", related = "Tag", join_through = "posts_tags", join_keys = [["post_id", "id"], ["tag_id", "id"]], join_defaults = { role = "member" } }"#
+    );
+    let file = format!(
+        "[schemas.Post]\nsource = \"posts\"\nfields = {{ id = \"integer\" }}\n\
+         [schemas.Post.associations]\ntags = {text}\n\
+         [schemas.Tag]\nsource = \"tags\"\nfields = {{ id = \"integer\" }}\n"
+    );
+    let registry = load(&file).unwrap().registry;
+    let post = registry.get("Post").unwrap();
+    assert_eq!(post.associations()[0].kind(), AssocKind::ManyToMany);
+}
