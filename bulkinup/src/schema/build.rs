@@ -318,93 +318,7 @@ fn resolve_associations(
                 },
             ));
         }
-        let field_of = |s: &Schema, f: &str, what: &str| -> Result<usize> {
-            s.field_index.get(f).copied().ok_or_else(|| {
-                d.err(
-                    &format!("{key}.{what}"),
-                    format!("`{f}` is not a field of schema `{}`", s.name),
-                )
-            })
-        };
-        let single_pk = |s: &Schema, what: &str| -> Result<usize> {
-            match s.primary_key.as_slice() {
-                [one] => Ok(*one),
-                _ => Err(d.err(
-                    &format!("{key}.{what}"),
-                    format!(
-                        "schema `{}` has no single-field primary key; give `{what}`",
-                        s.name
-                    ),
-                )),
-            }
-        };
-        let link = match a.kind {
-            AssocKind::HasMany | AssocKind::HasOne => {
-                let fk_name = a
-                    .foreign_key
-                    .clone()
-                    .unwrap_or_else(|| format!("{}_id", snake_case(&owner.name)));
-                let fk = field_of(related, &fk_name, "foreign_key")?;
-                let references = match &a.references {
-                    Some(r) => field_of(owner, r, "references")?,
-                    None => single_pk(owner, "references")?,
-                };
-                Link::Child { fk, references }
-            }
-            AssocKind::BelongsTo => {
-                let fk_name = a
-                    .foreign_key
-                    .clone()
-                    .unwrap_or_else(|| format!("{}_id", a.name));
-                let fk = field_of(owner, &fk_name, "foreign_key")?;
-                let references = match &a.references {
-                    Some(r) => field_of(related, r, "references")?,
-                    None => single_pk(related, "references")?,
-                };
-                Link::Parent { fk, references }
-            }
-            AssocKind::ManyToMany => {
-                let table = a.join_through.clone().ok_or_else(|| {
-                    d.err(&key, "`many_to_many` needs `join_through` (the join table)")
-                })?;
-                let [(oc, of), (rc, rf)] = a.join_keys.clone().unwrap_or_else(|| {
-                    [
-                        (format!("{}_id", snake_case(&owner.name)), "id".into()),
-                        (format!("{}_id", snake_case(&related.name)), "id".into()),
-                    ]
-                });
-                let mut defaults = Vec::new();
-                for (column, v) in &a.join_defaults {
-                    let dkey = format!("{key}.join_defaults.{column}");
-                    if column == &oc || column == &rc {
-                        return Err(d.err(
-                            &dkey,
-                            format!(
-                                "`{column}` is a join key of `{table}`: its value comes from the linked rows, not from `join_defaults`"
-                            ),
-                        ));
-                    }
-                    check_identifier(column)
-                        .map_err(|m| d.err(&dkey, format!("join_defaults of `{}`: {m}", a.name)))?;
-                    let value = match v {
-                        serde_json::Value::String(t) if t == NOW => DefaultValue::Now,
-                        other => DefaultValue::Value(Value::guess_from_json(other)),
-                    };
-                    defaults.push((column.clone(), value));
-                }
-                Link::Join {
-                    table,
-                    owner_column: oc,
-                    owner_ref: field_of(owner, &of, "join_keys")?,
-                    related_column: rc,
-                    related_ref: field_of(related, &rf, "join_keys")?,
-                    defaults,
-                }
-            }
-            AssocKind::EmbedsOne | AssocKind::EmbedsMany => Link::Embed {
-                field: owner.field_index[&a.name],
-            },
-        };
+        let link = resolve_link(d, &key, a, owner, related)?;
         let defaults = resolve_defaults(d, &key, a, related)?;
         if !a.join_defaults.is_empty() && a.kind != AssocKind::ManyToMany {
             return Err(d.err(
@@ -424,6 +338,103 @@ fn resolve_associations(
         });
     }
     Ok((assocs, assoc_index))
+}
+
+/// How the association `a` (at `key`) links rows of `owner` and `related`.
+fn resolve_link(
+    d: &SchemaDef,
+    key: &str,
+    a: &AssocDef,
+    owner: &Schema,
+    related: &Schema,
+) -> Result<Link> {
+    let field_of = |s: &Schema, f: &str, what: &str| -> Result<usize> {
+        s.field_index.get(f).copied().ok_or_else(|| {
+            d.err(
+                &format!("{key}.{what}"),
+                format!("`{f}` is not a field of schema `{}`", s.name),
+            )
+        })
+    };
+    let single_pk = |s: &Schema, what: &str| -> Result<usize> {
+        match s.primary_key.as_slice() {
+            [one] => Ok(*one),
+            _ => Err(d.err(
+                &format!("{key}.{what}"),
+                format!(
+                    "schema `{}` has no single-field primary key; give `{what}`",
+                    s.name
+                ),
+            )),
+        }
+    };
+    Ok(match a.kind {
+        AssocKind::HasMany | AssocKind::HasOne => {
+            let fk_name = a
+                .foreign_key
+                .clone()
+                .unwrap_or_else(|| format!("{}_id", snake_case(&owner.name)));
+            let fk = field_of(related, &fk_name, "foreign_key")?;
+            let references = match &a.references {
+                Some(r) => field_of(owner, r, "references")?,
+                None => single_pk(owner, "references")?,
+            };
+            Link::Child { fk, references }
+        }
+        AssocKind::BelongsTo => {
+            let fk_name = a
+                .foreign_key
+                .clone()
+                .unwrap_or_else(|| format!("{}_id", a.name));
+            let fk = field_of(owner, &fk_name, "foreign_key")?;
+            let references = match &a.references {
+                Some(r) => field_of(related, r, "references")?,
+                None => single_pk(related, "references")?,
+            };
+            Link::Parent { fk, references }
+        }
+        AssocKind::ManyToMany => {
+            let table = a.join_through.clone().ok_or_else(|| {
+                d.err(key, "`many_to_many` needs `join_through` (the join table)")
+            })?;
+            let [(oc, of), (rc, rf)] = a.join_keys.clone().unwrap_or_else(|| {
+                [
+                    (format!("{}_id", snake_case(&owner.name)), "id".into()),
+                    (format!("{}_id", snake_case(&related.name)), "id".into()),
+                ]
+            });
+            let mut defaults = Vec::new();
+            for (column, v) in &a.join_defaults {
+                let dkey = format!("{key}.join_defaults.{column}");
+                if column == &oc || column == &rc {
+                    return Err(d.err(
+                        &dkey,
+                        format!(
+                            "`{column}` is a join key of `{table}`: its value comes from the linked rows, not from `join_defaults`"
+                        ),
+                    ));
+                }
+                check_identifier(column)
+                    .map_err(|m| d.err(&dkey, format!("join_defaults of `{}`: {m}", a.name)))?;
+                let value = match v {
+                    serde_json::Value::String(t) if t == NOW => DefaultValue::Now,
+                    other => DefaultValue::Value(Value::guess_from_json(other)),
+                };
+                defaults.push((column.clone(), value));
+            }
+            Link::Join {
+                table,
+                owner_column: oc,
+                owner_ref: field_of(owner, &of, "join_keys")?,
+                related_column: rc,
+                related_ref: field_of(related, &rf, "join_keys")?,
+                defaults,
+            }
+        }
+        AssocKind::EmbedsOne | AssocKind::EmbedsMany => Link::Embed {
+            field: owner.field_index[&a.name],
+        },
+    })
 }
 
 /// Pass 3: a schema's named changesets.
