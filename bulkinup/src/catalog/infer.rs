@@ -1,4 +1,4 @@
-//! Schema inference: the text of a schema file (SPEC §6) from the live catalog.
+//! Schema inference: the text of a schema file (`docs/schema-file.md`) from the live catalog.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -7,7 +7,12 @@ use super::{Catalog, Table};
 use crate::connect::Db;
 use crate::dialect::{Dialect, TableName};
 use crate::error::{Choices, Error, Result};
-use crate::schema::{AssocKind, FieldType};
+use crate::schema::{AssocDef, AssocKind, FieldType};
+
+mod names;
+mod render;
+
+use names::{camel, claim, plural, singular, singular_table};
 
 /// The columns of `timestamps = true`.
 const TIMESTAMPS: [&str; 2] = ["inserted_at", "updated_at"];
@@ -15,8 +20,8 @@ const TIMESTAMPS: [&str; 2] = ["inserted_at", "updated_at"];
 /// Columns a join table may have besides its two foreign keys.
 const JOIN_TABLE_EXTRAS: &[&str] = &["inserted_at", "updated_at", "created_at"];
 
-/// Infers a schema file (SPEC §6) from the tables of the connected database, or of the
-/// listed `tables` only, and returns its text.
+/// Infers a schema file (`docs/schema-file.md`) from the tables of the connected database,
+/// or of the listed `tables` only, and returns its text.
 ///
 /// With a `prefix` (a PostgreSQL schema, MySQL/MariaDB database or attached SQLite
 /// database), the tables are those of that prefix rather than the connection's current
@@ -108,8 +113,9 @@ const JOIN_TABLE_EXTRAS: &[&str] = &["inserted_at", "updated_at", "created_at"];
 /// # Errors
 /// [`Error::InvalidOption`] (`prefix`) when the prefix does not exist (or is no valid name);
 /// [`Error::InvalidOption`] (`tables`) naming a listed table the database (or the prefix)
-/// does not have; [`Error::Schema`] when it has no table; [`Error::Database`] when a
-/// catalog query, or the read of a JSON column's stored values, fails.
+/// does not have; [`Error::Schema`] when it has no table (or an inferred association
+/// cannot be written as TOML); [`Error::Database`] when a catalog query, or the read of a
+/// JSON column's stored values, fails.
 pub async fn infer(db: &Db, tables: Option<&[String]>, prefix: Option<&str>) -> Result<String> {
     let catalog = Catalog::read(db, prefix, None).await?;
     let dialect = db.dialect();
@@ -117,7 +123,7 @@ pub async fn infer(db: &Db, tables: Option<&[String]>, prefix: Option<&str>) -> 
     let mut inference = Inference::new(&catalog, &selected);
     inference.prefix = prefix;
     inference.shape_json_columns(db).await?;
-    Ok(inference.render(dialect.name()))
+    inference.render(dialect.name())
 }
 
 /// The tables to infer schemas for.
@@ -168,7 +174,7 @@ struct Inferred<'c> {
     timestamps: bool,
     fields: Vec<InferredField>,
     /// By name, so they come out sorted.
-    assocs: BTreeMap<String, Assoc>,
+    assocs: BTreeMap<String, AssocDef>,
     /// Field and association names, which must differ.
     taken: BTreeSet<String>,
     notes: Vec<String>,
@@ -183,16 +189,6 @@ struct InferredField {
     note: Option<String>,
 }
 
-#[derive(Debug, Clone)]
-struct Assoc {
-    kind: AssocKind,
-    related: String,
-    foreign_key: Option<String>,
-    references: Option<String>,
-    join_through: Option<String>,
-    join_keys: Option<[(String, String); 2]>,
-}
-
 /// An association waiting for its name: `candidates` are tried in order, then the first
 /// with a numeric suffix.
 struct Proposal {
@@ -200,7 +196,8 @@ struct Proposal {
     /// Sort key: the order in which proposals claim names.
     order: (u8, String, String),
     candidates: Vec<String>,
-    assoc: Assoc,
+    /// Named when it claims its name.
+    assoc: AssocDef,
 }
 
 /// A join table: its two foreign keys, in column order.
@@ -338,6 +335,8 @@ impl<'c> Inference<'c> {
                     .strip_suffix("_id")
                     .filter(|s| !s.is_empty())
                     .map(str::to_string);
+                let references =
+                    (related.primary_key != [ref_column.clone()]).then(|| ref_column.clone());
                 // belongs_to on the referencing side.
                 let mut candidates: Vec<String> = stem.iter().cloned().collect();
                 candidates.push(singular_table(&fk.ref_table));
@@ -346,18 +345,18 @@ impl<'c> Inference<'c> {
                     schema: si,
                     order: (0, column.clone(), String::new()),
                     candidates,
-                    assoc: Assoc {
-                        kind: AssocKind::BelongsTo,
-                        related: related.name.clone(),
-                        foreign_key: Some(column.clone()),
-                        references: (related.primary_key != [ref_column.clone()])
-                            .then(|| ref_column.clone()),
-                        join_through: None,
-                        join_keys: None,
+                    assoc: AssocDef {
+                        references: references.clone(),
+                        ..AssocDef::new("", AssocKind::BelongsTo, &related.name).foreign_key(column)
                     },
                 });
                 // has_many (has_one when the foreign key is unique) on the referenced side.
                 let one = t.has_unique_key_on(&[column.as_str()]);
+                let kind = if one {
+                    AssocKind::HasOne
+                } else {
+                    AssocKind::HasMany
+                };
                 let base = if one {
                     singular_table(&t.name)
                 } else {
@@ -376,18 +375,9 @@ impl<'c> Inference<'c> {
                     schema: ri,
                     order: (1, t.name.clone(), column.clone()),
                     candidates,
-                    assoc: Assoc {
-                        kind: if one {
-                            AssocKind::HasOne
-                        } else {
-                            AssocKind::HasMany
-                        },
-                        related: s.name.clone(),
-                        foreign_key: Some(column.clone()),
-                        references: (related.primary_key != [ref_column.clone()])
-                            .then(|| ref_column.clone()),
-                        join_through: None,
-                        join_keys: None,
+                    assoc: AssocDef {
+                        references,
+                        ..AssocDef::new("", kind, &s.name).foreign_key(column)
                     },
                 });
             }
@@ -415,17 +405,12 @@ impl<'c> Inference<'c> {
                     schema: oi,
                     order: (2, j.table.name.clone(), owner.column.to_string()),
                     candidates,
-                    assoc: Assoc {
-                        kind: AssocKind::ManyToMany,
-                        related: schemas[ri].name.clone(),
-                        foreign_key: None,
-                        references: None,
-                        join_through: Some(j.table.name.clone()),
-                        join_keys: Some([
-                            (owner.column.to_string(), owner.ref_column.to_string()),
-                            (related.column.to_string(), related.ref_column.to_string()),
-                        ]),
-                    },
+                    assoc: AssocDef::new("", AssocKind::ManyToMany, &schemas[ri].name)
+                        .join_through(&j.table.name)
+                        .join_keys(
+                            (owner.column, owner.ref_column),
+                            (related.column, related.ref_column),
+                        ),
                 });
             }
         }
@@ -433,7 +418,11 @@ impl<'c> Inference<'c> {
         for p in proposals {
             let s = &mut schemas[p.schema];
             let name = claim(&mut s.taken, &p.candidates);
-            s.assocs.insert(name, p.assoc);
+            let assoc = AssocDef {
+                name: name.clone(),
+                ..p.assoc
+            };
+            s.assocs.insert(name, assoc);
         }
         for (si, note) in notes {
             schemas[si].notes.push(note);
@@ -563,14 +552,7 @@ impl<'c> Inference<'c> {
         s.fields.retain(|f| f.name != column);
         s.assocs.insert(
             column.to_string(),
-            Assoc {
-                kind: AssocKind::EmbedsMany,
-                related: name.clone(),
-                foreign_key: None,
-                references: None,
-                join_through: None,
-                join_keys: None,
-            },
+            AssocDef::new(column, AssocKind::EmbedsMany, &name),
         );
         self.embedded.push(EmbeddedSchema {
             name,
@@ -579,72 +561,6 @@ impl<'c> Inference<'c> {
             fields,
             notes,
         });
-    }
-
-    fn render(&self, database: &str) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# Schemas inferred by bulkinup from the {database} catalog. Names are guessed from"
-        );
-        let _ = writeln!(
-            out,
-            "# table and column names: review them, the field types and the changesets."
-        );
-        if !self.joins.is_empty() {
-            let names: Vec<&str> = self.joins.iter().map(|j| j.table.name.as_str()).collect();
-            let _ = writeln!(
-                out,
-                "# Join tables (many_to_many, no schema of their own): {}.",
-                names.join(", ")
-            );
-        }
-        if let Some(p) = self.prefix {
-            let _ = writeln!(
-                out,
-                "# Read from the prefix {}, which every schema names as its `prefix`.",
-                string(p)
-            );
-        }
-        let mut rendered: Vec<(&str, String)> = Vec::new();
-        for s in &self.schemas {
-            let mut text = String::new();
-            s.render(&mut text, self.prefix);
-            rendered.push((&s.name, text));
-        }
-        for e in &self.embedded {
-            rendered.push((&e.name, e.render()));
-        }
-        rendered.sort_by(|a, b| a.0.cmp(b.0));
-        for (_, text) in rendered {
-            out.push_str(&text);
-        }
-        out
-    }
-}
-
-impl EmbeddedSchema {
-    fn render(&self) -> String {
-        let mut out = String::new();
-        let schema = key(&self.name);
-        let _ = writeln!(out, "\n[schemas.{schema}]");
-        let _ = writeln!(
-            out,
-            "# The objects stored in {}: fields inferred from {} stored value(s).",
-            self.origin, self.sampled
-        );
-        for note in &self.notes {
-            let _ = writeln!(out, "# {note}");
-        }
-        let _ = writeln!(out, "embedded = true\nprimary_key = []");
-        let _ = writeln!(out, "\n[schemas.{schema}.fields]");
-        for (name, ty) in &self.fields {
-            let _ = writeln!(out, "{} = {}", key(name), string(&ty.to_string()));
-        }
-        let _ = writeln!(out, "\n[schemas.{schema}.changesets.changeset]");
-        let cast: Vec<String> = self.fields.iter().map(|(n, _)| n.clone()).collect();
-        let _ = writeln!(out, "cast = {}", list(&cast));
-        out
     }
 }
 
@@ -748,96 +664,6 @@ impl<'c> Inferred<'c> {
             notes: Vec::new(),
         }
     }
-
-    /// Appends the schema's part of the file; `prefix`, when the tables were read from one,
-    /// is the schema's `prefix`.
-    fn render(&self, out: &mut String, prefix: Option<&str>) {
-        let schema = key(&self.name);
-        let _ = writeln!(out, "\n[schemas.{schema}]");
-        for note in &self.notes {
-            let _ = writeln!(out, "# {note}");
-        }
-        let _ = writeln!(out, "source = {}", string(&self.table.name));
-        if let Some(p) = prefix {
-            let _ = writeln!(out, "prefix = {}", string(p));
-        }
-        let _ = writeln!(out, "primary_key = {}", list(&self.primary_key));
-        if self.timestamps {
-            let _ = writeln!(out, "timestamps = true");
-        }
-        let _ = writeln!(out, "\n[schemas.{schema}.fields]");
-        for f in &self.fields {
-            let ty = if f.autogenerate {
-                format!(
-                    "{{ type = {}, autogenerate = true }}",
-                    string(&f.ty.to_string())
-                )
-            } else {
-                string(&f.ty.to_string())
-            };
-            let note = f
-                .note
-                .as_ref()
-                .map(|n| format!("  # {n}"))
-                .unwrap_or_default();
-            let _ = writeln!(out, "{} = {ty}{note}", key(&f.name));
-        }
-        if !self.assocs.is_empty() {
-            let _ = writeln!(out, "\n[schemas.{schema}.associations]");
-            for (name, a) in &self.assocs {
-                let mut parts = vec![
-                    format!("kind = {}", string(a.kind.as_str())),
-                    format!("related = {}", string(&a.related)),
-                ];
-                if let Some(fk) = &a.foreign_key {
-                    parts.push(format!("foreign_key = {}", string(fk)));
-                }
-                if let Some(r) = &a.references {
-                    parts.push(format!("references = {}", string(r)));
-                }
-                if let Some(t) = &a.join_through {
-                    parts.push(format!("join_through = {}", string(t)));
-                }
-                if let Some([(oc, of), (rc, rf)]) = &a.join_keys {
-                    parts.push(format!(
-                        "join_keys = [[{}, {}], [{}, {}]]",
-                        string(oc),
-                        string(of),
-                        string(rc),
-                        string(rf)
-                    ));
-                }
-                let _ = writeln!(out, "{} = {{ {} }}", key(name), parts.join(", "));
-            }
-        }
-        let _ = writeln!(out, "\n[schemas.{schema}.changesets.changeset]");
-        let cast: Vec<String> = self.fields.iter().map(|f| f.name.clone()).collect();
-        let _ = writeln!(out, "cast = {}", list(&cast));
-        let required: Vec<String> = self
-            .fields
-            .iter()
-            .filter(|f| f.required)
-            .map(|f| f.name.clone())
-            .collect();
-        if !required.is_empty() {
-            let _ = writeln!(out, "required = {}", list(&required));
-        }
-        let cast = |embeds: bool| -> Vec<String> {
-            self.assocs
-                .iter()
-                .filter(|(_, a)| {
-                    let embed = matches!(a.kind, AssocKind::EmbedsOne | AssocKind::EmbedsMany);
-                    a.kind != AssocKind::BelongsTo && embed == embeds
-                })
-                .map(|(n, _)| n.clone())
-                .collect()
-        };
-        for (option, names) in [("cast_assoc", cast(false)), ("cast_embed", cast(true))] {
-            if !names.is_empty() {
-                let _ = writeln!(out, "{option} = {}", list(&names));
-            }
-        }
-    }
 }
 
 /// The two foreign keys of a join-shaped table: exactly two writable columns besides
@@ -867,245 +693,5 @@ fn join_shape(t: &Table) -> Option<[JoinKey<'_>; 2]> {
     Some([key_of(a)?, key_of(b)?])
 }
 
-/// The first free candidate (or the first with the lowest free numeric suffix), now taken.
-fn claim(taken: &mut BTreeSet<String>, candidates: &[String]) -> String {
-    let name = candidates
-        .iter()
-        .find(|c| !c.is_empty() && !taken.contains(*c))
-        .cloned()
-        .unwrap_or_else(|| {
-            let base = candidates
-                .iter()
-                .find(|c| !c.is_empty())
-                .cloned()
-                .unwrap_or_else(|| "assoc".to_string());
-            (2..)
-                .map(|n| format!("{base}_{n}"))
-                .find(|c| !taken.contains(c))
-                .unwrap_or(base)
-        });
-    taken.insert(name.clone());
-    name
-}
-
-/// `blog_posts` → `blog_post`: the last `_`-separated word made singular.
-fn singular_table(table: &str) -> String {
-    match table.rsplit_once('_') {
-        Some((head, last)) if !last.is_empty() => format!("{head}_{}", singular(last)),
-        _ => singular(table),
-    }
-}
-
-/// An English singular, good enough for table names (`categories` → `category`,
-/// `addresses` → `address`, `people` → `person`); words it does not know stay as they are.
-fn singular(word: &str) -> String {
-    const IRREGULAR: &[(&str, &str)] = &[
-        ("people", "person"),
-        ("men", "man"),
-        ("women", "woman"),
-        ("children", "child"),
-        ("mice", "mouse"),
-        ("geese", "goose"),
-        ("teeth", "tooth"),
-        ("feet", "foot"),
-        ("movies", "movie"),
-        ("cookies", "cookie"),
-        ("series", "series"),
-        ("species", "species"),
-        ("news", "news"),
-        ("statuses", "status"),
-        ("aliases", "alias"),
-        ("indices", "index"),
-        ("matrices", "matrix"),
-        ("vertices", "vertex"),
-        ("analyses", "analysis"),
-        ("quizzes", "quiz"),
-    ];
-    let lower = word.to_lowercase();
-    if let Some((_, one)) = IRREGULAR.iter().find(|(many, _)| *many == lower) {
-        // Keep the word's own first letter case.
-        let mut chars = one.chars();
-        return match (word.chars().next(), chars.next()) {
-            (Some(f), Some(o)) if f.is_uppercase() => {
-                o.to_uppercase().chain(chars).collect::<String>()
-            }
-            _ => (*one).to_string(),
-        };
-    }
-    let cut = |n: usize, add: &str| format!("{}{add}", &word[..word.len() - n]);
-    if lower.len() > 4 && lower.ends_with("ies") {
-        cut(3, if word.ends_with("IES") { "Y" } else { "y" })
-    } else if lower.ends_with("sses")
-        || lower.ends_with("xes")
-        || lower.ends_with("ches")
-        || lower.ends_with("shes")
-        || lower.ends_with("zzes")
-    {
-        cut(2, "")
-    } else if lower.len() > 1
-        && lower.ends_with('s')
-        && !lower.ends_with("ss")
-        && !lower.ends_with("us")
-        && !lower.ends_with("is")
-    {
-        cut(1, "")
-    } else {
-        word.to_string()
-    }
-}
-
-/// An English plural, for association names made from a column (`followee` → `followees`).
-fn plural(word: &str) -> String {
-    let lower = word.to_lowercase();
-    let consonant_y = lower.ends_with('y')
-        && !lower.ends_with("ay")
-        && !lower.ends_with("ey")
-        && !lower.ends_with("oy")
-        && !lower.ends_with("uy");
-    if consonant_y {
-        format!("{}ies", &word[..word.len() - 1])
-    } else if ["s", "x", "z", "ch", "sh"]
-        .iter()
-        .any(|e| lower.ends_with(e))
-    {
-        format!("{word}es")
-    } else {
-        format!("{word}s")
-    }
-}
-
-/// `blog_post` → `BlogPost`: words split at anything not a letter or digit, each
-/// capitalized; a name that would not start with a letter gets a `T`.
-fn camel(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for word in name.split(|c: char| !c.is_ascii_alphanumeric()) {
-        let mut chars = word.chars();
-        if let Some(first) = chars.next() {
-            out.extend(first.to_uppercase());
-            out.push_str(chars.as_str());
-        }
-    }
-    if !out.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        out.insert(0, 'T');
-    }
-    out
-}
-
-/// A TOML key: bare when it may be, quoted otherwise.
-fn key(name: &str) -> String {
-    let bare = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if bare { name.to_string() } else { string(name) }
-}
-
-/// A TOML basic string.
-fn string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04X}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A TOML array of strings.
-fn list(items: &[String]) -> String {
-    let items: Vec<String> = items.iter().map(|i| string(i)).collect();
-    format!("[{}]", items.join(", "))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn singular_of_table_names() {
-        for (many, one) in [
-            ("posts", "post"),
-            ("categories", "category"),
-            ("addresses", "address"),
-            ("boxes", "box"),
-            ("people", "person"),
-            ("People", "Person"),
-            ("status", "status"),
-            ("statuses", "status"),
-            ("news", "news"),
-            ("data", "data"),
-            ("s", "s"),
-        ] {
-            assert_eq!(singular(many), one, "{many}");
-        }
-        assert_eq!(singular_table("blog_categories"), "blog_category");
-        assert_eq!(singular_table("posts_tags"), "posts_tag");
-    }
-
-    #[test]
-    fn camel_case_names() {
-        assert_eq!(camel("blog_post"), "BlogPost");
-        assert_eq!(camel("BlogPost"), "BlogPost");
-        assert_eq!(camel("2fa codes"), "T2faCodes");
-        assert_eq!(camel(""), "T");
-    }
-
-    #[test]
-    fn plural_of_columns() {
-        assert_eq!(plural("followee"), "followees");
-        assert_eq!(plural("category"), "categories");
-        assert_eq!(plural("box"), "boxes");
-        assert_eq!(plural("day"), "days");
-    }
-
-    #[test]
-    fn keys_and_strings_are_valid_toml() {
-        assert_eq!(key("author_id"), "author_id");
-        assert_eq!(key("first name"), r#""first name""#);
-        assert_eq!(string("a\"b\\c\u{1}"), r#""a\"b\\c\u0001""#);
-        let text = format!("{} = {}\n", key("we\"ird"), string("x\ty"));
-        let parsed: toml::Table = toml::from_str(&text).unwrap();
-        assert_eq!(parsed["we\"ird"].as_str(), Some("x\ty"));
-    }
-
-    #[test]
-    fn names_are_claimed_once() {
-        let mut taken = BTreeSet::from(["posts".to_string()]);
-        assert_eq!(
-            claim(&mut taken, &["posts".into(), "author_posts".into()]),
-            "author_posts"
-        );
-        assert_eq!(
-            claim(&mut taken, &["posts".into(), "author_posts".into()]),
-            "posts_2"
-        );
-    }
-
-    #[test]
-    fn json_values_give_the_one_field_type_that_casts_them_all() {
-        use serde_json::json;
-        let ty = |values: &[serde_json::Value]| {
-            json_field_type(&values.iter().collect::<Vec<_>>()).map(|t| t.to_string())
-        };
-        let some = |t: &str| Some(t.to_string());
-        assert_eq!(ty(&[json!("a"), json!(null), json!("b")]), some("string"));
-        assert_eq!(ty(&[json!(1), json!(2)]), some("integer"));
-        assert_eq!(ty(&[json!(1), json!(2.5)]), some("float"));
-        assert_eq!(ty(&[json!(true)]), some("boolean"));
-        assert_eq!(ty(&[json!({"a": 1})]), some("map"));
-        assert_eq!(ty(&[json!(["x"]), json!([])]), some("array:string"));
-        assert_eq!(ty(&[json!("1"), json!(1)]), None, "mixed kinds");
-        assert_eq!(ty(&[json!([[1]])]), None, "nested arrays");
-        assert_eq!(ty(&[json!(null)]), None, "no value");
-    }
-}
+mod tests;

@@ -334,7 +334,9 @@ pub(crate) fn cast_with(
         let Some(raw) = obj.get(&assoc.name) else {
             continue;
         };
-        let related = registry.at(assoc.related);
+        let Some(related) = registry.related(assoc) else {
+            continue; // `through`: never cast
+        };
         let embed_field = match assoc.link {
             Link::Embed { field } => Some(field),
             _ => None,

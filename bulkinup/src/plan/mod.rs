@@ -554,7 +554,9 @@ impl Planner {
                 AssocChange::One(Some(c)) => vec![*c],
                 AssocChange::Many(cs) => cs,
             };
-            let related = Arc::clone(self.registry.at(assoc.related));
+            let Some(related) = self.registry.related(assoc).map(Arc::clone) else {
+                continue; // `through`: never cast
+            };
             match &assoc.link {
                 Link::Child { fk, references } => {
                     let child_node = self.schema_node(node, ai, &related, false);
