@@ -1,14 +1,13 @@
 //! Stage two of the command line: the flags, as typed, go to the library as one layer of
 //! options ([`Layer::from_flags`]); the schema file's `[options]` tables are its other layers
-//! ([`file_layers`]); the library merges them (flags > per-verb table > shared table, key by
+//! ([`schema_file_layers`], with the positions the schema-file loader read); the library merges them (flags > per-verb table > shared table, key by
 //! key for the map options) and checks every value against the schemas before anything
 //! connects to a database ([`Layer::resolve`]). Every error is an [`Error::InvalidOption`] or
 //! [`Error::Schema`] (exit status 2) that names the flag or the key of the schema file.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use bulkinup::options::{Flags, Layer, file_layers};
+use bulkinup::options::{Flags, Layer, schema_file_layers};
 use bulkinup::{DbKind, Error, Options, Registry, Result, Verb};
 use chrono::Utc;
 
@@ -92,17 +91,14 @@ impl Settings {
             },
             other => other,
         })?;
-        let registry = file.registry;
+        let registry = file.registry.clone();
         registry.get(&args.root).map_err(|e| match e {
             Error::Schema { message, .. } => {
                 Error::option("--root", message, Some(&registry.schema_names().join(", ")))
             }
             other => other,
         })?;
-        let (shared, per_verb) = match &file.options {
-            Some(table) => file_layers(table, &schema_path, &BTreeMap::new(), verb)?,
-            None => (Layer::default(), Layer::default()),
-        };
+        let (shared, per_verb) = schema_file_layers(&file, &schema_path, verb)?;
         let flags = Layer::from_flags(&flags(&args), verb)?;
         let merged = shared.overlay(per_verb).overlay(flags);
         let options = merged.resolve(&registry, verb, &args.root, args.dry_run, Utc::now())?;

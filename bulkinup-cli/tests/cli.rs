@@ -805,6 +805,39 @@ fn an_upsert_only_option_given_to_insert_exits_2() {
 }
 
 #[test]
+fn schema_file_option_errors_give_the_line_and_column_and_a_suggestion() {
+    let dir = Dir::new();
+    let text = std::fs::read_to_string(blog_schema()).expect("blog schema");
+    let full = format!(
+        "{text}\n[options.upsert]\nchunk_size = 5\non_conflict = {{ Tga = \"nothing\" }}\nchunk_sise = 5\n"
+    );
+    let line_of = |needle: &str| full.lines().position(|l| l.contains(needle)).map(|i| i + 1);
+    let (typo, tga) = (line_of("chunk_sise").unwrap(), line_of("Tga").unwrap());
+    let s = dir.write("typo.toml", &full);
+    let out = dir.run(&[
+        "upsert",
+        "--schema",
+        &s,
+        "--root",
+        "Author",
+        "--database-url",
+        NOWHERE,
+    ]);
+    assert_eq!(out.code, 2, "{out:#?}");
+    // Either error may come first; each names its key with its own position.
+    let e = &out.stderr;
+    let key_at = |key: &str, l: usize, c: usize| {
+        e.contains(key) && e.contains(&format!("typo.toml:{l}:{c}"))
+    };
+    assert!(
+        key_at("options.upsert.chunk_sise", typo, 1) && e.contains("did you mean `chunk_size`")
+            || key_at("options.upsert.on_conflict.Tga", tga, 17)
+                && e.contains("did you mean `Tag`"),
+        "{e}"
+    );
+}
+
+#[test]
 fn schema_file_option_errors_name_the_key_and_its_place() {
     let dir = Dir::new();
     let text = std::fs::read_to_string(blog_schema()).expect("blog schema");

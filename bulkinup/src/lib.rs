@@ -216,10 +216,6 @@ mod repo;
 pub mod schema;
 mod summary;
 
-// The database handle's module was `connect`; files that still import `crate::connect::Db`
-// keep compiling through this alias until they import `crate::db::Db`.
-use db as connect;
-
 use futures::Stream;
 
 pub use catalog::Mismatch;

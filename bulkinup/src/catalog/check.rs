@@ -7,7 +7,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::{Catalog, Table};
-use crate::connect::Db;
+use crate::db::Db;
 use crate::dialect::{Dialect, TableName};
 use crate::error::Result;
 use crate::schema::{FieldType, Link, Registry, Schema};

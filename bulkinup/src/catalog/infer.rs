@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use super::{Catalog, Table};
-use crate::connect::Db;
+use crate::db::Db;
 use crate::dialect::{Dialect, TableName};
 use crate::error::{Choices, Error, Result};
 use crate::schema::{AssocDef, AssocKind, FieldType};

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -15,7 +16,7 @@ use super::Options;
 use super::value::*;
 use crate::error::{Error, Result};
 use crate::plan::{ConflictAction, Verb};
-use crate::schema::Registry;
+use crate::schema::{Registry, SchemaFile};
 
 /// The option names of the schema file's `[options]` tables.
 pub const OPTION_KEYS: &[&str] = &[
@@ -54,6 +55,8 @@ pub struct Place {
     file: Option<String>,
     /// `FILE:LINE:COLUMN` of a key of the schema file, when known.
     location: Option<String>,
+    /// The positions of every key of the file's `[options]`, for the places inside this one.
+    locations: Option<Arc<BTreeMap<String, String>>>,
 }
 
 impl Place {
@@ -63,6 +66,7 @@ impl Place {
             name: name.to_string(),
             file: None,
             location: None,
+            locations: None,
         }
     }
 
@@ -72,6 +76,17 @@ impl Place {
             name: path.to_string(),
             file: Some(file.to_string()),
             location,
+            locations: None,
+        }
+    }
+
+    /// A key (path) of the schema file, its position (and those of the keys inside it) read
+    /// from `locations`.
+    pub fn key_in(file: &str, path: &str, locations: &Arc<BTreeMap<String, String>>) -> Place {
+        Place {
+            location: locations.get(path).cloned(),
+            locations: Some(Arc::clone(locations)),
+            ..Place::key(file, path, None)
         }
     }
 
@@ -81,14 +96,23 @@ impl Place {
     }
 
     /// The place of `key` inside this one (a sub-key of a file table; a flag stays itself).
-    /// Its position is the parent's until the file's positions say better.
+    /// Its position is its own when the file's positions have it, else the parent's.
     pub(crate) fn child(&self, key: &str) -> Place {
         match &self.file {
-            Some(_) => Place {
-                name: format!("{}.{key}", self.name),
-                file: self.file.clone(),
-                location: self.location.clone(),
-            },
+            Some(_) => {
+                let name = format!("{}.{key}", self.name);
+                let location = self
+                    .locations
+                    .as_ref()
+                    .and_then(|l| l.get(&name).cloned())
+                    .or_else(|| self.location.clone());
+                Place {
+                    name,
+                    file: self.file.clone(),
+                    location,
+                    locations: self.locations.clone(),
+                }
+            }
             None => self.clone(),
         }
     }
@@ -458,6 +482,23 @@ impl Layer {
 
 /// The shared layer (`[options]`) and the layer of `verb` (`[options.upsert]` or
 /// `[options.insert]`). Both per-verb tables are checked whatever the verb.
+/// The layers of a loaded schema file's `[options]` tables for `verb`: (shared, per-verb),
+/// each value named in errors by its key path and `FILE:LINE:COLUMN`. `file` names the file
+/// in messages.
+///
+/// # Errors
+/// As [`file_layers`].
+pub fn schema_file_layers(
+    schema_file: &SchemaFile,
+    file: &str,
+    verb: Verb,
+) -> Result<(Layer, Layer)> {
+    match &schema_file.options {
+        Some(table) => file_layers(table, file, &schema_file.option_locations, verb),
+        None => Ok((Layer::default(), Layer::default())),
+    }
+}
+
 /// The layers of a schema file's `[options]` table for `verb`: (shared `[options]`,
 /// `[options.VERB]`). `locations` gives each key path's `FILE:LINE:COLUMN`.
 ///
@@ -471,7 +512,8 @@ pub fn file_layers(
     locations: &BTreeMap<String, String>,
     verb: Verb,
 ) -> Result<(Layer, Layer)> {
-    let at = |path: &str| Place::key(file, path, locations.get(path).cloned());
+    let locations = Arc::new(locations.clone());
+    let at = |path: &str| Place::key_in(file, path, &locations);
     let mut shared = toml::Table::new();
     let mut upsert = None;
     let mut insert = None;

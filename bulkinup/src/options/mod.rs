@@ -28,7 +28,9 @@ use crate::plan::{Batch, ConflictPolicy, IntoPolicy, Policy};
 pub use crate::plan::{CONFLICT_ACTIONS, ConflictAction, Verb};
 use crate::schema::{Registry, Schema};
 use crate::summary::Summary;
-pub use layer::{Flags, Given, Layer, OPTION_KEYS, Place, Placeholder, file_layers};
+pub use layer::{
+    Flags, Given, Layer, OPTION_KEYS, Place, Placeholder, file_layers, schema_file_layers,
+};
 
 /// A skipped (invalid) item: its changeset, with the error tree, and the item as given.
 #[derive(Debug, Clone)]
