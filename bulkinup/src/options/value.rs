@@ -172,26 +172,8 @@ pub(crate) fn toml_nested<'v>(
 /// A TOML value as JSON (dates and times become their ISO 8601 text); a float that JSON cannot
 /// hold (NaN, infinity) is an error at `place`, as it is in the schema file's values.
 pub(crate) fn toml_to_json(place: &Place, value: &toml::Value) -> Result<J> {
-    Ok(match value {
-        toml::Value::String(s) => J::String(s.clone()),
-        toml::Value::Integer(n) => J::from(*n),
-        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
-            .map(J::Number)
-            .ok_or_else(|| place.error(format!("{f} cannot be represented in JSON"), None))?,
-        toml::Value::Boolean(b) => J::Bool(*b),
-        toml::Value::Datetime(d) => J::String(d.to_string()),
-        toml::Value::Array(items) => J::Array(
-            items
-                .iter()
-                .map(|v| toml_to_json(place, v))
-                .collect::<Result<_>>()?,
-        ),
-        toml::Value::Table(t) => J::Object(
-            t.iter()
-                .map(|(k, v)| Ok((k.clone(), toml_to_json(&place.child(k), v)?)))
-                .collect::<Result<_>>()?,
-        ),
-    })
+    crate::schema::toml_to_json(value)
+        .map_err(|f| place.error(format!("{f} cannot be represented in JSON"), None))
 }
 
 #[cfg(test)]

@@ -47,5 +47,5 @@ pub use def::{
 pub use file::SchemaFile;
 pub use model::{Association, Field, Registry, Schema};
 pub(crate) use model::{DefaultValue, Link, Required, ResolvedChangeset, Rule};
-pub(crate) use types::KeyPart;
 pub use types::{FIELD_TYPE_NAMES, FieldType, Value};
+pub(crate) use types::{KeyPart, toml_to_json};

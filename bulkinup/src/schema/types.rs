@@ -234,3 +234,25 @@ impl From<&Value> for KeyPart {
         }
     }
 }
+
+/// A TOML value as JSON — the one conversion, for the schema file's values (defaults,
+/// inclusion lists) and its `[options]`: dates and times become their RFC 3339 text; a float
+/// JSON cannot hold (NaN, infinity) is refused, returned as the error.
+pub(crate) fn toml_to_json(value: &toml::Value) -> std::result::Result<serde_json::Value, f64> {
+    use serde_json::Value as J;
+    Ok(match value {
+        toml::Value::String(s) => J::String(s.clone()),
+        toml::Value::Integer(n) => J::from(*n),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map(J::Number).ok_or(*f)?,
+        toml::Value::Boolean(b) => J::Bool(*b),
+        toml::Value::Datetime(d) => J::String(d.to_string()),
+        toml::Value::Array(items) => {
+            J::Array(items.iter().map(toml_to_json).collect::<Result<_, _>>()?)
+        }
+        toml::Value::Table(t) => J::Object(
+            t.iter()
+                .map(|(k, v)| Ok((k.clone(), toml_to_json(v)?)))
+                .collect::<Result<_, f64>>()?,
+        ),
+    })
+}

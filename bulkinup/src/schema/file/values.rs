@@ -87,40 +87,12 @@ impl Loader<'_> {
     /// A TOML value as JSON (defaults, inclusion lists). Datetimes become their RFC 3339
     /// text.
     pub(super) fn json(&self, path: &str, value: &Val<'_>) -> Result<serde_json::Value> {
-        use serde_json::Value as J;
-        Ok(match value.get_ref() {
-            DeValue::String(s) => J::String(s.to_string()),
-            DeValue::Integer(_) => J::from(self.integer(path, value)?),
-            DeValue::Float(_) => {
-                let f = self.float(path, value)?;
-                serde_json::Number::from_f64(f)
-                    .map(J::Number)
-                    .ok_or_else(|| {
-                        self.error(
-                            path,
-                            &value.span(),
-                            format!("{f} cannot be represented in JSON"),
-                        )
-                    })?
-            }
-            DeValue::Boolean(b) => J::Bool(*b),
-            DeValue::Datetime(d) => J::String(d.to_string()),
-            DeValue::Array(a) => J::Array(
-                a.iter()
-                    .enumerate()
-                    .map(|(i, v)| self.json(&format!("{path}[{i}]"), v))
-                    .collect::<Result<_>>()?,
-            ),
-            DeValue::Table(t) => J::Object(
-                t.iter()
-                    .map(|(k, v)| {
-                        Ok((
-                            key_str(k).to_string(),
-                            self.json(&join(path, key_str(k)), v)?,
-                        ))
-                    })
-                    .collect::<Result<_>>()?,
-            ),
+        crate::schema::toml_to_json(&self.toml_value(path, value)?).map_err(|f| {
+            self.error(
+                path,
+                &value.span(),
+                format!("{f} cannot be represented in JSON"),
+            )
         })
     }
 
