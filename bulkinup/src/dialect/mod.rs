@@ -41,31 +41,7 @@ pub use sqlite::SqliteDialect;
 use crate::plan::{Column, OnConflict};
 use crate::schema::{FieldType, Value};
 
-/// A table as a statement names it: its name, qualified by a prefix (the PostgreSQL schema,
-/// the MySQL/MariaDB database, the attached SQLite database) when it has one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TableName<'a> {
-    /// The prefix, `None` for the connection's current schema/database.
-    pub prefix: Option<&'a str>,
-    /// The table's name.
-    pub name: &'a str,
-}
-
-impl<'a> From<&'a str> for TableName<'a> {
-    fn from(name: &'a str) -> Self {
-        TableName { prefix: None, name }
-    }
-}
-
-impl std::fmt::Display for TableName<'_> {
-    /// `prefix.name`, or `name`: how messages and the summary name the table.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.prefix {
-            Some(p) => write!(f, "{p}.{}", self.name),
-            None => f.write_str(self.name),
-        }
-    }
-}
+pub use crate::plan::TableName;
 
 /// A catalog query of a [`Dialect`] ([`Dialect::catalog_columns_sql`] and the like): its
 /// text, and how many parameters it has. Each parameter is the prefix whose catalog it reads,

@@ -12,6 +12,7 @@
 //! | `write_belongs_to`, `prefix`, `now` | [`Options`] | `value` | `resolve` (a prefix's existence: before writing) | plan |
 
 mod layer;
+mod place;
 mod value;
 
 use std::cell::RefCell;

@@ -7,9 +7,18 @@ use std::time::Duration;
 
 use serde_json::Value as J;
 
-use super::layer::{Place, Placeholder};
+use super::place::Place;
 use crate::error::{Error, Result};
 use crate::plan::{CONFLICT_ACTIONS, ConflictAction};
+
+/// The value of a placeholder: JSON, or `now()` (the call's start time).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Placeholder {
+    /// A JSON value, cast like any input value.
+    Value(J),
+    /// The call's start time (UTC).
+    Now,
+}
 
 /// A whole number ≥ 1.
 pub(crate) fn parse_positive(place: &Place, text: &str) -> Result<usize> {

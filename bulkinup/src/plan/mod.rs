@@ -78,6 +78,32 @@ pub(crate) trait IntoPolicy {
     fn into_policy(self) -> Arc<Policy>;
 }
 
+/// A table as a statement names it: its name, qualified by a prefix (the PostgreSQL schema,
+/// the MySQL/MariaDB database, the attached SQLite database) when it has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TableName<'a> {
+    /// The prefix, `None` for the connection's current schema/database.
+    pub prefix: Option<&'a str>,
+    /// The table's name.
+    pub name: &'a str,
+}
+
+impl<'a> From<&'a str> for TableName<'a> {
+    fn from(name: &'a str) -> Self {
+        TableName { prefix: None, name }
+    }
+}
+
+impl std::fmt::Display for TableName<'_> {
+    /// `prefix.name`, or `name`: how messages and the summary name the table.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.prefix {
+            Some(p) => write!(f, "{p}.{}", self.name),
+            None => f.write_str(self.name),
+        }
+    }
+}
+
 /// One column of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {
@@ -113,8 +139,8 @@ pub struct Batch {
 
 impl Batch {
     /// The table with its prefix, as statements name it.
-    pub fn table_name(&self) -> crate::dialect::TableName<'_> {
-        crate::dialect::TableName {
+    pub fn table_name(&self) -> TableName<'_> {
+        TableName {
             prefix: self.prefix.as_deref(),
             name: &self.table,
         }
