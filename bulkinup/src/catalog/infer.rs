@@ -1,7 +1,6 @@
 //! Schema inference: the text of a schema file (`docs/schema-file.md`) from the live catalog.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write;
 
 use super::{Catalog, Table};
 use crate::db::Db;
@@ -453,29 +452,17 @@ impl<'c> Inference<'c> {
             if columns.is_empty() {
                 continue;
             }
-            let select: Vec<String> = columns
-                .iter()
-                .enumerate()
-                .map(|(i, c)| format!("{} AS c{i}", dialect.quote(c)))
-                .collect();
-            let present: Vec<String> = columns
-                .iter()
-                .map(|c| format!("{} IS NOT NULL", dialect.quote(c)))
-                .collect();
-            let mut sql = format!(
-                "SELECT {} FROM {} WHERE {}",
-                select.join(", "),
-                dialect.quote_table(TableName {
+            let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+            let order: Vec<&str> = s.primary_key.iter().map(String::as_str).collect();
+            let sql = dialect.sample_columns_sql(
+                TableName {
                     prefix: self.prefix,
                     name: &s.table.name,
-                }),
-                present.join(" OR ")
+                },
+                &names,
+                &order,
+                JSON_SAMPLE_ROWS,
             );
-            if !s.primary_key.is_empty() {
-                let order: Vec<String> = s.primary_key.iter().map(|k| dialect.quote(k)).collect();
-                let _ = write!(sql, " ORDER BY {}", order.join(", "));
-            }
-            let _ = write!(sql, " LIMIT {JSON_SAMPLE_ROWS}");
             let rows = db.fetch_json(&sql).await?;
             for (i, column) in columns.iter().enumerate() {
                 let values: Vec<serde_json::Value> = rows

@@ -85,6 +85,47 @@ pub trait Dialect: Send + Sync {
         format!("\"{}\"", ident.replace('"', "\"\""))
     }
 
+    /// A query reading up to `limit` rows of `columns` (aliased `c0`, `c1`, …) of `table`
+    /// where any of them is not `NULL`, in `order` (the primary key; none: any order): the
+    /// stored values schema inference shapes JSON columns by. It binds nothing.
+    ///
+    /// ```
+    /// use bulkinup::dialect::{Dialect, PgDialect};
+    /// assert_eq!(
+    ///     PgDialect.sample_columns_sql("posts".into(), &["meta"], &["id"], 100),
+    ///     r#"SELECT "meta" AS c0 FROM "posts" WHERE "meta" IS NOT NULL ORDER BY "id" LIMIT 100"#
+    /// );
+    /// ```
+    fn sample_columns_sql(
+        &self,
+        table: TableName<'_>,
+        columns: &[&str],
+        order: &[&str],
+        limit: usize,
+    ) -> String {
+        let select: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{} AS c{i}", self.quote(c)))
+            .collect();
+        let present: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{} IS NOT NULL", self.quote(c)))
+            .collect();
+        let mut sql = format!(
+            "SELECT {} FROM {} WHERE {}",
+            select.join(", "),
+            self.quote_table(table),
+            present.join(" OR ")
+        );
+        if !order.is_empty() {
+            let order: Vec<String> = order.iter().map(|k| self.quote(k)).collect();
+            let _ = write!(sql, " ORDER BY {}", order.join(", "));
+        }
+        let _ = write!(sql, " LIMIT {limit}");
+        sql
+    }
+
     /// Quotes a table's name, qualified by its prefix when it has one (`"analytics"."events"`).
     fn quote_table(&self, table: TableName<'_>) -> String {
         match table.prefix {
