@@ -170,6 +170,17 @@ pub struct WriteArgs {
     )]
     pub timeout: Option<String>,
 
+    /// Time limit in seconds for connecting to the database: a refused connection fails at
+    /// once with the reason, a server that does not answer within it fails the run (exit
+    /// status 1, nothing written). Always finite (no `infinity`) [default: 10].
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        allow_hyphen_values = true,
+        help_heading = "Write options"
+    )]
+    pub connect_timeout: Option<String>,
+
     /// A value shared by every row of a schema or join table, injected before validation and
     /// replacing any per-row value. JSON value, or `now()` for the call's start time.
     /// Repeatable.

@@ -46,7 +46,7 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
         true => "sqlite::memory:",
         false => settings.database_url.as_str(),
     };
-    let db = Db::connect(url)
+    let db = Db::connect_timeout(url, settings.options.connect_timeout)
         .await
         .map_err(|e| Failure::new(e, "nothing was written"))?;
 

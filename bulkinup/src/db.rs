@@ -4,12 +4,14 @@
 //! pipeline with its [`Backend`](crate::dialect::Backend).
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use futures::Stream;
-use sqlx::Executor;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::pool::PoolOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::{ConnectOptions, Connection, Executor};
 
 use crate::dialect::{Dialect, MySqlDialect, PgDialect, SqliteDialect};
 use crate::error::{Error, Result};
@@ -105,7 +107,24 @@ pub enum Db {
 
 impl Db {
     /// Connects to `sqlite://PATH` (created if missing; `sqlite::memory:` for an in-memory
-    /// database), `postgres://…` or `mysql://…` (also MariaDB).
+    /// database), `postgres://…` or `mysql://…` (also MariaDB), within the default connect
+    /// timeout ([`DEFAULT_CONNECT_TIMEOUT`](crate::DEFAULT_CONNECT_TIMEOUT), 10 s): as
+    /// [`Db::connect_timeout`].
+    ///
+    /// # Errors
+    /// As [`Db::connect_timeout`].
+    pub async fn connect(url: &str) -> Result<Db> {
+        Db::connect_timeout(url, crate::options::DEFAULT_CONNECT_TIMEOUT).await
+    }
+
+    /// Connects to `sqlite://PATH` (created if missing; `sqlite::memory:` for an in-memory
+    /// database), `postgres://…` or `mysql://…` (also MariaDB), giving up after `limit`.
+    ///
+    /// One connection is opened first, on its own, so that a failure is reported with its
+    /// real reason at once (a refused connection is not retried); then the pool is built.
+    /// The whole of it is bounded by `limit` on the client's clock, whatever the server does
+    /// (one that accepts the connection and never answers included). A `limit` of more than
+    /// a day is taken as a day.
     ///
     /// A SQLite URL may attach more databases to every connection with `attach=NAME:FILE`
     /// (repeatable; the file is created if missing), which schema prefixes then name:
@@ -116,22 +135,34 @@ impl Db {
     /// and sqlx sets MySQL sessions to `+00:00`, so timestamps are written in UTC whether a
     /// column is `timestamp` or `timestamptz`.
     ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// let e = bulkinup::Db::connect_timeout("postgres://u:secret@127.0.0.1:1/x", Duration::from_secs(2))
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(e.to_string(), "cannot connect to postgres://u:***@127.0.0.1:1/x: connection refused");
+    /// assert_eq!(e.exit_code(), 1);
+    /// # });
+    /// ```
+    ///
     /// # Errors
     /// [`Error::InvalidOption`] (`database_url`) for a URL of no supported database;
-    /// [`Error::Database`] when the connection fails.
-    pub async fn connect(url: &str) -> Result<Db> {
+    /// [`Error::Connect`] when the connection fails or `limit` runs out, with the reason and
+    /// the URL without its password.
+    pub async fn connect_timeout(url: &str, limit: Duration) -> Result<Db> {
         let bad_url = |e: sqlx::Error| {
             Error::option("database_url", format!("cannot parse the URL: {e}"), None)
         };
-        let conn_err = |e| Error::database(None, e);
+        let limit = limit.min(MAX_CONNECT_TIMEOUT);
         let kind = DbKind::from_url(url)?;
         if kind == DbKind::Sqlite {
-            let (url, attach) = sqlite_attachments(url)?;
-            let opts = SqliteConnectOptions::from_str(&url)
+            let (sqlite_url, attach) = sqlite_attachments(url)?;
+            let opts = SqliteConnectOptions::from_str(&sqlite_url)
                 .map_err(bad_url)?
                 .create_if_missing(true)
                 .foreign_keys(true);
-            let memory = url.contains(":memory:") || url.contains("mode=memory");
+            let memory = sqlite_url.contains(":memory:") || sqlite_url.contains("mode=memory");
             let pool = if memory {
                 // Each connection to `:memory:` is its own database: keep exactly one.
                 SqlitePoolOptions::new()
@@ -144,43 +175,42 @@ impl Db {
             };
             // Every connection of the pool attaches the same databases.
             let attach = std::sync::Arc::new(attach);
-            let pool = pool
-                .after_connect(move |conn, _meta| {
-                    let attach = std::sync::Arc::clone(&attach);
-                    Box::pin(async move {
-                        for (name, path) in attach.iter() {
-                            let sql = SqliteDialect.attach_sql(name);
-                            sqlx::query(crate::dialect::trusted_sql(sql))
-                                .bind(path.as_str())
-                                .execute(&mut *conn)
-                                .await?;
-                        }
-                        Ok(())
-                    })
-                })
-                .connect_with(opts)
-                .await;
-            Ok(Db::Sqlite(pool.map_err(conn_err)?))
+            let first = std::sync::Arc::clone(&attach);
+            let pool = acquire_within(pool, limit).after_connect(move |conn, _meta| {
+                let attach = std::sync::Arc::clone(&attach);
+                Box::pin(async move { attach_all(conn, &attach).await })
+            });
+            let connecting = async {
+                // The first connection, on its own: the pool retries a failed `after_connect`
+                // until its time runs out, and would report only that.
+                let mut conn = opts.connect().await?;
+                attach_all(&mut conn, &first).await?;
+                conn.close().await?;
+                pool.connect_with(opts).await
+            };
+            within(url, limit, connecting).await.map(Db::Sqlite)
         } else if kind == DbKind::Postgres {
             let opts = PgConnectOptions::from_str(url)
                 .map_err(bad_url)?
                 .options([("timezone", "UTC")]);
-            let pool = PgPoolOptions::new()
-                .max_connections(8)
-                .connect_with(opts)
-                .await;
-            Ok(Db::Postgres(pool.map_err(conn_err)?))
+            let pool = acquire_within(PgPoolOptions::new().max_connections(8), limit);
+            let connecting = async {
+                opts.connect().await?.close().await?;
+                pool.connect_with(opts).await
+            };
+            within(url, limit, connecting).await.map(Db::Postgres)
         } else {
-            let url = match url.split_once(':') {
+            let mysql_url = match url.split_once(':') {
                 Some((_, rest)) => format!("mysql:{rest}"),
                 None => url.to_string(),
             };
-            let opts = MySqlConnectOptions::from_str(&url).map_err(bad_url)?;
-            let pool = MySqlPoolOptions::new()
-                .max_connections(8)
-                .connect_with(opts)
-                .await;
-            Ok(Db::MySql(pool.map_err(conn_err)?))
+            let opts = MySqlConnectOptions::from_str(&mysql_url).map_err(bad_url)?;
+            let pool = acquire_within(MySqlPoolOptions::new().max_connections(8), limit);
+            let connecting = async {
+                opts.connect().await?.close().await?;
+                pool.connect_with(opts).await
+            };
+            within(url, limit, connecting).await.map(Db::MySql)
         }
     }
 
@@ -326,6 +356,88 @@ impl Db {
             }
         }
     }
+}
+
+/// The longest connect timeout: a longer one is taken as this (a day), so that no deadline
+/// overflows the clock.
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How long the pool waits for a connection ([`PoolOptions::acquire_timeout`]): at least the
+/// connect timeout, so that a first connection is never cut short by the pool (the connect
+/// timeout itself is enforced by [`within`]). Never less than sqlx's default of 30 s: once
+/// connected, a chunk of a call with `max_concurrency` may wait that long for a connection
+/// the other chunks hold, as it always could.
+fn acquire_within<DB: sqlx::Database>(pool: PoolOptions<DB>, limit: Duration) -> PoolOptions<DB> {
+    pool.acquire_timeout(limit.max(Duration::from_secs(30)))
+}
+
+/// `connecting`, bounded by `limit`: its error, or the time running out, as an
+/// [`Error::Connect`] naming the redacted `url`.
+async fn within<T>(
+    url: &str,
+    limit: Duration,
+    connecting: impl Future<Output = std::result::Result<T, sqlx::Error>>,
+) -> Result<T> {
+    let timed_out = || Error::Connect {
+        url: redact(url),
+        reason: format!(
+            "no answer within {} s (--connect-timeout)",
+            limit.as_secs_f64()
+        ),
+        timed_out_after: Some(limit.as_secs_f64()),
+        source: None,
+    };
+    match tokio::time::timeout(limit, connecting).await {
+        Ok(Ok(connected)) => Ok(connected),
+        Ok(Err(sqlx::Error::PoolTimedOut)) | Err(_) => Err(timed_out()),
+        Ok(Err(e)) => Err(Error::Connect {
+            url: redact(url),
+            reason: connect_reason(&e),
+            timed_out_after: None,
+            source: Some(Box::new(e)),
+        }),
+    }
+}
+
+/// Why a connection failed, in a few words: the operating system's reason when there is an
+/// I/O error in the chain (`connection refused`, without the `(os error N)`), else the
+/// database's message (`password authentication failed for user "x"`), else the driver's.
+fn connect_reason(e: &sqlx::Error) -> String {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cause {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            let text = io.to_string();
+            let text = match text.find(" (os error ") {
+                Some(at) => &text[..at],
+                None => text.as_str(),
+            };
+            let mut chars = text.chars();
+            return match chars.next() {
+                Some(first) => first.to_lowercase().chain(chars).collect(),
+                None => io.kind().to_string(),
+            };
+        }
+        cause = err.source();
+    }
+    match e {
+        sqlx::Error::Database(db) => db.message().to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Attaches the databases of a SQLite URL's `attach=NAME:FILE` to a connection.
+async fn attach_all(
+    conn: &mut sqlx::SqliteConnection,
+    attach: &[(String, String)],
+) -> std::result::Result<(), sqlx::Error> {
+    for (name, path) in attach {
+        let sql = SqliteDialect.attach_sql(name);
+        sqlx::query(crate::dialect::trusted_sql(sql))
+            .bind(path.as_str())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Takes the `attach=NAME:FILE` parameters (repeatable) out of a SQLite URL: the databases

@@ -102,6 +102,23 @@ pub enum Error {
         source: Box<sqlx::Error>,
     },
 
+    /// The database could not be reached ([`Db::connect_timeout`](crate::Db::connect_timeout)):
+    /// the connection was refused or failed, or the server did not answer within the
+    /// connect timeout. Nothing was written.
+    #[error("cannot connect to {url}: {reason}")]
+    Connect {
+        /// The database URL, its password hidden ([`redact`](crate::redact)).
+        url: String,
+        /// Why: the operating system's or the database's reason (`connection refused`, …),
+        /// or `no answer within N s (--connect-timeout)`.
+        reason: String,
+        /// The connect timeout in seconds, when it ran out.
+        timed_out_after: Option<f64>,
+        /// The driver error, when there is one (none when the time ran out).
+        #[source]
+        source: Option<Box<sqlx::Error>>,
+    },
+
     /// The call (or one chunk of it, with `max_concurrency`) took longer than `timeout`.
     /// The transaction was rolled back.
     #[error("timed out after {seconds} s{}; the transaction was rolled back", table.as_ref().map(|t| format!(" writing table `{t}`")).unwrap_or_default())]
@@ -179,7 +196,8 @@ fn input_ctx(file: &Option<String>, line: Option<u64>) -> String {
 impl Error {
     /// The command-line exit status for this error (the README's "Exit status" section):
     /// `1` a failure while writing — database error, timeout, a generated key not returned, a
-    /// chunk's task failing — (rolled back), `2` usage, option or schema error (nothing
+    /// chunk's task failing — (rolled back), or a database that cannot be reached (nothing
+    /// written), `2` usage, option or schema error (nothing
     /// touched), `3` malformed input (rolled back), or a file or stream that cannot be read
     /// or written, or output that cannot be serialized.
     ///
@@ -192,6 +210,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Database { .. }
+            | Error::Connect { .. }
             | Error::Timeout { .. }
             | Error::GeneratedKeyMissing { .. }
             | Error::Task { .. } => 1,

@@ -169,6 +169,7 @@ changeset = "changeset"
 chunk_size = 10
 max_concurrency = 2
 timeout = "infinity"
+connect_timeout = 5
 placeholders = { Account = { code = "p" } }
 recover_changeset_errors = { Account = { code = "r" } }
 replace_all_except = ["code"]

@@ -25,6 +25,7 @@ pub const OPTION_KEYS: &[&str] = &[
     "chunk_size",
     "max_concurrency",
     "timeout",
+    "connect_timeout",
     "placeholders",
     "recover_changeset_errors",
     "replace_all_except",
@@ -67,6 +68,8 @@ pub struct Layer {
     pub max_concurrency: Option<Given<usize>>,
     /// `timeout` (`None` inside: `infinity`, no limit)
     pub timeout: Option<Given<Option<Duration>>>,
+    /// `connect_timeout` (always finite)
+    pub connect_timeout: Option<Given<Duration>>,
     /// `placeholders`: (schema or join table, field) → value
     pub placeholders: BTreeMap<(String, String), Given<Placeholder>>,
     /// `recover_changeset_errors`: (schema, field) → fallback
@@ -96,6 +99,7 @@ impl Layer {
         self.chunk_size = pick(self.chunk_size, higher.chunk_size);
         self.max_concurrency = pick(self.max_concurrency, higher.max_concurrency);
         self.timeout = pick(self.timeout, higher.timeout);
+        self.connect_timeout = pick(self.connect_timeout, higher.connect_timeout);
         self.placeholders.extend(higher.placeholders);
         self.recover.extend(higher.recover);
         self.replace_all_except = pick(self.replace_all_except, higher.replace_all_except);
@@ -124,6 +128,7 @@ impl Layer {
             "chunk_size" => self.chunk_size.as_ref().map(|g| &g.place),
             "max_concurrency" => self.max_concurrency.as_ref().map(|g| &g.place),
             "timeout" => self.timeout.as_ref().map(|g| &g.place),
+            "connect_timeout" => self.connect_timeout.as_ref().map(|g| &g.place),
             "replace_all_except" => self.replace_all_except.as_ref().map(|g| &g.place),
             "prefix" => self.prefix.as_ref().map(|g| &g.place),
             "on_conflict" => at
@@ -166,6 +171,9 @@ impl Layer {
         }
         if let Some(g) = &self.timeout {
             o.timeout = g.value;
+        }
+        if let Some(g) = &self.connect_timeout {
+            o.connect_timeout = g.value;
         }
         // One clock reading per call: `now()` placeholders, association defaults, timestamps.
         o.now = Some(now);
@@ -251,6 +259,8 @@ pub struct Flags {
     pub max_concurrency: Option<String>,
     /// `--timeout SECONDS|infinity`
     pub timeout: Option<String>,
+    /// `--connect-timeout SECONDS`
+    pub connect_timeout: Option<String>,
     /// `--placeholder KEY.FIELD=JSON|now()`, repeatable
     pub placeholders: Vec<String>,
     /// `--recover SCHEMA.FIELD=JSON`, repeatable
@@ -302,6 +312,13 @@ impl Layer {
             let place = given("--timeout");
             layer.timeout = Some(Given {
                 value: parse_seconds(&place, text)?,
+                place,
+            });
+        }
+        if let Some(text) = &args.connect_timeout {
+            let place = given("--connect-timeout");
+            layer.connect_timeout = Some(Given {
+                value: parse_finite_seconds(&place, text)?,
                 place,
             });
         }
@@ -488,14 +505,14 @@ fn table_layer(
                 });
             }
             "timeout" => {
-                let limit = match value {
-                    toml::Value::Integer(n) => parse_seconds(&place, &n.to_string())?,
-                    toml::Value::Float(f) => parse_seconds(&place, &f.to_string())?,
-                    toml::Value::String(s) if s == "infinity" => None,
-                    other => return Err(type_error(&place, TIMEOUT_VALUES, other)),
-                };
                 layer.timeout = Some(Given {
-                    value: limit,
+                    value: toml_seconds(&place, value)?,
+                    place,
+                });
+            }
+            "connect_timeout" => {
+                layer.connect_timeout = Some(Given {
+                    value: toml_finite_seconds(&place, value)?,
                     place,
                 });
             }

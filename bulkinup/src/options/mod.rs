@@ -10,6 +10,7 @@
 //! | `placeholders`, `recover_changeset_errors`, `infer_foreign_keys` | [`Options`] | `value` | `resolve` | changeset (casting) |
 //! | `on_conflict`, `conflict_target`, `replace_all_except` | [`Options`] ([`ConflictAction`] in `plan::conflict`) | `value`, `ConflictAction: FromStr` | `resolve` | `plan::conflict` |
 //! | `write_belongs_to`, `prefix`, `now` | [`Options`] | `value` | `resolve` (a prefix's existence: before writing) | plan |
+//! | `connect_timeout` | [`Options`] | `value` (finite: no `infinity`) | `resolve` | [`Db::connect_timeout`](crate::Db::connect_timeout) |
 
 mod layer;
 mod place;
@@ -61,6 +62,9 @@ impl<T: ?Sized> fmt::Debug for Handler<T> {
 /// The default `timeout`: 15 seconds, as Ecto's.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// The default `connect_timeout`: 10 seconds.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The options of one call. `Options::default()` gives the defaults of the README's options
 /// table (Bulkinup's).
 ///
@@ -102,6 +106,12 @@ pub struct Options {
     pub timeout: Option<Duration>,
     /// Write up to N chunks at once, each in its own transaction on its own connection.
     pub max_concurrency: Option<usize>,
+    /// Limit for connecting to the database ([`Db::connect_timeout`](crate::Db::connect_timeout)):
+    /// a server that refuses, or does not answer within it, fails the connection. Always
+    /// finite (there is no `infinity`: a server that accepts and never answers would hang the
+    /// call for good), more than 0. Default 10 s. A call itself does not connect: the
+    /// command-line tool reads it to connect.
+    pub connect_timeout: Duration,
     /// Called once per chunk with the recovered changesets as they were before recovery.
     pub on_recovered: Option<Handler<[Changeset]>>,
     /// The writer hook (Bulkinup's `insert_all_function`).
@@ -166,6 +176,7 @@ impl Default for Options {
             recover_changeset_errors: BTreeMap::new(),
             timeout: Some(DEFAULT_TIMEOUT),
             max_concurrency: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             on_recovered: None,
             writer: None,
             infer_foreign_keys: false,
@@ -286,6 +297,19 @@ impl Options {
     /// Writes up to `n` chunks at once, each in its own transaction.
     pub fn max_concurrency(mut self, n: usize) -> Self {
         self.max_concurrency = Some(n);
+        self
+    }
+
+    /// Sets the connect timeout (more than 0; there is no "no limit").
+    ///
+    /// ```
+    /// # use bulkinup::Options;
+    /// # use std::time::Duration;
+    /// let opts = Options::default().connect_timeout(Duration::from_secs(2));
+    /// assert_eq!(opts.connect_timeout, Duration::from_secs(2));
+    /// ```
+    pub fn connect_timeout(mut self, limit: Duration) -> Self {
+        self.connect_timeout = limit;
         self
     }
 
@@ -505,6 +529,13 @@ impl Options {
                 "max_concurrency",
                 "must be at least 1",
                 Some("a whole number ≥ 1"),
+            ));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(Error::option(
+                "connect_timeout",
+                "must be more than 0 seconds",
+                Some(value::CONNECT_TIMEOUT_VALUES),
             ));
         }
         let n = registry.inner.schemas.len();

@@ -36,8 +36,27 @@ pub(crate) fn parse_positive(place: &Place, text: &str) -> Result<usize> {
 pub(crate) const TIMEOUT_VALUES: &str =
     "a number of seconds > 0, e.g. 15 or 2.5, or `infinity` for no limit";
 
+/// The valid values of `connect_timeout`, for messages.
+pub(crate) const CONNECT_TIMEOUT_VALUES: &str = "a number of seconds > 0, e.g. 10 or 2.5";
+
 /// A timeout: a number of seconds > 0, or `infinity` (no limit, `None`).
 pub(crate) fn parse_seconds(place: &Place, text: &str) -> Result<Option<Duration>> {
+    seconds_or_infinity(place, text, TIMEOUT_VALUES)
+}
+
+/// A connect timeout: a number of seconds > 0. `infinity` is refused: a server that accepts
+/// the connection and never answers would hang the call for good.
+pub(crate) fn parse_finite_seconds(place: &Place, text: &str) -> Result<Duration> {
+    seconds_or_infinity(place, text, CONNECT_TIMEOUT_VALUES)?.ok_or_else(|| {
+        place.error(
+            "cannot be `infinity`: connecting always has a limit",
+            Some(CONNECT_TIMEOUT_VALUES),
+        )
+    })
+}
+
+/// A number of seconds > 0, or `infinity` (`None`); `valid` lists the forms in an error.
+fn seconds_or_infinity(place: &Place, text: &str, valid: &str) -> Result<Option<Duration>> {
     let text = text.trim();
     if text == "infinity" {
         return Ok(None);
@@ -46,7 +65,7 @@ pub(crate) fn parse_seconds(place: &Place, text: &str) -> Result<Option<Duration
         Ok(Ok(limit)) if !limit.is_zero() => Ok(Some(limit)),
         _ => Err(place.error(
             format!("`{text}` is not a positive number of seconds"),
-            Some(TIMEOUT_VALUES),
+            Some(valid),
         )),
     }
 }
@@ -139,6 +158,26 @@ pub(crate) fn toml_positive(place: &Place, value: &toml::Value) -> Result<usize>
     match value {
         toml::Value::Integer(n) => parse_positive(place, &n.to_string()),
         other => Err(type_error(place, "a whole number ≥ 1", other)),
+    }
+}
+
+/// A timeout in TOML: a number of seconds (integer or float), or the string `"infinity"`.
+pub(crate) fn toml_seconds(place: &Place, value: &toml::Value) -> Result<Option<Duration>> {
+    match value {
+        toml::Value::Integer(n) => parse_seconds(place, &n.to_string()),
+        toml::Value::Float(f) => parse_seconds(place, &f.to_string()),
+        toml::Value::String(s) if s == "infinity" => Ok(None),
+        other => Err(type_error(place, TIMEOUT_VALUES, other)),
+    }
+}
+
+/// A connect timeout in TOML: a number of seconds (integer or float); `"infinity"` is refused.
+pub(crate) fn toml_finite_seconds(place: &Place, value: &toml::Value) -> Result<Duration> {
+    match value {
+        toml::Value::Integer(n) => parse_finite_seconds(place, &n.to_string()),
+        toml::Value::Float(f) => parse_finite_seconds(place, &f.to_string()),
+        toml::Value::String(s) if s == "infinity" => parse_finite_seconds(place, s),
+        other => Err(type_error(place, CONNECT_TIMEOUT_VALUES, other)),
     }
 }
 

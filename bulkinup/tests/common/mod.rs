@@ -356,3 +356,33 @@ macro_rules! on_every_database {
         }
     };
 }
+
+/// Declares each listed `async fn NAME(scheme: &str)` as a test per network driver, for what
+/// needs no server (a closed port, a silent listener): `postgres_driver::NAME` with
+/// `"postgres"`, `mysql_driver::NAME` with `"mysql"`.
+#[macro_export]
+macro_rules! on_network_drivers {
+    ($($name:ident),* $(,)?) => {
+        mod postgres_driver {
+            $( #[tokio::test] async fn $name() { super::$name("postgres").await; } )*
+        }
+        mod mysql_driver {
+            $( #[tokio::test] async fn $name() { super::$name("mysql").await; } )*
+        }
+    };
+}
+
+/// A TCP server on a free port of 127.0.0.1 that accepts every connection and never writes a
+/// byte (each connection is held open): a database that does not answer. Its thread ends with
+/// the test process.
+pub fn silent_server() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let addr = listener.local_addr().expect("local address");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    addr
+}
