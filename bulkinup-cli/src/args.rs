@@ -237,7 +237,9 @@ pub struct WriteArgs {
     pub prefix: Option<String>,
 
     /// Write every skipped (invalid) item to FILE as NDJSON: file, line (or index), item and
-    /// the nested error tree.
+    /// the nested error tree. FILE is replaced when the call ends, if it read its input (also
+    /// when it then failed); it may not be an input, the schema file, or standard input or
+    /// output.
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub rejects: Option<PathBuf>,
 

@@ -8,6 +8,7 @@
 
 mod args;
 mod demo;
+mod files;
 mod input;
 mod output;
 mod run;

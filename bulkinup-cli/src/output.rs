@@ -24,11 +24,18 @@
 //! - `item`: the item as read (the same JSON value; object keys may be reordered);
 //! - `errors`: the error tree — `{"field": ["message", …]}`, an association's errors under its
 //!   name (an object for a single child, a list with `{}` for each valid child of a list).
+//!
+//! The records go to a temporary file beside FILE, moved over it by [`Report::finish`] when
+//! the call succeeded, or when it failed after it started reading its input
+//! ([`Report::finish_failed`]), so that the invalid items of a failed call are not lost. A
+//! call that ends before reading (an error before connecting, a failed connection, a missing
+//! prefix) drops the temporary file: an existing FILE stays as it was. Where FILE may point is checked first ([`crate::files`]).
 
 use std::fmt;
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -36,6 +43,9 @@ use bulkinup::{Error, Origin, Result, Skipped, Summary};
 use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value as J;
+use tempfile::NamedTempFile;
+
+use crate::files::{Rejects, Target};
 
 /// A failed run: the error (which gives the exit status) and what it means for the data.
 #[derive(Debug)]
@@ -212,31 +222,37 @@ impl<'a> RejectRecord<'a> {
 #[derive(Debug)]
 pub struct Report {
     state: Mutex<State>,
+    /// Whether the call has started reading its input.
+    read: AtomicBool,
     verbose: bool,
     progress: Option<ProgressBar>,
 }
 
 #[derive(Debug)]
 struct State {
-    rejects: Option<(String, BufWriter<File>)>,
+    rejects: Option<(String, Sink)>,
     /// The first failure to write the rejects file.
     failure: Option<Error>,
 }
 
 impl Report {
-    /// A report; creates (truncates) the rejects file. The progress bar is shown when
-    /// `progress` and standard error is a terminal.
+    /// A report; creates the rejects file's temporary file beside it (or opens a device or
+    /// FIFO as it is). The progress bar is shown when `progress` and standard error is a
+    /// terminal.
     ///
     /// # Errors
-    /// [`Error::InvalidOption`] (`--rejects`) when the rejects file cannot be created.
-    pub fn new(rejects: Option<&Path>, verbose: bool, progress: bool) -> Result<Report> {
+    /// [`Error::InvalidOption`] (`--rejects`) when the file cannot be created.
+    pub fn new(rejects: Option<&Rejects>, verbose: bool, progress: bool) -> Result<Report> {
         let rejects = match rejects {
-            Some(path) => {
-                let name = path.display().to_string();
-                let file = File::create(path).map_err(|e| {
-                    Error::option("--rejects", format!("cannot create `{name}`: {e}"), None)
+            Some(r) => {
+                let sink = Sink::create(&r.target).map_err(|e| {
+                    Error::option(
+                        "--rejects",
+                        format!("cannot create `{}`: {e}", r.given),
+                        None,
+                    )
                 })?;
-                Some((name, BufWriter::new(file)))
+                Some((r.given.clone(), sink))
             }
             None => None,
         };
@@ -246,6 +262,7 @@ impl Report {
                 rejects,
                 failure: None,
             }),
+            read: AtomicBool::new(false),
             verbose,
             progress,
         })
@@ -275,7 +292,8 @@ impl Report {
             if state.failure.is_some() {
                 continue;
             }
-            if let Some((name, out)) = &mut state.rejects {
+            if let Some((name, sink)) = &mut state.rejects {
+                let out = sink.writer();
                 let written = serde_json::to_writer(&mut *out, &RejectRecord::new(s))
                     .map_err(std::io::Error::from)
                     .and_then(|()| out.write_all(b"\n"));
@@ -309,22 +327,114 @@ impl Report {
         }
     }
 
-    /// Flushes the rejects file.
+    /// Notes that the call has taken an item (or the error that ends the input) from the input.
+    pub fn mark_read(&self) {
+        self.read.store(true, Ordering::Relaxed);
+    }
+
+    /// Ends the rejects file after a failed call: as [`Report::finish`] if the call had
+    /// started reading its input ([`Report::mark_read`]); otherwise the temporary file is
+    /// dropped and an existing rejects file stays as it was.
     ///
     /// # Errors
-    /// [`Error::Io`] naming the rejects file.
+    /// As [`Report::finish`].
+    pub fn finish_failed(&self) -> Result<()> {
+        match self.read.load(Ordering::Relaxed) {
+            true => self.finish(),
+            false => {
+                self.state().rejects = None;
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the rejects file: flushes it and moves it into place (the old file, if any, is
+    /// replaced).
+    ///
+    /// # Errors
+    /// The error of a failed write to the rejects file, or [`Error::Io`] naming it.
     pub fn finish(&self) -> Result<()> {
         let mut state = self.state();
-        if let Some(e) = state.failure.take() {
-            return Err(e);
-        }
-        if let Some((name, out)) = &mut state.rejects {
-            out.flush().map_err(|source| Error::Io {
-                path: Some(name.clone()),
+        let failure = state.failure.take();
+        let finished = match state.rejects.take() {
+            Some((name, sink)) => sink.finish().map_err(|source| Error::Io {
+                path: Some(name),
                 source,
-            })?;
+            }),
+            None => Ok(()),
+        };
+        match failure {
+            Some(e) => Err(e),
+            None => finished,
         }
-        Ok(())
+    }
+}
+
+/// Where the rejects records are written.
+#[derive(Debug)]
+enum Sink {
+    /// A temporary file beside the target, moved over it at the end.
+    Temp(BufWriter<NamedTempFile>, PathBuf),
+    /// A device, terminal or FIFO, written as it is.
+    Direct(BufWriter<File>),
+}
+
+impl Sink {
+    fn create(target: &Target) -> std::io::Result<Sink> {
+        match target {
+            Target::Direct(path) => {
+                let file = std::fs::OpenOptions::new().append(true).open(path)?;
+                Ok(Sink::Direct(BufWriter::new(file)))
+            }
+            #[cfg(unix)]
+            Target::Stderr => {
+                use std::os::fd::AsFd;
+                let fd = std::io::stderr().as_fd().try_clone_to_owned()?;
+                Ok(Sink::Direct(BufWriter::new(File::from(fd))))
+            }
+            #[cfg(not(unix))]
+            Target::Stderr => Err(std::io::Error::other(
+                "standard error cannot be named on this system",
+            )),
+            Target::Replace(path) => {
+                let dir = path.parent().unwrap_or(Path::new("."));
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                let prefix = format!(".{}.", name.as_deref().unwrap_or("rejects"));
+                let mut builder = tempfile::Builder::new();
+                builder.prefix(&prefix).suffix(".tmp");
+                #[cfg(unix)]
+                {
+                    // Like `File::create`: 0666 less the umask, not the temporary file's 0600.
+                    use std::os::unix::fs::PermissionsExt;
+                    builder.permissions(std::fs::Permissions::from_mode(0o666));
+                }
+                let temp = builder.tempfile_in(dir)?;
+                // A file that is replaced keeps its permissions (best effort).
+                if let Ok(meta) = std::fs::metadata(path) {
+                    let _ = temp.as_file().set_permissions(meta.permissions());
+                }
+                Ok(Sink::Temp(BufWriter::new(temp), path.clone()))
+            }
+        }
+    }
+
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Sink::Temp(out, _) => out,
+            Sink::Direct(out) => out,
+        }
+    }
+
+    /// Flushes, and moves a temporary file into place.
+    fn finish(self) -> std::io::Result<()> {
+        match self {
+            Sink::Direct(mut out) => out.flush(),
+            Sink::Temp(out, path) => {
+                let temp = out.into_inner().map_err(|e| e.into_error())?;
+                temp.as_file().sync_all()?;
+                temp.persist(&path).map(drop).map_err(|e| e.error)
+            }
+        }
     }
 }
 

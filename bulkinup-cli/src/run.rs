@@ -35,7 +35,7 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
     // Everything the user gave is checked before the database is contacted (exit 2).
     let settings = Settings::from_args(verb, args).await?;
     let report = Arc::new(Report::new(
-        settings.rejects.as_deref(),
+        settings.rejects.as_ref(),
         settings.verbose,
         !settings.quiet,
     )?);
@@ -62,9 +62,12 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
     let guard = Arc::clone(&report);
     let items = input::stream(settings.inputs.clone())?
         .fuse()
-        .map(move |item| match guard.take_failure() {
-            Some(e) => Err(e),
-            None => item,
+        .map(move |item| {
+            guard.mark_read();
+            match guard.take_failure() {
+                Some(e) => Err(e),
+                None => item,
+            }
         });
     let result = bulkinup::write_stream(
         &db,
@@ -83,7 +86,18 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
     };
     // An option the library refuses once connected (a `prefix` that does not exist) is named
     // by its flag or schema-file key, like the ones refused before connecting.
-    let summary = result.map_err(|e| Failure::new(settings.given.locate(e, None), note))?;
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(e) => {
+            // Once reading started, the rejects of the items read before the error are moved
+            // into place all the same (with --max-concurrency, committed chunks had them
+            // skipped); before that, an existing rejects file stays as it was.
+            if let Err(rejects) = report.finish_failed() {
+                output::eprint_line(&format!("bulkinup: error: {rejects}"));
+            }
+            return Err(Failure::new(settings.given.locate(e, None), note));
+        }
+    };
     report.finish().map_err(|e| {
         Failure::new(
             e,

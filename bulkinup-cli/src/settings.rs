@@ -5,13 +5,12 @@
 //! connects to a database ([`Layer::resolve`]). Every error is an [`Error::InvalidOption`] or
 //! [`Error::Schema`] (exit status 2) that names the flag or the key of the schema file.
 
-use std::path::PathBuf;
-
 use bulkinup::options::{Flags, Layer, schema_file_layers};
 use bulkinup::{DbKind, Error, Options, Registry, Result, Verb};
 use chrono::Utc;
 
 use crate::args::WriteArgs;
+use crate::files::{self, Rejects};
 use crate::input::Source;
 
 /// The database `url` names, checked by the library; its error names `--database-url`.
@@ -61,8 +60,8 @@ pub struct Settings {
     pub options: Options,
     /// The inputs, in order.
     pub inputs: Vec<Source>,
-    /// The rejects file.
-    pub rejects: Option<PathBuf>,
+    /// The rejects file, checked to be none of the files the call reads.
+    pub rejects: Option<Rejects>,
     /// `--dry-run`
     pub dry_run: bool,
     /// `--quiet`
@@ -104,6 +103,11 @@ impl Settings {
         let merged = shared.overlay(per_verb).overlay(flags);
         let options = merged.resolve(&registry, verb, &args.root, args.dry_run, Utc::now())?;
         let inputs = Source::from_args(&args.inputs)?;
+        let rejects = args
+            .rejects
+            .as_deref()
+            .map(|path| files::rejects(path, &inputs, &args.schema))
+            .transpose()?;
         Ok(Settings {
             verb,
             registry,
@@ -111,7 +115,7 @@ impl Settings {
             database_url: args.db.database_url,
             options,
             inputs,
-            rejects: args.rejects,
+            rejects,
             dry_run: args.dry_run,
             quiet: args.quiet,
             verbose: args.verbose,
