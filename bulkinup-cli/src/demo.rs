@@ -140,7 +140,7 @@ fn bundled(text: &str, name: &str) -> Result<Vec<Item>, Error> {
     let mut items = Vec::new();
     let mut error = None;
     let file: Arc<str> = Arc::from(name);
-    crate::input::read_source(text.as_bytes(), &file, &mut |item| match item {
+    bulkinup::input::read_source(text.as_bytes(), &file, &mut |item| match item {
         Ok(item) => {
             items.push(item);
             true

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use bulkinup::{Error, Result};
 
-use crate::input::Source;
+use bulkinup::input::Source;
 
 /// Where the rejects go, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]

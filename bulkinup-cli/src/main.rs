@@ -9,7 +9,6 @@
 mod args;
 mod demo;
 mod files;
-mod input;
 mod output;
 mod run;
 mod settings;

@@ -7,9 +7,10 @@ use bulkinup::{Db, Error, Verb};
 use futures::StreamExt;
 
 use crate::args::{Cli, Command, SchemaCommand, WriteArgs};
+use crate::demo;
 use crate::output::{self, Failure, PER_CHUNK, ROLLED_BACK, Report};
 use crate::settings::Settings;
-use crate::{demo, input};
+use bulkinup::input;
 
 /// Runs the parsed command line.
 ///

@@ -11,7 +11,7 @@ use chrono::Utc;
 
 use crate::args::WriteArgs;
 use crate::files::{self, Rejects};
-use crate::input::Source;
+use bulkinup::input::Source;
 
 /// The database `url` names, checked by the library; its error names `--database-url`.
 ///

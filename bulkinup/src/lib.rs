@@ -210,6 +210,7 @@ mod db;
 pub mod dialect;
 pub mod error;
 mod execute;
+pub mod input;
 mod item;
 pub mod options;
 pub mod plan;

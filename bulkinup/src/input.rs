@@ -1,4 +1,6 @@
-//! Input: NDJSON or a JSON array, from files or standard input, read as a stream.
+//! The input reader: NDJSON or a JSON array, from files or standard input, read as a stream
+//! of [`Item`]s for [`write_stream`](crate::write_stream) (the command-line tool reads its
+//! inputs with it).
 //!
 //! The format is chosen per input by its first non-blank character: `[` is a JSON array,
 //! anything else is NDJSON (one JSON value per line, blank lines skipped). Neither is ever
@@ -18,7 +20,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bulkinup::{Error, Item, Origin, Result};
+use crate::error::{Error, Result};
+use crate::item::{Item, Origin};
 use futures::Stream;
 use serde_json::Value as J;
 
