@@ -236,6 +236,14 @@ pub struct WriteArgs {
     #[arg(long, value_name = "NAME", help_heading = "Write options")]
     pub prefix: Option<String>,
 
+    /// MySQL/MariaDB only: a conflicting row updates whichever existing row any unique key
+    /// matches (ON DUPLICATE KEY UPDATE as it is). Without it, a row that collides with a
+    /// different row through a unique key other than its conflict target is a unique
+    /// violation (exit status 1, rolled back), as on PostgreSQL and SQLite. Risks
+    /// overwriting rows the input never named.
+    #[arg(long, help_heading = "Write options")]
+    pub any_unique_key: bool,
+
     /// Write every skipped (invalid) item to FILE as NDJSON: file, line (or index), item and
     /// the nested error tree. FILE is replaced when the call ends, if it read its input (also
     /// when it then failed); it may not be an input, the schema file, or standard input or

@@ -42,6 +42,7 @@ fn flags(args: &WriteArgs) -> Flags {
     f.infer_foreign_keys = args.infer_foreign_keys;
     f.write_belongs_to = args.write_belongs_to;
     f.prefix = args.prefix.clone();
+    f.any_unique_key = args.any_unique_key;
     f
 }
 

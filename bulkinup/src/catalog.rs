@@ -166,28 +166,18 @@ impl Catalog {
             }
         }
 
-        // Unique keys: (table, key) → columns by position. A key with an expression column
-        // (no name) cannot be a conflict target on columns.
-        type KeyColumns = Vec<(i64, Option<String>)>;
-        let mut keys: BTreeMap<(String, String), KeyColumns> = BTreeMap::new();
-        for row in unique {
-            let (Some(table), Some(key)) = (text(row, "table_name"), text(row, "key_name")) else {
+        // A key with an expression column (no name) cannot be a conflict target on columns.
+        for (table, keys) in unique_keys(unique) {
+            let Some(t) = catalog.tables.get_mut(&table) else {
                 continue;
             };
-            keys.entry((table, key))
-                .or_default()
-                .push((int(row, "position"), text(row, "column_name")));
-        }
-        for ((table, _), mut cols) in keys {
-            cols.sort();
-            let Some(cols) = cols.into_iter().map(|(_, c)| c).collect::<Option<Vec<_>>>() else {
-                continue;
-            };
-            if let Some(t) = catalog.tables.get_mut(&table)
-                && !cols.is_empty()
-                && !t.unique_keys.contains(&cols)
-            {
-                t.unique_keys.push(cols);
+            for key in keys {
+                let Some(cols) = key.columns.into_iter().collect::<Option<Vec<_>>>() else {
+                    continue;
+                };
+                if !cols.is_empty() && !t.unique_keys.contains(&cols) {
+                    t.unique_keys.push(cols);
+                }
             }
         }
         for t in catalog.tables.values_mut() {
@@ -271,6 +261,40 @@ impl Table {
             key.len() == columns.len() && columns.iter().all(|c| key.iter().any(|k| k == c))
         })
     }
+}
+
+/// A unique key (or the primary key) of a table, as [`Dialect::catalog_unique_keys_sql`]
+/// reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UniqueKey {
+    /// The index's or constraint's name (MySQL/MariaDB: `PRIMARY` for the primary key).
+    pub(crate) name: String,
+    /// Its columns in key order; `None` for an expression.
+    pub(crate) columns: Vec<Option<String>>,
+}
+
+/// The unique keys of the rows of [`Dialect::catalog_unique_keys_sql`], by table, each
+/// table's keys in the catalog's order (by key name), each key's columns by position.
+pub(crate) fn unique_keys(rows: &[Map<String, J>]) -> BTreeMap<String, Vec<UniqueKey>> {
+    type KeyColumns = Vec<(i64, Option<String>)>;
+    let mut keys: BTreeMap<(String, String), KeyColumns> = BTreeMap::new();
+    for row in rows {
+        let (Some(table), Some(key)) = (text(row, "table_name"), text(row, "key_name")) else {
+            continue;
+        };
+        keys.entry((table, key))
+            .or_default()
+            .push((int(row, "position"), text(row, "column_name")));
+    }
+    let mut by_table: BTreeMap<String, Vec<UniqueKey>> = BTreeMap::new();
+    for ((table, name), mut cols) in keys {
+        cols.sort();
+        by_table.entry(table).or_default().push(UniqueKey {
+            name,
+            columns: cols.into_iter().map(|(_, c)| c).collect(),
+        });
+    }
+    by_table
 }
 
 /// A catalog value as text (numbers and booleans spelled out), `None` for `NULL`/absent.

@@ -178,6 +178,7 @@ conflict_target = { Group = ["id"] }
 infer_foreign_keys = true
 write_belongs_to = false
 prefix = "main"
+any_unique_key = false
 [options.upsert]
 chunk_size = 5
 [options.insert]

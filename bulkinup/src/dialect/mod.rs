@@ -164,6 +164,74 @@ pub trait Dialect: Send + Sync {
         }
     }
 
+    /// Whether the conflict clause fires on a collision through any unique key of the table
+    /// rather than only through its conflict target (MySQL/MariaDB's `ON DUPLICATE KEY
+    /// UPDATE`): there a row that collides with a different row through another unique key
+    /// would update that row, unless the statement is
+    /// [guarded](Dialect::guarded_on_conflict_sql).
+    fn conflict_fires_on_any_key(&self) -> bool {
+        false
+    }
+
+    /// The conflict clause of `on_conflict` for a table with a unique key besides the
+    /// conflict target, where the clause [fires on any key](Dialect::conflict_fires_on_any_key):
+    /// a row that collides with a row whose conflict-target columns differ from its own (or
+    /// are `NULL`) fails the statement with an error [`Dialect::is_guard_failure`] knows,
+    /// instead of updating that row. Elsewhere (the clause names its target, and such a row
+    /// is a unique violation) it is [`Dialect::on_conflict_sql`].
+    fn guarded_on_conflict_sql(&self, on_conflict: &OnConflict) -> String {
+        self.on_conflict_sql(on_conflict)
+    }
+
+    /// Whether an error code is the failure of a [guarded](Dialect::guarded_on_conflict_sql)
+    /// statement (only a guarded statement can raise it).
+    fn is_guard_failure(&self, _code: &str) -> bool {
+        false
+    }
+
+    /// A query reading `columns` of the rows of `table` whose `key` columns equal those of
+    /// one of `rows` tuples, bound in order, row by row: how a failed guard finds the row an
+    /// input row collided with.
+    ///
+    /// ```
+    /// use bulkinup::dialect::{Dialect, MySqlDialect};
+    /// assert_eq!(
+    ///     MySqlDialect.rows_by_key_sql("profiles".into(), &["id", "author_id"], &["author_id"], 2),
+    ///     "SELECT `id`, `author_id` FROM `profiles` WHERE (`author_id` = ?) OR (`author_id` = ?)"
+    /// );
+    /// ```
+    fn rows_by_key_sql(
+        &self,
+        table: TableName<'_>,
+        columns: &[&str],
+        key: &[&str],
+        rows: usize,
+    ) -> String {
+        let select: Vec<String> = columns.iter().map(|c| self.quote(c)).collect();
+        let mut sql = format!(
+            "SELECT {} FROM {} WHERE ",
+            select.join(", "),
+            self.quote_table(table)
+        );
+        let mut n = 0;
+        for r in 0..rows {
+            if r > 0 {
+                sql.push_str(" OR ");
+            }
+            sql.push('(');
+            for (i, k) in key.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(" AND ");
+                }
+                n += 1;
+                let _ = write!(sql, "{} = ", self.quote(k));
+                self.placeholder(&mut sql, n);
+            }
+            sql.push(')');
+        }
+        sql
+    }
+
     /// Whether a numbered placeholder may appear several times in one statement (`$1`,
     /// `?1`), so a value shared by every row is bound once.
     fn reuses_placeholders(&self) -> bool {
@@ -178,13 +246,14 @@ pub trait Dialect: Send + Sync {
         rows: usize,
         on_conflict: &OnConflict,
     ) -> String {
-        self.insert_sql_shared(table, columns, &[], rows, on_conflict)
+        self.insert_sql_shared(table, columns, &[], rows, on_conflict, false)
     }
 
     /// As [`Dialect::insert_sql`], where the columns flagged in `shared` have one value for
     /// every row: when the dialect [reuses placeholders](Dialect::reuses_placeholders) they
     /// are bound once, as the first parameters, and each row refers to them; otherwise they
-    /// are bound per row like any column.
+    /// are bound per row like any column. With `guard`, the conflict clause is
+    /// [guarded](Dialect::guarded_on_conflict_sql).
     fn insert_sql_shared(
         &self,
         table: TableName<'_>,
@@ -192,6 +261,7 @@ pub trait Dialect: Send + Sync {
         shared: &[bool],
         rows: usize,
         on_conflict: &OnConflict,
+        guard: bool,
     ) -> String {
         let reuse = self.reuses_placeholders();
         let is_shared = |c: usize| reuse && shared.get(c).copied().unwrap_or(false);
@@ -230,7 +300,11 @@ pub trait Dialect: Send + Sync {
             }
             sql.push(')');
         }
-        sql.push_str(&self.on_conflict_sql(on_conflict));
+        if guard {
+            sql.push_str(&self.guarded_on_conflict_sql(on_conflict));
+        } else {
+            sql.push_str(&self.on_conflict_sql(on_conflict));
+        }
         sql
     }
 
@@ -241,14 +315,15 @@ pub trait Dialect: Send + Sync {
     }
 
     /// [`Dialect::insert_sql`] followed by [`Dialect::returning_sql`]: the rows' `returning`
-    /// columns come back, one row per written or updated row.
+    /// columns come back, one row per written or updated row. With `guard`, the conflict
+    /// clause is [guarded](Dialect::guarded_on_conflict_sql).
     ///
     /// ```
     /// use bulkinup::dialect::{Dialect, SqliteDialect};
     /// use bulkinup::plan::OnConflict;
     ///
     /// assert_eq!(
-    ///     SqliteDialect.insert_returning_sql("posts".into(), &["title"], 1, &OnConflict::Raise, &["id"]),
+    ///     SqliteDialect.insert_returning_sql("posts".into(), &["title"], 1, &OnConflict::Raise, &["id"], false),
     ///     r#"INSERT INTO "posts" ("title") VALUES (?) RETURNING "id""#
     /// );
     /// ```
@@ -259,8 +334,9 @@ pub trait Dialect: Send + Sync {
         rows: usize,
         on_conflict: &OnConflict,
         returning: &[&str],
+        guard: bool,
     ) -> String {
-        let mut sql = self.insert_sql(table, columns, rows, on_conflict);
+        let mut sql = self.insert_sql_shared(table, columns, &[], rows, on_conflict, guard);
         sql.push_str(&self.returning_sql(returning));
         sql
     }
@@ -510,15 +586,15 @@ where
     fetch_json_with::<B>(pool, sql, &[]).await
 }
 
-/// As [`fetch_json`], with text parameters bound in order (`None` binds `NULL`): the
-/// catalog's prefix, which is never part of the SQL text.
-pub(crate) async fn fetch_json_with<B: Backend>(
-    pool: &sqlx::Pool<B::DB>,
+/// As [`fetch_json`], on a pool or a connection (a transaction's), with text parameters
+/// bound in order (`None` binds `NULL`): the catalog's prefix, which is never part of the
+/// SQL text.
+pub(crate) async fn fetch_json_with<'e, B: Backend>(
+    executor: impl sqlx::Executor<'e, Database = B::DB>,
     sql: &str,
     params: &[Option<&str>],
 ) -> crate::error::Result<Vec<serde_json::Map<String, serde_json::Value>>>
 where
-    for<'c> &'c sqlx::Pool<B::DB>: sqlx::Executor<'c, Database = B::DB>,
     <B::DB as sqlx::Database>::Arguments: sqlx::IntoArguments<B::DB>,
 {
     use sqlx::{Column, Row};
@@ -529,7 +605,7 @@ where
             .map_err(|e| crate::error::Error::database(None, sqlx::Error::Encode(e)))?;
     }
     let rows = sqlx::query_with(trusted_sql(sql), args)
-        .fetch_all(pool)
+        .fetch_all(executor)
         .await
         .map_err(|e| crate::error::Error::database(None, e))?;
     Ok(rows

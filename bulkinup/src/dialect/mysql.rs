@@ -1,8 +1,11 @@
 //! MySQL and MariaDB: backquoted identifiers, `?` placeholders and
 //! `ON DUPLICATE KEY UPDATE`. There is no conflict target: the update fires on whichever
-//! unique key the row collides with, so a table written by upsert should have no unique key
-//! other than the conflict target. "Do nothing" is an update of the first target column to
-//! itself. UUIDs are bound as hyphenated text; maps, embeds and arrays as JSON text.
+//! unique key the row collides with. For a table with a unique key besides the conflict
+//! target, the executor asks for the [guarded](Dialect::guarded_on_conflict_sql) clause,
+//! whose first assignment fails the statement when the row it would update is not the one
+//! the conflict target names (see [`GUARD_FAILURE`]). "Do nothing" is an update of the first
+//! target column to itself. UUIDs are bound as hyphenated text; maps, embeds and arrays as
+//! JSON text.
 
 use sqlx::Arguments;
 use sqlx::mysql::{MySql, MySqlArguments};
@@ -35,6 +38,32 @@ pub(crate) const ER_LOCK_WAIT_TIMEOUT: &str = "1205";
 pub(crate) const SQLSTATE_STATEMENT_TIMEOUT: &str = "70100";
 /// MariaDB error `1969` `ER_STATEMENT_TIMEOUT`, reported as a timeout.
 pub(crate) const ER_STATEMENT_TIMEOUT: &str = "1969";
+/// SQLSTATE `21000` of `ER_SUBQUERY_NO_1_ROW`: what [`GUARD_FAILURE`] raises.
+pub(crate) const SQLSTATE_SUBQUERY_NO_1_ROW: &str = "21000";
+/// Error `1242` `ER_SUBQUERY_NO_1_ROW` (`Subquery returns more than 1 row`).
+pub(crate) const ER_SUBQUERY_NO_1_ROW: &str = "1242";
+
+/// The expression a guarded conflict clause evaluates when a row collides with a row it
+/// does not match by the conflict target: a scalar subquery of two rows, which fails the
+/// statement with `ER_SUBQUERY_NO_1_ROW` whatever the `sql_mode` and whatever the columns'
+/// types and nullability (`IF` evaluates only the branch it takes). Bulkinup's statements
+/// have no other subquery, so that error from a guarded statement is the guard's.
+pub(crate) const GUARD_FAILURE: &str = "(SELECT 1 UNION ALL SELECT 2)";
+
+impl MySqlDialect {
+    /// `` `c` = VALUES(`c`) `` for each column, joined by `sep`: an assignment of the new
+    /// row's value (`, `), or a comparison with it (` AND `).
+    fn new_values(&self, columns: &[String], sep: &str) -> String {
+        columns
+            .iter()
+            .map(|c| {
+                let q = self.quote(c);
+                format!("{q} = VALUES({q})")
+            })
+            .collect::<Vec<_>>()
+            .join(sep)
+    }
+}
 
 impl Dialect for MySqlDialect {
     fn name(&self) -> &'static str {
@@ -58,6 +87,50 @@ impl Dialect for MySqlDialect {
         false
     }
 
+    fn conflict_fires_on_any_key(&self) -> bool {
+        true
+    }
+
+    /// The first assignment keeps the first target column as it is when every target column
+    /// of the existing row equals the new row's (`=`, so a `NULL` never matches: a row whose
+    /// target is `NULL` cannot collide through it), and otherwise evaluates
+    /// [`GUARD_FAILURE`]. MySQL evaluates the assignments left to right, each seeing the
+    /// values assigned before it, so the guard, first, sees the existing row.
+    ///
+    /// ```
+    /// use bulkinup::dialect::{Dialect, MySqlDialect};
+    /// use bulkinup::plan::OnConflict;
+    /// let on_conflict = OnConflict::Update { target: vec!["id".into()], set: vec!["bio".into()] };
+    /// assert_eq!(
+    ///     MySqlDialect.guarded_on_conflict_sql(&on_conflict),
+    ///     " ON DUPLICATE KEY UPDATE `id` = IF(`id` = VALUES(`id`), `id`, (SELECT 1 UNION ALL SELECT 2)), `bio` = VALUES(`bio`)"
+    /// );
+    /// ```
+    fn guarded_on_conflict_sql(&self, on_conflict: &OnConflict) -> String {
+        let (target, set): (&[String], &[String]) = match on_conflict {
+            OnConflict::Raise => return String::new(),
+            OnConflict::Nothing { target } => (target, &[]),
+            OnConflict::Update { target, set } => (target, set),
+        };
+        let Some(first) = target.first() else {
+            return self.on_conflict_sql(on_conflict);
+        };
+        let same = self.new_values(target, " AND ");
+        let first = self.quote(first);
+        let mut sql =
+            format!(" ON DUPLICATE KEY UPDATE {first} = IF({same}, {first}, {GUARD_FAILURE})");
+        if !set.is_empty() {
+            sql.push_str(", ");
+            sql.push_str(&self.new_values(set, ", "));
+        }
+        sql
+    }
+
+    /// SQLSTATE `21000` or error `1242` (`ER_SUBQUERY_NO_1_ROW`), raised by [`GUARD_FAILURE`].
+    fn is_guard_failure(&self, code: &str) -> bool {
+        matches!(code, SQLSTATE_SUBQUERY_NO_1_ROW | ER_SUBQUERY_NO_1_ROW)
+    }
+
     fn on_conflict_sql(&self, on_conflict: &OnConflict) -> String {
         match on_conflict {
             OnConflict::Raise => String::new(),
@@ -69,15 +142,7 @@ impl Dialect for MySqlDialect {
                 None => String::new(),
             },
             OnConflict::Update { set, .. } => {
-                let sets = set
-                    .iter()
-                    .map(|c| {
-                        let q = self.quote(c);
-                        format!("{q} = VALUES({q})")
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                format!(" ON DUPLICATE KEY UPDATE {sets}")
+                format!(" ON DUPLICATE KEY UPDATE {}", self.new_values(set, ", "))
             }
         }
     }

@@ -112,15 +112,22 @@ fn shared_placeholder_columns_are_bound_once_where_the_dialect_reuses_placeholde
     let cols = ["id", "inserted_at", "name"];
     let shared = [false, true, false];
     assert_eq!(
-        PgDialect.insert_sql_shared("tags".into(), &cols, &shared, 2, &OnConflict::Raise),
+        PgDialect.insert_sql_shared("tags".into(), &cols, &shared, 2, &OnConflict::Raise, false),
         r#"INSERT INTO "tags" ("id", "inserted_at", "name") VALUES ($2, $1, $3), ($4, $1, $5)"#
     );
     assert_eq!(
-        SqliteDialect.insert_sql_shared("tags".into(), &cols, &shared, 2, &OnConflict::Raise),
+        SqliteDialect.insert_sql_shared(
+            "tags".into(),
+            &cols,
+            &shared,
+            2,
+            &OnConflict::Raise,
+            false
+        ),
         r#"INSERT INTO "tags" ("id", "inserted_at", "name") VALUES (?, ?, ?), (?, ?, ?)"#
     );
     assert_eq!(
-        MySqlDialect.insert_sql_shared("tags".into(), &cols, &shared, 2, &OnConflict::Raise),
+        MySqlDialect.insert_sql_shared("tags".into(), &cols, &shared, 2, &OnConflict::Raise, false),
         "INSERT INTO `tags` (`id`, `inserted_at`, `name`) VALUES (?, ?, ?), (?, ?, ?)"
     );
 }

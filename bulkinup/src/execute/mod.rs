@@ -5,12 +5,14 @@
 //!
 //! One module per concern: [`producer`] reads, casts, recovers and plans the input;
 //! [`writer`] renders, caches and binds the statements; [`returning`] writes the rows whose
-//! keys the database generates and reads the keys back; [`deadline`] bounds a transaction
-//! by `timeout`. This module runs a call: a dry run, one transaction, or concurrent chunks.
+//! keys the database generates and reads the keys back; [`unique`] keeps MySQL/MariaDB's
+//! upserts from updating a row that another unique key than the conflict target matches;
+//! [`deadline`] bounds a transaction by `timeout`. This module runs a call: a dry run, one transaction, or concurrent chunks.
 
 mod deadline;
 mod producer;
 mod returning;
+mod unique;
 mod writer;
 
 use std::sync::Arc;
@@ -29,6 +31,7 @@ use crate::schema::Registry;
 use crate::summary::Summary;
 use deadline::Deadline;
 use producer::{Producer, YIELD_EVERY};
+use unique::UniqueKeys;
 #[cfg(test)] // the dialect's tests check it where the executor's callers know it
 pub(crate) use writer::rows_per_statement;
 use writer::{Counts, Writer};
@@ -54,6 +57,7 @@ where
     B::DB: sqlx::database::HasStatementCache,
 {
     let resolved = Arc::new(options.resolve(registry, verb, root)?);
+    let unique = Arc::new(UniqueKeys::new(&B::default(), options.any_unique_key));
     let root_schema = Arc::clone(registry.at(registry.index(root)?));
     let mut producer = Producer::new(
         registry,
@@ -77,12 +81,12 @@ where
         (false, None) => {
             // An error drops `tx`, which rolls back.
             let (mut tx, deadline) = deadline::begin::<B>(pool, options.timeout).await?;
-            write_in::<B, S>(&mut tx, &mut producer, deadline).await?;
+            write_in::<B, S>(&mut tx, &mut producer, deadline, unique).await?;
             deadline::commit(tx, deadline).await?;
             producer.finish();
             producer.summary
         }
-        (false, Some(n)) => concurrent::<B, S>(pool, producer, n).await?,
+        (false, Some(n)) => concurrent::<B, S>(pool, producer, n, unique).await?,
     };
     Ok(summary)
 }
@@ -92,6 +96,7 @@ async fn write_in<B, S>(
     tx: &mut Transaction<'static, B::DB>,
     producer: &mut Producer<'_, S>,
     deadline: Deadline,
+    unique: Arc<UniqueKeys>,
 ) -> Result<()>
 where
     B: Backend + Send + Sync,
@@ -103,7 +108,7 @@ where
     // Pipelined: the next chunk is validated and planned while the database executes the
     // statements of the previous one (the producer yields every few items so the writer's
     // I/O is served promptly). Both run in this task; the channel holds one chunk.
-    let mut writer = Writer::<B>::new(Arc::clone(&producer.resolved), deadline);
+    let mut writer = Writer::<B>::new(Arc::clone(&producer.resolved), deadline, unique);
     let (mut send, mut recv) = futures::channel::mpsc::channel::<Vec<Batch>>(1);
     producer.yield_every = YIELD_EVERY;
     let produce = async {
@@ -143,6 +148,7 @@ async fn concurrent<B, S>(
     pool: &Pool<B::DB>,
     mut producer: Producer<'_, S>,
     n: usize,
+    unique: Arc<UniqueKeys>,
 ) -> Result<Summary>
 where
     B: Backend + Send + Sync,
@@ -160,7 +166,8 @@ where
                 Ok(Some(batches)) => {
                     let pool = pool.clone();
                     let resolved = Arc::clone(&producer.resolved);
-                    tasks.spawn(write_chunk::<B>(pool, resolved, batches, timeout));
+                    let unique = Arc::clone(&unique);
+                    tasks.spawn(write_chunk::<B>(pool, resolved, unique, batches, timeout));
                 }
                 Ok(None) => break,
                 Err(e) => first_error = Some(e),
@@ -195,6 +202,7 @@ where
 async fn write_chunk<B>(
     pool: Pool<B::DB>,
     resolved: Arc<ResolvedOptions>,
+    unique: Arc<UniqueKeys>,
     batches: Vec<Batch>,
     timeout: Option<Duration>,
 ) -> Result<Counts>
@@ -209,7 +217,7 @@ where
         let dialect = B::default();
         let result = async {
             let (mut tx, deadline) = deadline::begin::<B>(&pool, timeout).await?;
-            let mut writer = Writer::<B>::new(Arc::clone(&resolved), deadline);
+            let mut writer = Writer::<B>::new(Arc::clone(&resolved), deadline, Arc::clone(&unique));
             writer.write_all(&mut tx, batches.clone()).await?;
             deadline::commit(tx, deadline).await?;
             Ok(writer.counts)

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use sqlx::{Database, Executor, Transaction};
 
+use super::unique::UniqueKeys;
 use super::writer::{Writer, encode_error, rows_per_statement};
 use crate::changeset::cast_value;
 use crate::dialect::{Backend, trusted_sql};
@@ -56,6 +57,7 @@ where
             self.dialect.bind_limit(),
             cols.len(),
         );
+        let others = self.unique.others(tx, &self.dialect, batch).await?;
         for part in rows.chunks(per) {
             let sql = self.dialect.insert_returning_sql(
                 batch.table_name(),
@@ -63,6 +65,7 @@ where
                 part.len(),
                 &on_conflict,
                 &returning,
+                others.is_some(),
             );
             let mut args = <B::DB as Database>::Arguments::default();
             for (row, _) in part {
@@ -72,11 +75,23 @@ where
                 }
             }
             self.deadline.check(Some(&batch.display_name()))?;
-            let returned = sqlx::query_with(trusted_sql(&*sql), args)
+            let returned = match sqlx::query_with(trusted_sql(&*sql), args)
                 .persistent(false)
                 .fetch_all(&mut **tx)
                 .await
-                .map_err(|e| self.statement_error(&batch.display_name(), e))?;
+            {
+                Ok(returned) => returned,
+                Err(e) => {
+                    let e = self.statement_error(&batch.display_name(), e);
+                    let Some(others) = &others else {
+                        return Err(e);
+                    };
+                    let rows: Vec<Vec<Value>> = part.iter().map(|(r, _)| r.clone()).collect();
+                    return Err(
+                        UniqueKeys::explain(tx, &self.dialect, batch, &rows, others, e).await,
+                    );
+                }
+            };
             self.count_statement(&batch.display_name());
             let mut assign = |slot: u32, key: Value| {
                 let slot = slot as usize;

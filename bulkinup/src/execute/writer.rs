@@ -7,6 +7,7 @@ use std::sync::Arc;
 use sqlx::{Arguments, Database, Executor, Transaction};
 
 use super::deadline::Deadline;
+use super::unique::UniqueKeys;
 use crate::dialect::{Backend, Columnar, TableName, trusted_sql};
 use crate::error::{Error, Result};
 use crate::options::{ResolvedOptions, WriteContext};
@@ -66,6 +67,8 @@ pub(crate) struct Writer<B: Backend> {
     columnar: HashMap<ShapeKey, Option<Arc<str>>>,
     pub(super) counts: Counts,
     pub(super) deadline: Deadline,
+    /// The call's unique keys besides the conflict targets (MySQL/MariaDB).
+    pub(super) unique: Arc<UniqueKeys>,
 }
 
 impl<B: Backend> Writer<B>
@@ -74,8 +77,13 @@ where
     <B::DB as Database>::Arguments: sqlx::IntoArguments<B::DB>,
     B::DB: sqlx::database::HasStatementCache,
 {
-    /// A writer of one transaction, bounded by `deadline`.
-    pub(crate) fn new(resolved: Arc<ResolvedOptions>, deadline: Deadline) -> Self {
+    /// A writer of one transaction, bounded by `deadline`, guarding against the call's
+    /// `unique` keys.
+    pub(crate) fn new(
+        resolved: Arc<ResolvedOptions>,
+        deadline: Deadline,
+        unique: Arc<UniqueKeys>,
+    ) -> Self {
         Writer {
             dialect: B::default(),
             resolved,
@@ -83,6 +91,7 @@ where
             columnar: HashMap::new(),
             counts: Counts::default(),
             deadline,
+            unique,
         }
     }
 
@@ -183,6 +192,7 @@ where
             return Ok(());
         }
 
+        let others = self.unique.others(tx, &self.dialect, batch).await?;
         let nshared = shared.iter().filter(|s| **s).count();
         let per_row = batch.columns.len() - nshared;
         let per = rows_per_statement(
@@ -191,7 +201,7 @@ where
             per_row,
         );
         for rows in batch.rows.chunks(per) {
-            let sql = self.sql_for(&shape, rows.len());
+            let sql = self.sql_for(&shape, rows.len(), others.is_some());
             let mut args = <B::DB as Database>::Arguments::default();
             args.reserve(
                 nshared + rows.len() * per_row,
@@ -216,8 +226,17 @@ where
                     B::bind(&mut args, value, &column.ty).map_err(bind_err)?;
                 }
             }
-            self.execute(tx, &sql, args, rows.len() == per, &batch.display_name())
-                .await?;
+            if let Err(e) = self
+                .execute(tx, &sql, args, rows.len() == per, &batch.display_name())
+                .await
+            {
+                return Err(match &others {
+                    Some(others) => {
+                        UniqueKeys::explain(tx, &self.dialect, batch, rows, others, e).await
+                    }
+                    None => e,
+                });
+            }
         }
         self.counts.add_rows(batch.display_name(), batch.rows.len());
         Ok(())
@@ -286,8 +305,9 @@ where
         sql
     }
 
-    /// The multi-row `VALUES` statement of a shape and row count (cached).
-    fn sql_for(&mut self, shape: &ShapeKey, rows: usize) -> Arc<str> {
+    /// The multi-row `VALUES` statement of a shape and row count (cached), `guard`ed when
+    /// its table has a unique key besides the conflict target (which the shape determines).
+    fn sql_for(&mut self, shape: &ShapeKey, rows: usize, guard: bool) -> Arc<str> {
         let dialect = &self.dialect;
         let by_rows = match self.sql.get_mut(shape) {
             Some(m) => m,
@@ -302,7 +322,7 @@ where
             let cols: Vec<&str> = columns.iter().map(|(c, _, _)| c.as_str()).collect();
             let shared: Vec<bool> = columns.iter().map(|(_, _, s)| *s).collect();
             dialect
-                .insert_sql_shared(table, &cols, &shared, rows, on_conflict)
+                .insert_sql_shared(table, &cols, &shared, rows, on_conflict, guard)
                 .into()
         }))
     }

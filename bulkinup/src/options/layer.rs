@@ -34,6 +34,7 @@ pub const OPTION_KEYS: &[&str] = &[
     "infer_foreign_keys",
     "write_belongs_to",
     "prefix",
+    "any_unique_key",
 ];
 
 /// `, did you mean `x`?` when one of `valid` is close to `given` (edit distance), else
@@ -86,6 +87,8 @@ pub struct Layer {
     pub write_belongs_to: Option<Given<bool>>,
     /// `prefix`
     pub prefix: Option<Given<String>>,
+    /// `any_unique_key`
+    pub any_unique_key: Option<Given<bool>>,
 }
 
 impl Layer {
@@ -108,6 +111,7 @@ impl Layer {
         self.infer_foreign_keys = pick(self.infer_foreign_keys, higher.infer_foreign_keys);
         self.write_belongs_to = pick(self.write_belongs_to, higher.write_belongs_to);
         self.prefix = pick(self.prefix, higher.prefix);
+        self.any_unique_key = pick(self.any_unique_key, higher.any_unique_key);
         self
     }
 
@@ -212,6 +216,9 @@ impl Layer {
         if let Some(g) = &self.prefix {
             o.prefix = Some(g.value.clone());
         }
+        if let Some(g) = &self.any_unique_key {
+            o.any_unique_key = g.value;
+        }
         o.dry_run = dry_run;
         Ok(o)
     }
@@ -277,6 +284,8 @@ pub struct Flags {
     pub write_belongs_to: bool,
     /// `--prefix NAME`
     pub prefix: Option<String>,
+    /// `--any-unique-key`
+    pub any_unique_key: bool,
 }
 
 impl Layer {
@@ -388,6 +397,12 @@ impl Layer {
             layer.prefix = Some(Given {
                 value: prefix.clone(),
                 place: given("--prefix"),
+            });
+        }
+        if args.any_unique_key {
+            layer.any_unique_key = Some(Given {
+                value: true,
+                place: given("--any-unique-key"),
             });
         }
         Ok(layer)
@@ -578,6 +593,12 @@ fn table_layer(
             "prefix" => {
                 layer.prefix = Some(Given {
                     value: toml_str(&place, value)?.to_string(),
+                    place,
+                });
+            }
+            "any_unique_key" => {
+                layer.any_unique_key = Some(Given {
+                    value: toml_bool(&place, value)?,
                     place,
                 });
             }

@@ -11,6 +11,7 @@
 //! | `on_conflict`, `conflict_target`, `replace_all_except` | [`Options`] ([`ConflictAction`] in `plan::conflict`) | `value`, `ConflictAction: FromStr` | `resolve` | `plan::conflict` |
 //! | `write_belongs_to`, `prefix`, `now` | [`Options`] | `value` | `resolve` (a prefix's existence: before writing) | plan |
 //! | `connect_timeout` | [`Options`] | `value` (finite: no `infinity`) | `resolve` | [`Db::connect_timeout`](crate::Db::connect_timeout) |
+//! | `any_unique_key` | [`Options`] | `value` | — | execute (the MySQL/MariaDB guard) |
 
 mod layer;
 mod place;
@@ -131,6 +132,14 @@ pub struct Options {
     /// `defaults` and `join_defaults`, and of `timestamps`. `None` (the default): the clock
     /// is read once when the call starts.
     pub now: Option<chrono::DateTime<chrono::Utc>>,
+    /// MySQL/MariaDB only: let a conflicting row update whichever existing row any of its
+    /// unique keys matches, as `ON DUPLICATE KEY UPDATE` does by itself. Off (the default),
+    /// a row that collides with a different row through a unique key other than its
+    /// conflict target is a unique violation (and the call is rolled back), as on
+    /// PostgreSQL and SQLite. Turning it on risks overwriting a row the input never named
+    /// (and a summary whose row counts disagree with the table). No effect on PostgreSQL and
+    /// SQLite, whose conflict clause names its target.
+    pub any_unique_key: bool,
 }
 
 /// What the writer hook is told about a write besides its batch.
@@ -183,6 +192,7 @@ impl Default for Options {
             write_belongs_to: false,
             prefix: None,
             now: None,
+            any_unique_key: false,
         }
     }
 }
@@ -375,6 +385,20 @@ impl Options {
     /// ```
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// MySQL/MariaDB only: a conflicting row updates whichever row any unique key matches
+    /// (`ON DUPLICATE KEY UPDATE` as it is), instead of being a unique violation when that
+    /// row is not the one its conflict target names ([`Options::any_unique_key`]).
+    ///
+    /// ```
+    /// # use bulkinup::Options;
+    /// let opts = Options::default().any_unique_key(true);
+    /// assert!(opts.any_unique_key);
+    /// ```
+    pub fn any_unique_key(mut self, yes: bool) -> Self {
+        self.any_unique_key = yes;
         self
     }
 
