@@ -185,8 +185,8 @@ impl UniqueKeys {
             ),
         };
         let message = format!(
-            "duplicate entry: {what}, not by its conflict target ({}); an upsert updates only \
-             the row its conflict target matches (`any_unique_key` gives MySQL's update of \
+            "duplicate entry: {what}; an upsert updates only the row its conflict target ({}) \
+             matches (option `any_unique_key`, flag `--any-unique-key`: MySQL's update of \
              whichever row a unique key matches)",
             target.join(", ")
         );
