@@ -72,6 +72,11 @@ pub struct Args {
     #[arg(long)]
     pub copy_latency: bool,
 
+    /// bulkinup's `any_unique_key` (MySQL/MariaDB): no guard against rows colliding through
+    /// a unique key other than the conflict target, for measuring what the guard costs.
+    #[arg(long)]
+    pub any_unique_key: bool,
+
     /// Run only a bulkinup upsert of the workload (into a fresh SQLite temporary file or
     /// the given server) and print the process's peak resident memory (VmHWM).
     #[arg(long)]
@@ -160,6 +165,7 @@ pub async fn run(args: Args) -> Result<()> {
         authors: args.authors,
         expected_rows: expected_total,
         chunk_size: args.chunk_size,
+        any_unique_key: args.any_unique_key,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         methods: Vec::new(),
         dry_run: None,
@@ -327,10 +333,14 @@ pub async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// bulkinup's options for the timed calls: the given `chunk_size`, and no `timeout` (the
-/// default 15 s would cut a large run short; the baselines have none either).
+/// bulkinup's options for the timed calls: the given `chunk_size` and `any_unique_key`, and
+/// no `timeout` (the default 15 s would cut a large run short; the baselines have none
+/// either).
 fn bulkinup_options(args: &Args) -> Options {
-    Options::default().chunk_size(args.chunk_size).timeout(None)
+    Options::default()
+        .chunk_size(args.chunk_size)
+        .any_unique_key(args.any_unique_key)
+        .timeout(None)
 }
 
 /// The verbs, local so that the call sites read as the methods' names.

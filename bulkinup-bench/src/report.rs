@@ -66,6 +66,8 @@ pub struct Report {
     pub expected_rows: u64,
     /// bulkinup's chunk_size.
     pub chunk_size: usize,
+    /// bulkinup's `any_unique_key` (no MySQL/MariaDB unique-key guard).
+    pub any_unique_key: bool,
     /// Cores the process can use.
     pub cores: usize,
     /// The methods run, in order.
@@ -124,6 +126,7 @@ impl Report {
             "authors": self.authors,
             "expected_rows": self.expected_rows,
             "chunk_size": self.chunk_size,
+            "any_unique_key": self.any_unique_key,
             "cores": self.cores,
             "methods": methods,
             "dry_run": dry,
@@ -133,12 +136,17 @@ impl Report {
     /// The report as a table for a terminal.
     pub fn to_text(&self) -> String {
         let mut out = format!(
-            "bulkinup-bench — {} at {}\n{} authors ({} rows over 6 tables), chunk_size {}, {} cores\n\n",
+            "bulkinup-bench — {} at {}\n{} authors ({} rows over 6 tables), chunk_size {}{}, {} cores\n\n",
             self.database,
             self.url,
             group(self.authors),
             group(self.expected_rows),
             self.chunk_size,
+            if self.any_unique_key {
+                ", any_unique_key"
+            } else {
+                ""
+            },
             self.cores
         );
         out.push_str(&format!(
@@ -230,6 +238,7 @@ mod tests {
             authors: 1,
             expected_rows: 1,
             chunk_size: 1,
+            any_unique_key: false,
             cores: 1,
             methods: vec![m("a", 100, 2.0), m("d", 100, 1.0)],
             dry_run: None,
