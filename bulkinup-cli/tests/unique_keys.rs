@@ -51,12 +51,7 @@ fn profile_args<'a>(schema: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
 
 /// Authors 1 and 2, each with its profile.
 async fn seed(t: &TestDb) {
-    t.db.execute_script(
-        "INSERT INTO authors (id, name) VALUES (1, 'Ann'), (2, 'Bo');
-         INSERT INTO profiles (id, author_id, bio) VALUES (1, 1, 'first'), (2, 2, 'second');",
-    )
-    .await
-    .expect("seed");
+    t.seed_two_profiles().await;
 }
 
 async fn a_profile_taking_another_profiles_author_id_exits_1_naming_the_key_and_changes_nothing(

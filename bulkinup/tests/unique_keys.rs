@@ -49,12 +49,7 @@ mod mariadb {
 
 /// Authors 1 and 2, each with its profile (profile `n` of author `n`).
 async fn seed(t: &TestDb) {
-    t.db.execute_script(
-        "INSERT INTO authors (id, name) VALUES (1, 'Ann'), (2, 'Bo');
-         INSERT INTO profiles (id, author_id, bio) VALUES (1, 1, 'first'), (2, 2, 'second');",
-    )
-    .await
-    .expect("seed");
+    t.seed_two_profiles().await;
 }
 
 async fn profiles(t: &TestDb) -> Vec<Map<String, J>> {

@@ -313,6 +313,18 @@ impl TestDb {
             .collect()
     }
 
+    /// Blog authors 1 and 2, each with its profile (profile `n` of author `n`, bios `first`
+    /// and `second`): a unique `profiles.author_id` taken by two rows.
+    pub async fn seed_two_profiles(&self) {
+        self.db
+            .execute_script(
+                "INSERT INTO authors (id, name) VALUES (1, 'Ann'), (2, 'Bo');
+                 INSERT INTO profiles (id, author_id, bio) VALUES (1, 1, 'first'), (2, 2, 'second');",
+            )
+            .await
+            .expect("seed two profiles");
+    }
+
     /// `SELECT COUNT(*)` of a table.
     pub async fn count(&self, table: &str) -> i64 {
         let v = self
