@@ -67,6 +67,24 @@ fn seeded_profiles() -> Vec<Map<String, J>> {
     .collect()
 }
 
+/// Upserts `rows` of the blog's `Profile` with `options`.
+async fn upsert_profiles<const N: usize>(
+    t: &TestDb,
+    rows: [J; N],
+    options: &Options,
+) -> bulkinup::Result<bulkinup::Summary> {
+    bulkinup::upsert(&t.db, &common::blog(), "Profile", rows, options).await
+}
+
+/// Upserts `rows` of `Account` ([`accounts`]) with `options`.
+async fn upsert_accounts<const N: usize>(
+    t: &TestDb,
+    rows: [J; N],
+    options: &Options,
+) -> bulkinup::Result<bulkinup::Summary> {
+    bulkinup::upsert(&t.db, &accounts(), "Account", rows, options).await
+}
+
 fn profile(id: i64, author_id: i64, bio: &str) -> J {
     json!({"id": id, "author_id": author_id, "bio": bio})
 }
@@ -84,10 +102,8 @@ async fn a_profile_taking_another_profiles_author_id_is_a_unique_violation_and_c
     t: &TestDb,
 ) {
     seed(t).await;
-    let r = bulkinup::upsert(
-        &t.db,
-        &common::blog(),
-        "Profile",
+    let r = upsert_profiles(
+        t,
         [profile(2, 2, "kept"), profile(3, 1, "steals author 1")],
         &Options::default(),
     )
@@ -101,10 +117,8 @@ async fn two_new_rows_with_the_same_second_key_in_one_call_are_a_unique_violatio
     t.db.execute_script("INSERT INTO authors (id, name) VALUES (3, 'Cy')")
         .await
         .unwrap();
-    let r = bulkinup::upsert(
-        &t.db,
-        &common::blog(),
-        "Profile",
+    let r = upsert_profiles(
+        t,
         [profile(4, 3, "new"), profile(5, 3, "also author 3")],
         &Options::default(),
     )
@@ -117,10 +131,8 @@ async fn reupserting_rows_by_their_primary_key_with_the_second_key_unchanged_upd
     t: &TestDb,
 ) {
     seed(t).await;
-    let s = bulkinup::upsert(
-        &t.db,
-        &common::blog(),
-        "Profile",
+    let s = upsert_profiles(
+        t,
         [profile(1, 1, "one"), profile(2, 2, "two")],
         &Options::default(),
     )
@@ -153,15 +165,9 @@ async fn a_conflict_target_that_is_not_the_primary_key_updates_its_row_and_refus
 ) {
     seed(t).await;
     let by_author = Options::default().conflict_target("Profile", ["author_id"]);
-    bulkinup::upsert(
-        &t.db,
-        &common::blog(),
-        "Profile",
-        [profile(1, 1, "by author")],
-        &by_author,
-    )
-    .await
-    .expect("the row its conflict target names is updated");
+    upsert_profiles(t, [profile(1, 1, "by author")], &by_author)
+        .await
+        .expect("the row its conflict target names is updated");
     assert_eq!(
         t.column("SELECT bio FROM profiles ORDER BY id").await,
         vec![json!("by author"), json!("second")]
@@ -171,14 +177,7 @@ async fn a_conflict_target_that_is_not_the_primary_key_updates_its_row_and_refus
     t.db.execute_script("INSERT INTO authors (id, name) VALUES (9, 'Di')")
         .await
         .unwrap();
-    let r = bulkinup::upsert(
-        &t.db,
-        &common::blog(),
-        "Profile",
-        [profile(2, 9, "takes profile 2's id")],
-        &by_author,
-    )
-    .await;
+    let r = upsert_profiles(t, [profile(2, 9, "takes profile 2's id")], &by_author).await;
     let e = r.expect_err("a unique violation");
     assert_eq!(e.db_kind(), Some(DbErrorKind::UniqueViolation), "{e}");
     assert_eq!(e.table(), Some("profiles"), "{e}");
@@ -191,24 +190,11 @@ async fn a_conflict_target_that_is_not_the_primary_key_updates_its_row_and_refus
 async fn nothing_on_conflict_keeps_the_row_and_still_refuses_another_rows_second_key(t: &TestDb) {
     seed(t).await;
     let nothing = Options::default().on_conflict("Profile", ConflictAction::Nothing);
-    bulkinup::upsert(
-        &t.db,
-        &common::blog(),
-        "Profile",
-        [profile(1, 1, "ignored")],
-        &nothing,
-    )
-    .await
-    .expect("a conflict by the primary key does nothing");
+    upsert_profiles(t, [profile(1, 1, "ignored")], &nothing)
+        .await
+        .expect("a conflict by the primary key does nothing");
     assert_eq!(profiles(t).await, seeded_profiles());
-    let r = bulkinup::upsert(
-        &t.db,
-        &common::blog(),
-        "Profile",
-        [profile(3, 1, "steals author 1")],
-        &nothing,
-    )
-    .await;
+    let r = upsert_profiles(t, [profile(3, 1, "steals author 1")], &nothing).await;
     assert_author_id_violation(r);
     assert_eq!(profiles(t).await, seeded_profiles());
 }
@@ -251,10 +237,8 @@ async fn a_null_conflict_target_never_matches_so_a_second_key_collision_is_a_uni
     let by_code = Options::default().conflict_target("Account", ["code"]);
     // Account 1's own row again, by a conflict target that is NULL: NULL never matches, so
     // it collides through the primary key and the email — other keys.
-    let r = bulkinup::upsert(
-        &t.db,
-        &accounts(),
-        "Account",
+    let r = upsert_accounts(
+        t,
         [json!({"id": 1, "code": null, "email": "a@x", "name": "renamed"})],
         &by_code,
     )
@@ -263,10 +247,8 @@ async fn a_null_conflict_target_never_matches_so_a_second_key_collision_is_a_uni
     assert_eq!(e.db_kind(), Some(DbErrorKind::UniqueViolation), "{e}");
     assert_eq!(account_rows(t).await, before);
     // By a code that matches, the row is updated.
-    bulkinup::upsert(
-        &t.db,
-        &accounts(),
-        "Account",
+    upsert_accounts(
+        t,
         [json!({"id": 2, "code": "c2", "email": "b@x", "name": "renamed"})],
         &by_code,
     )
@@ -280,15 +262,9 @@ async fn a_null_conflict_target_never_matches_so_a_second_key_collision_is_a_uni
 
 async fn the_error_names_the_key_its_columns_and_both_rows(t: &TestDb) {
     seed(t).await;
-    let e = bulkinup::upsert(
-        &t.db,
-        &common::blog(),
-        "Profile",
-        [profile(3, 1, "steals author 1")],
-        &Options::default(),
-    )
-    .await
-    .expect_err("a unique violation");
+    let e = upsert_profiles(t, [profile(3, 1, "steals author 1")], &Options::default())
+        .await
+        .expect_err("a unique violation");
     let Error::Database { constraint, .. } = &e else {
         panic!("a database error, got {e}");
     };
@@ -305,10 +281,8 @@ async fn the_error_names_the_key_its_columns_and_both_rows(t: &TestDb) {
     t.db.execute_script("INSERT INTO authors (id, name) VALUES (3, 'Cy')")
         .await
         .unwrap();
-    let e = bulkinup::upsert(
-        &t.db,
-        &common::blog(),
-        "Profile",
+    let e = upsert_profiles(
+        t,
         [profile(4, 3, "new"), profile(5, 3, "also author 3")],
         &Options::default(),
     )
@@ -329,10 +303,8 @@ async fn among_several_other_keys_the_error_names_the_one_that_collided(t: &Test
     let before = account_rows(t).await;
     let by_code = Options::default().conflict_target("Account", ["code"]);
     // A new code and id, but account 2's email.
-    let e = bulkinup::upsert(
-        &t.db,
-        &accounts(),
-        "Account",
+    let e = upsert_accounts(
+        t,
         [json!({"id": 7, "code": "c7", "email": "b@x", "name": "N"})],
         &by_code,
     )
@@ -354,10 +326,8 @@ async fn among_several_other_keys_the_error_names_the_one_that_collided(t: &Test
 
 async fn any_unique_key_updates_the_row_the_second_key_matches(t: &TestDb) {
     seed(t).await;
-    let s = bulkinup::upsert(
-        &t.db,
-        &common::blog(),
-        "Profile",
+    let s = upsert_profiles(
+        t,
         [profile(3, 1, "steals author 1")],
         &Options::default().any_unique_key(true),
     )
