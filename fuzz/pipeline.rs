@@ -7,8 +7,9 @@
 //!
 //! The first three bytes choose the call: the schema file and root, the verb, the chunk size,
 //! the options; the rest is the input. What must hold: no panic, no unbounded allocation (the
-//! run's `-rss_limit_mb`), no hang (`-timeout`); an `Err` is a fine outcome (malformed input,
-//! an option the root refuses).
+//! run's `-rss_limit_mb`), no hang (`-timeout`), and a call that succeeds counts every item
+//! read exactly once (written or skipped); an `Err` is a fine outcome (malformed input, an
+//! option the root refuses).
 //!
 //! Shared by the fuzz target (`fuzz_targets/pipeline.rs`) and the normal test suite, which
 //! replays `seeds/` and `regressions/` through it (`bulkinup/tests/fuzz_regressions.rs`).
@@ -125,8 +126,14 @@ pub fn run(data: &[u8]) {
     if !blog {
         options = options.conflict_target("Log", ["k"]);
     }
+    let read = items.iter().filter(|i| i.is_ok()).count() as u64;
     let stream = futures::stream::iter(items);
-    let _ = w.runtime.block_on(bulkinup::write_stream(
+    let result = w.runtime.block_on(bulkinup::write_stream(
         &w.db, registry, root, verb, stream, &options,
     ));
+    // Every item read is counted once: written (recovered ones included) or skipped.
+    if let Ok(summary) = result {
+        assert_eq!(summary.written + summary.skipped, read, "{summary:?}");
+        assert!(summary.recovered <= summary.written, "{summary:?}");
+    }
 }
