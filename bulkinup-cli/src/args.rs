@@ -264,6 +264,18 @@ pub struct WriteArgs {
     #[arg(short, long, help_heading = "Output")]
     pub verbose: bool,
 
+    /// The longest input item: an NDJSON line or JSON-array element longer than this is
+    /// malformed input (exit status 3, naming the file and line), found without reading more
+    /// than about this much of it. Bytes, or with a unit: KB, MB, GB (powers of 1000), KiB,
+    /// MiB, GiB (powers of 1024), e.g. 64MiB [default: 256MiB].
+    #[arg(
+        long,
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Input"
+    )]
+    pub max_item_bytes: Option<String>,
+
     /// Input files: NDJSON (one JSON object per line) or a JSON array (first non-blank
     /// character `[`). None or `-` reads standard input. Several files are one call, read in
     /// order.

@@ -140,7 +140,8 @@ fn bundled(text: &str, name: &str) -> Result<Vec<Item>, Error> {
     let mut items = Vec::new();
     let mut error = None;
     let file: Arc<str> = Arc::from(name);
-    bulkinup::input::read_source(text.as_bytes(), &file, &mut |item| match item {
+    let limit = bulkinup::options::DEFAULT_MAX_ITEM_BYTES;
+    bulkinup::input::read_source(text.as_bytes(), &file, limit, &mut |item| match item {
         Ok(item) => {
             items.push(item);
             true

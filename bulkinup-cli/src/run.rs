@@ -61,7 +61,7 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
 
     // A failed write to the rejects file stops the call (rolled back): no invalid item is lost.
     let guard = Arc::clone(&report);
-    let items = input::stream(settings.inputs.clone())?
+    let items = input::stream(settings.inputs.clone(), settings.options.max_item_bytes)?
         .fuse()
         .map(move |item| {
             guard.mark_read();

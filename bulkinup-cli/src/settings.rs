@@ -34,6 +34,7 @@ fn flags(args: &WriteArgs) -> Flags {
     f.max_concurrency = args.max_concurrency.clone();
     f.timeout = args.timeout.clone();
     f.connect_timeout = args.connect_timeout.clone();
+    f.max_item_bytes = args.max_item_bytes.clone();
     f.placeholders = args.placeholders.clone();
     f.recover = args.recover.clone();
     f.replace_all_except = args.replace_all_except.clone();

@@ -14,6 +14,14 @@
 //! (NDJSON) or element (JSON array). Malformed input ends the stream with an
 //! [`Error::Input`] naming the file, the line and serde_json's message, which rolls back the
 //! call.
+//!
+//! Every item is bounded: an NDJSON line (its bytes before the `\n`) or a JSON-array element
+//! (its bytes from its first non-blank one up to the `,` or `]` that ends it) longer than
+//! `max_item_bytes` (the option of that name, default
+//! [`DEFAULT_MAX_ITEM_BYTES`](crate::options::DEFAULT_MAX_ITEM_BYTES)) is malformed input.
+//! Input is read in pieces of at most the read buffer, and an item's bytes are never kept
+//! beyond the limit: a line that never ends fails as soon as it passes the limit, with no
+//! more than about the limit buffered.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -30,6 +38,23 @@ pub const READ_AHEAD: usize = 1024;
 
 /// The read buffer of an input file.
 const BUFFER: usize = 256 * 1024;
+
+/// Up to this size an item's buffer grows as a `Vec` does; past it, it is sized for the
+/// whole limit at once ([`make_room`]).
+const SMALL_ITEM: usize = 64 * 1024;
+
+/// Makes room in `buf` for `extra` more bytes of an item of at most `max` bytes. Past
+/// [`SMALL_ITEM`], the buffer is allocated for the whole limit at once (the system backs its
+/// pages only as they are written), so growing never holds two copies of a long item: memory
+/// stays about the bytes buffered, never about twice the limit. Where that allocation is
+/// refused (a limit near the memory's size) the buffer grows as usual.
+fn make_room(buf: &mut Vec<u8>, extra: usize, max: usize) {
+    let needed = buf.len().saturating_add(extra);
+    if needed > buf.capacity() && needed > SMALL_ITEM {
+        let whole = max.saturating_add(1).saturating_sub(buf.len());
+        let _ = buf.try_reserve_exact(whole.max(extra));
+    }
+}
 
 /// One input: a file or standard input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,17 +108,21 @@ impl Source {
 }
 
 /// Reads `sources` in order on a reader thread and returns their items as one stream. The
-/// stream ends after the first error (which it yields).
+/// stream ends after the first error (which it yields). An item longer than
+/// `max_item_bytes` is malformed input (see the module docs).
 ///
 /// # Errors
 /// [`Error::Io`] when the reader thread cannot be started.
-pub fn stream(sources: Vec<Source>) -> Result<impl Stream<Item = Result<Item>> + Send + 'static> {
+pub fn stream(
+    sources: Vec<Source>,
+    max_item_bytes: usize,
+) -> Result<impl Stream<Item = Result<Item>> + Send + 'static> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Item>>(READ_AHEAD);
     std::thread::Builder::new()
         .name("bulkinup-input".into())
         .spawn(move || {
             let mut sink = |item: Result<Item>| tx.blocking_send(item).is_ok();
-            read_all(&sources, &mut sink);
+            read_all(&sources, max_item_bytes, &mut sink);
         })
         .map_err(|source| Error::Io { path: None, source })?;
     Ok(futures::stream::unfold(rx, |mut rx| async move {
@@ -105,13 +134,13 @@ pub fn stream(sources: Vec<Source>) -> Result<impl Stream<Item = Result<Item>> +
 pub type Sink<'a> = dyn FnMut(Result<Item>) -> bool + 'a;
 
 /// Reads every source in order into `sink`, stopping at the first error.
-fn read_all(sources: &[Source], sink: &mut Sink<'_>) {
+fn read_all(sources: &[Source], max_item_bytes: usize, sink: &mut Sink<'_>) {
     for source in sources {
         let name = source.name();
         let going_on = match source {
-            Source::Stdin => read_source(std::io::stdin().lock(), &name, sink),
+            Source::Stdin => read_source(std::io::stdin().lock(), &name, max_item_bytes, sink),
             Source::File(path) => match open(path) {
-                Ok(reader) => read_source(reader, &name, sink),
+                Ok(reader) => read_source(reader, &name, max_item_bytes, sink),
                 Err(e) => {
                     sink(Err(e));
                     false
@@ -158,9 +187,40 @@ fn json_message(e: &serde_json::Error) -> String {
     }
 }
 
-/// Reads one input (NDJSON or a JSON array, by its first non-blank character) into `sink`.
+/// The error of an item longer than `max` bytes: `what` names it (`line`, `array element 3`).
+fn too_long(file: &str, line: u64, what: &str, max: usize) -> Error {
+    let message = format!(
+        "{what} is longer than {max} bytes, the item limit (`--max-item-bytes`, option `max_item_bytes`)"
+    );
+    input_error(file, line, message)
+}
+
+/// Reads one input (NDJSON or a JSON array, by its first non-blank character) into `sink`;
+/// an item longer than `max_item_bytes` is malformed input (see the module docs).
 /// Returns `false` when reading should stop (an error was sent, or the sink is closed).
-pub fn read_source<R: BufRead>(mut reader: R, file: &Arc<str>, sink: &mut Sink<'_>) -> bool {
+///
+/// ```
+/// use std::sync::Arc;
+/// use bulkinup::input::read_source;
+/// let file: Arc<str> = Arc::from("in.ndjson");
+/// let mut items = Vec::new();
+/// let mut errors = Vec::new();
+/// read_source(&b"{\"id\": 1}\n{\"id\": 22222}\n"[..], &file, 12, &mut |r| {
+///     match r {
+///         Ok(item) => items.push(item.attrs),
+///         Err(e) => errors.push(e.to_string()),
+///     }
+///     true
+/// });
+/// assert_eq!(items, [serde_json::json!({"id": 1})]);
+/// assert!(errors[0].starts_with("malformed input in `in.ndjson` line 2: line is longer than 12 bytes"));
+/// ```
+pub fn read_source<R: BufRead>(
+    mut reader: R,
+    file: &Arc<str>,
+    max_item_bytes: usize,
+    sink: &mut Sink<'_>,
+) -> bool {
     // Skip a byte-order mark, then blank space (counting lines), and look at the first
     // non-blank byte without consuming it.
     let mut lines_before = 0u64;
@@ -188,9 +248,52 @@ pub fn read_source<R: BufRead>(mut reader: R, file: &Arc<str>, sink: &mut Sink<'
         }
     };
     if first == b'[' {
-        read_array(reader, file, lines_before + 1, sink)
+        read_array(reader, file, lines_before + 1, max_item_bytes, sink)
     } else {
-        read_ndjson(reader, file, lines_before, sink)
+        read_ndjson(reader, file, lines_before, max_item_bytes, sink)
+    }
+}
+
+/// What [`read_line`] read.
+enum Line {
+    /// A line (with its `\n`, unless it was the last one) is in the buffer.
+    Read,
+    /// The end of the input: nothing more.
+    End,
+    /// The line is longer than the limit: its first bytes are in the buffer, the rest unread.
+    TooLong,
+}
+
+/// Reads one line into `buf` (empty), as `read_until(b'\n')` does, but piece by piece from
+/// the reader's buffer, stopping as soon as the line (without its `\n`) passes `max` bytes:
+/// `buf` never holds more than `max` + 1 bytes.
+fn read_line<R: BufRead>(reader: &mut R, buf: &mut Vec<u8>, max: usize) -> std::io::Result<Line> {
+    loop {
+        let piece = match reader.fill_buf() {
+            Ok(piece) => piece,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if piece.is_empty() {
+            return Ok(if buf.is_empty() {
+                Line::End
+            } else {
+                Line::Read
+            });
+        }
+        let (content, taken) = match piece.iter().position(|&b| b == b'\n') {
+            Some(i) => (i, i + 1),
+            None => (piece.len(), piece.len()),
+        };
+        if buf.len() + content > max {
+            return Ok(Line::TooLong);
+        }
+        make_room(buf, taken, max);
+        buf.extend_from_slice(&piece[..taken]);
+        reader.consume(taken);
+        if taken > content {
+            return Ok(Line::Read);
+        }
     }
 }
 
@@ -200,17 +303,20 @@ fn read_ndjson<R: BufRead>(
     mut reader: R,
     file: &Arc<str>,
     mut line: u64,
+    max: usize,
     sink: &mut Sink<'_>,
 ) -> bool {
     let mut buf = Vec::new();
     loop {
         buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
+        let read = read_line(&mut reader, &mut buf, max);
+        line += 1;
+        match read {
+            Ok(Line::Read) => {}
+            Ok(Line::End) => return true,
+            Ok(Line::TooLong) => return emit_error(sink, too_long(file, line, "line", max)),
             Err(e) => return emit_error(sink, io_error(file, e)),
         }
-        line += 1;
         let text = buf.trim_ascii();
         if text.is_empty() {
             continue;
@@ -244,11 +350,13 @@ enum At {
     AfterArray,
 }
 
-/// A JSON array, element by element. The reader is at the `[`, on line `line`.
+/// A JSON array, element by element. The reader is at the `[`, on line `line`. An element
+/// longer than `max` bytes ends the input with an error as soon as it passes the limit.
 fn read_array<R: BufRead>(
     mut reader: R,
     file: &Arc<str>,
     mut line: u64,
+    max: usize,
     sink: &mut Sink<'_>,
 ) -> bool {
     reader.consume(1); // the `[`
@@ -283,8 +391,7 @@ fn read_array<R: BufRead>(
                 }
                 continue;
             }
-            if in_string {
-                elem.push(b);
+            let joins = if in_string {
                 if escaped {
                     escaped = false;
                 } else if b == b'\\' {
@@ -292,48 +399,55 @@ fn read_array<R: BufRead>(
                 } else if b == b'"' {
                     in_string = false;
                 }
-                continue;
-            }
-            match b {
-                b',' | b']' if depth == 0 => {
-                    if at == At::InElement {
-                        index += 1;
-                        if !emit_element(sink, file, &mut elem, index, elem_line) {
-                            return false;
+                true
+            } else {
+                match b {
+                    b',' | b']' if depth == 0 => {
+                        if at == At::InElement {
+                            index += 1;
+                            if !emit_element(sink, file, &mut elem, index, elem_line) {
+                                return false;
+                            }
+                        } else if b == b',' || after_comma {
+                            let message = format!(
+                                "array element {}: expected a value before `{}`",
+                                index + 1,
+                                char::from(b)
+                            );
+                            return emit_error(sink, input_error(file, line, message));
                         }
-                    } else if b == b',' || after_comma {
-                        let message = format!(
-                            "array element {}: expected a value before `{}`",
-                            index + 1,
-                            char::from(b)
-                        );
-                        return emit_error(sink, input_error(file, line, message));
+                        after_comma = b == b',';
+                        at = if b == b',' {
+                            At::BeforeElement
+                        } else {
+                            At::AfterArray
+                        };
+                        false
                     }
-                    after_comma = b == b',';
-                    at = if b == b',' {
-                        At::BeforeElement
-                    } else {
-                        At::AfterArray
-                    };
+                    _ if b.is_ascii_whitespace() => at == At::InElement,
+                    _ => {
+                        if at == At::BeforeElement {
+                            at = At::InElement;
+                            elem_line = line;
+                        }
+                        match b {
+                            b'"' => in_string = true,
+                            b'{' | b'[' => depth += 1,
+                            b'}' | b']' => depth = depth.saturating_sub(1),
+                            _ => {}
+                        }
+                        true
+                    }
                 }
-                _ if b.is_ascii_whitespace() => {
-                    if at == At::InElement {
-                        elem.push(b);
-                    }
+            };
+            if joins {
+                // Counted against the limit before it is kept.
+                if elem.len() >= max {
+                    let what = format!("array element {}", index + 1);
+                    return emit_error(sink, too_long(file, elem_line, &what, max));
                 }
-                _ => {
-                    if at == At::BeforeElement {
-                        at = At::InElement;
-                        elem_line = line;
-                    }
-                    match b {
-                        b'"' => in_string = true,
-                        b'{' | b'[' => depth += 1,
-                        b'}' | b']' => depth = depth.saturating_sub(1),
-                        _ => {}
-                    }
-                    elem.push(b);
-                }
+                make_room(&mut elem, 1, max);
+                elem.push(b);
             }
         }
         reader.consume(len);
@@ -391,6 +505,11 @@ mod tests {
 
     /// Reads `text` and returns the items and the error, if any.
     fn read(text: &str) -> (Vec<Read>, Option<String>) {
+        read_max(text, usize::MAX)
+    }
+
+    /// As [`read`], with items of at most `max` bytes.
+    fn read_max(text: &str, max: usize) -> (Vec<Read>, Option<String>) {
         let mut items = Vec::new();
         let mut error = None;
         let file: Arc<str> = Arc::from("in.json");
@@ -404,7 +523,7 @@ mod tests {
             }
             true
         };
-        read_source(text.as_bytes(), &file, &mut sink);
+        read_source(text.as_bytes(), &file, max, &mut sink);
         (items, error)
     }
 
@@ -462,5 +581,94 @@ mod tests {
         assert!(error.expect("error").contains("not closed"));
         let (_, error) = read("[{\"id\": 1}] x");
         assert!(error.expect("error").contains("after the end"));
+    }
+
+    /// A reader that yields `prefix`, then `x` forever, and counts what was read.
+    struct Endless {
+        prefix: &'static [u8],
+        read: usize,
+    }
+
+    impl std::io::Read for Endless {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            for (i, b) in out.iter_mut().enumerate() {
+                *b = self.prefix.get(self.read + i).copied().unwrap_or(b'x');
+            }
+            self.read += out.len();
+            Ok(out.len())
+        }
+    }
+
+    /// Reads an endless input whose item never ends, with items of at most `max` bytes: the
+    /// error, and how many bytes were read from the input.
+    fn read_endless(prefix: &'static [u8], max: usize) -> (usize, String, usize) {
+        let mut reader = std::io::BufReader::with_capacity(4096, Endless { prefix, read: 0 });
+        let mut items = 0;
+        let mut error = None;
+        let file: Arc<str> = Arc::from("-");
+        read_source(&mut reader, &file, max, &mut |r| {
+            match r {
+                Ok(_) => items += 1,
+                Err(e) => error = Some(e.to_string()),
+            }
+            true
+        });
+        (items, error.expect("an error"), reader.get_ref().read)
+    }
+
+    #[test]
+    fn an_endless_ndjson_line_fails_once_past_the_limit_naming_its_line() {
+        let (items, e, read) = read_endless(b"{\"id\": 1}\n\n\"", 100_000);
+        assert_eq!(items, 1);
+        assert_eq!(
+            e,
+            "malformed input in `-` line 3: line is longer than 100000 bytes, the item limit \
+             (`--max-item-bytes`, option `max_item_bytes`)"
+        );
+        assert!(read <= 100_000 + 2 * 4096, "read {read} bytes");
+    }
+
+    #[test]
+    fn an_endless_array_element_fails_once_past_the_limit_naming_its_index_and_line() {
+        let (items, e, read) = read_endless(b"[1,\n {\"s\": \"", 100_000);
+        assert_eq!(items, 1);
+        assert!(
+            e.starts_with(
+                "malformed input in `-` line 2: array element 2 is longer than 100000 bytes"
+            ),
+            "{e}"
+        );
+        assert!(read <= 100_000 + 2 * 4096, "read {read} bytes");
+    }
+
+    #[test]
+    fn an_item_of_exactly_the_limit_is_read_and_one_byte_more_is_not() {
+        // NDJSON: the line's bytes before its `\n` count (blank space and `\r` included).
+        let line = "{\"id\": 12} ";
+        let n = line.len();
+        let (items, error) = read_max(&format!("{line}\r\n"), n + 1);
+        assert_eq!((items.len(), error), (1, None));
+        let (items, error) = read_max(&format!("{line}\n{line}"), n);
+        assert_eq!((items.len(), error), (2, None));
+        let (items, error) = read_max(&format!("{line}\n{line}x\n"), n);
+        assert_eq!(items.len(), 1);
+        let e = error.expect("error");
+        assert!(
+            e.contains(&format!("line 2: line is longer than {n} bytes")),
+            "{e}"
+        );
+
+        // Array: an element's bytes from its first non-blank one to the `,` or `]` count.
+        let elem = "{\"id\": [1]}";
+        let n = elem.len();
+        let (items, error) = read_max(&format!("[  {elem},\n\t{elem}]"), n);
+        assert_eq!((items.len(), error), (2, None));
+        let (items, error) = read_max(&format!("[{elem}, {elem} ]"), n);
+        assert_eq!(items.len(), 1);
+        let e = error.expect("error");
+        assert!(
+            e.contains(&format!("array element 2 is longer than {n} bytes")),
+            "{e}"
+        );
     }
 }

@@ -86,6 +86,7 @@
 //! | `max_concurrency` | write up to N chunks at once, each in its own transaction; committed chunks stay committed if a later one fails; deadlocks are retried | one transaction |
 //! | `timeout` | limit for the whole transaction (per chunk with `max_concurrency`), which bounds each statement too; `None` for no limit | 15 s |
 //! | `connect_timeout` | limit for connecting ([`Db::connect_timeout`]): a refused connection fails at once with the reason, a server that does not answer within it fails the connection; finite, > 0 | 10 s |
+//! | `max_item_bytes` | the longest input item the [`input`] reader accepts: a longer NDJSON line or JSON-array element is malformed input ([`Error::Input`]), found without buffering more than about the limit; > 0 | 256 MiB |
 //! | `placeholder(key, field, value)` | a value shared by every row of a schema or join table, injected before validation, replacing per-row values, written even if not cast; bound once per statement on PostgreSQL and SQLite | none |
 //! | `recover(schema, field, fallback)` | fallbacks that recover an invalid changeset when every error has one and every nested changeset recovers | none |
 //! | `replace_all_except` | upsert only: fields kept on conflict besides the primary key | none |
@@ -226,8 +227,8 @@ pub use db::{Db, DbKind, URL_FORMS, redact};
 pub use error::{DbErrorKind, Error, Result};
 pub use item::{Item, Origin};
 pub use options::{
-    CONFLICT_ACTIONS, ConflictAction, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Handler, Options,
-    Skipped, Verb, WriteContext, WriterHook,
+    CONFLICT_ACTIONS, ConflictAction, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ITEM_BYTES,
+    DEFAULT_TIMEOUT, Handler, Options, Skipped, Verb, WriteContext, WriterHook,
 };
 pub use repo::Repo;
 pub use schema::{

@@ -170,6 +170,7 @@ chunk_size = 10
 max_concurrency = 2
 timeout = "infinity"
 connect_timeout = 5
+max_item_bytes = "64MiB"
 placeholders = { Account = { code = "p" } }
 recover_changeset_errors = { Account = { code = "r" } }
 replace_all_except = ["code"]

@@ -26,6 +26,7 @@ pub const OPTION_KEYS: &[&str] = &[
     "max_concurrency",
     "timeout",
     "connect_timeout",
+    "max_item_bytes",
     "placeholders",
     "recover_changeset_errors",
     "replace_all_except",
@@ -71,6 +72,8 @@ pub struct Layer {
     pub timeout: Option<Given<Option<Duration>>>,
     /// `connect_timeout` (always finite)
     pub connect_timeout: Option<Given<Duration>>,
+    /// `max_item_bytes`
+    pub max_item_bytes: Option<Given<usize>>,
     /// `placeholders`: (schema or join table, field) → value
     pub placeholders: BTreeMap<(String, String), Given<Placeholder>>,
     /// `recover_changeset_errors`: (schema, field) → fallback
@@ -103,6 +106,7 @@ impl Layer {
         self.max_concurrency = pick(self.max_concurrency, higher.max_concurrency);
         self.timeout = pick(self.timeout, higher.timeout);
         self.connect_timeout = pick(self.connect_timeout, higher.connect_timeout);
+        self.max_item_bytes = pick(self.max_item_bytes, higher.max_item_bytes);
         self.placeholders.extend(higher.placeholders);
         self.recover.extend(higher.recover);
         self.replace_all_except = pick(self.replace_all_except, higher.replace_all_except);
@@ -133,6 +137,7 @@ impl Layer {
             "max_concurrency" => self.max_concurrency.as_ref().map(|g| &g.place),
             "timeout" => self.timeout.as_ref().map(|g| &g.place),
             "connect_timeout" => self.connect_timeout.as_ref().map(|g| &g.place),
+            "max_item_bytes" => self.max_item_bytes.as_ref().map(|g| &g.place),
             "replace_all_except" => self.replace_all_except.as_ref().map(|g| &g.place),
             "prefix" => self.prefix.as_ref().map(|g| &g.place),
             "on_conflict" => at
@@ -178,6 +183,9 @@ impl Layer {
         }
         if let Some(g) = &self.connect_timeout {
             o.connect_timeout = g.value;
+        }
+        if let Some(g) = &self.max_item_bytes {
+            o.max_item_bytes = g.value;
         }
         // One clock reading per call: `now()` placeholders, association defaults, timestamps.
         o.now = Some(now);
@@ -268,6 +276,8 @@ pub struct Flags {
     pub timeout: Option<String>,
     /// `--connect-timeout SECONDS`
     pub connect_timeout: Option<String>,
+    /// `--max-item-bytes N` (bytes, or with a unit: `64MiB`)
+    pub max_item_bytes: Option<String>,
     /// `--placeholder KEY.FIELD=JSON|now()`, repeatable
     pub placeholders: Vec<String>,
     /// `--recover SCHEMA.FIELD=JSON`, repeatable
@@ -328,6 +338,13 @@ impl Layer {
             let place = given("--connect-timeout");
             layer.connect_timeout = Some(Given {
                 value: parse_finite_seconds(&place, text)?,
+                place,
+            });
+        }
+        if let Some(text) = &args.max_item_bytes {
+            let place = given("--max-item-bytes");
+            layer.max_item_bytes = Some(Given {
+                value: parse_bytes(&place, text)?,
                 place,
             });
         }
@@ -528,6 +545,12 @@ fn table_layer(
             "connect_timeout" => {
                 layer.connect_timeout = Some(Given {
                     value: toml_finite_seconds(&place, value)?,
+                    place,
+                });
+            }
+            "max_item_bytes" => {
+                layer.max_item_bytes = Some(Given {
+                    value: toml_bytes(&place, value)?,
                     place,
                 });
             }

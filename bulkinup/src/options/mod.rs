@@ -12,6 +12,7 @@
 //! | `write_belongs_to`, `prefix`, `now` | [`Options`] | `value` | `resolve` (a prefix's existence: before writing) | plan |
 //! | `connect_timeout` | [`Options`] | `value` (finite: no `infinity`) | `resolve` | [`Db::connect_timeout`](crate::Db::connect_timeout) |
 //! | `any_unique_key` | [`Options`] | `value` | — | execute (the MySQL/MariaDB guard) |
+//! | `max_item_bytes` | [`Options`] | `value` (bytes, or with a unit: `64MiB`) | `resolve` | [`input`](crate::input) (the reader) |
 
 mod layer;
 mod place;
@@ -66,6 +67,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 /// The default `connect_timeout`: 10 seconds.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The default `max_item_bytes`: 256 MiB.
+pub const DEFAULT_MAX_ITEM_BYTES: usize = 256 << 20;
+
 /// The options of one call. `Options::default()` gives the defaults of the README's options
 /// table (Bulkinup's).
 ///
@@ -113,6 +117,12 @@ pub struct Options {
     /// call for good), more than 0. Default 10 s. A call itself does not connect: the
     /// command-line tool reads it to connect.
     pub connect_timeout: Duration,
+    /// The longest input item, in bytes, that the [input reader](crate::input) accepts: a
+    /// longer NDJSON line or JSON-array element is malformed input ([`Error::Input`]), found
+    /// without buffering more than about the limit. More than 0. Default 256 MiB
+    /// ([`DEFAULT_MAX_ITEM_BYTES`]). A call itself reads no input: the command-line tool reads
+    /// it to read its inputs ([`input::stream`](crate::input::stream)).
+    pub max_item_bytes: usize,
     /// Called once per chunk with the recovered changesets as they were before recovery.
     pub on_recovered: Option<Handler<[Changeset]>>,
     /// The writer hook (Bulkinup's `insert_all_function`).
@@ -186,6 +196,7 @@ impl Default for Options {
             timeout: Some(DEFAULT_TIMEOUT),
             max_concurrency: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_item_bytes: DEFAULT_MAX_ITEM_BYTES,
             on_recovered: None,
             writer: None,
             infer_foreign_keys: false,
@@ -320,6 +331,18 @@ impl Options {
     /// ```
     pub fn connect_timeout(mut self, limit: Duration) -> Self {
         self.connect_timeout = limit;
+        self
+    }
+
+    /// Sets the longest input item the reader accepts, in bytes (more than 0).
+    ///
+    /// ```
+    /// # use bulkinup::Options;
+    /// let opts = Options::default().max_item_bytes(64 << 20);
+    /// assert_eq!(opts.max_item_bytes, 64 << 20);
+    /// ```
+    pub fn max_item_bytes(mut self, limit: usize) -> Self {
+        self.max_item_bytes = limit;
         self
     }
 
@@ -560,6 +583,13 @@ impl Options {
                 "connect_timeout",
                 "must be more than 0 seconds",
                 Some(value::CONNECT_TIMEOUT_VALUES),
+            ));
+        }
+        if self.max_item_bytes == 0 {
+            return Err(Error::option(
+                "max_item_bytes",
+                "must be at least 1 byte",
+                Some(value::BYTES_VALUES),
             ));
         }
         let n = registry.inner.schemas.len();

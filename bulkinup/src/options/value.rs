@@ -39,6 +39,23 @@ pub(crate) const TIMEOUT_VALUES: &str =
 /// The valid values of `connect_timeout`, for messages.
 pub(crate) const CONNECT_TIMEOUT_VALUES: &str = "a number of seconds > 0, e.g. 10 or 2.5";
 
+/// The valid values of `max_item_bytes`, for messages.
+pub(crate) const BYTES_VALUES: &str = "a number of bytes ≥ 1, or with a unit: KB, MB, GB (powers of 1000), KiB, MiB, GiB (powers of 1024), e.g. 1048576, 64MiB or 1GB";
+
+/// A size in bytes ≥ 1: a number, or a number with a unit (`64MiB`, `1GB`, `512 kib`), as the
+/// `parse-size` crate reads it (`KB` = 1000, `KiB` = 1024, case-insensitive, `B` optional).
+pub(crate) fn parse_bytes(place: &Place, text: &str) -> Result<usize> {
+    match parse_size::parse_size(text.trim()).map(usize::try_from) {
+        Ok(Ok(n)) if n >= 1 => Ok(n),
+        Ok(Ok(_)) => Err(place.error("must be at least 1 byte", Some(BYTES_VALUES))),
+        Ok(Err(_)) => Err(place.error(format!("`{text}` is too large"), Some(BYTES_VALUES))),
+        Err(e) => Err(place.error(
+            format!("`{text}` is not a size in bytes ({e})"),
+            Some(BYTES_VALUES),
+        )),
+    }
+}
+
 /// A timeout: a number of seconds > 0, or `infinity` (no limit, `None`).
 pub(crate) fn parse_seconds(place: &Place, text: &str) -> Result<Option<Duration>> {
     seconds_or_infinity(place, text, TIMEOUT_VALUES)
@@ -178,6 +195,15 @@ pub(crate) fn toml_finite_seconds(place: &Place, value: &toml::Value) -> Result<
         toml::Value::Float(f) => parse_finite_seconds(place, &f.to_string()),
         toml::Value::String(s) if s == "infinity" => parse_finite_seconds(place, s),
         other => Err(type_error(place, CONNECT_TIMEOUT_VALUES, other)),
+    }
+}
+
+/// A size in TOML: a whole number of bytes, or a string with a unit (`"64MiB"`).
+pub(crate) fn toml_bytes(place: &Place, value: &toml::Value) -> Result<usize> {
+    match value {
+        toml::Value::Integer(n) => parse_bytes(place, &n.to_string()),
+        toml::Value::String(s) => parse_bytes(place, s),
+        other => Err(type_error(place, BYTES_VALUES, other)),
     }
 }
 
