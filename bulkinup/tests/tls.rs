@@ -17,6 +17,8 @@ use throwaway::{CERT_USER, Server, Tls, certs};
 /// One database's side of the tests: its kind, its throwaway server and its URL parameters.
 struct TlsDb {
     kind: Kind,
+    /// Its URL scheme.
+    scheme: &'static str,
     server: throwaway::Kind,
     /// The superuser part of its URLs, to add a password to.
     superuser: &'static str,
@@ -34,6 +36,7 @@ struct TlsDb {
 
 const POSTGRES: TlsDb = TlsDb {
     kind: Kind::Postgres,
+    scheme: "postgres",
     server: throwaway::Kind::Postgres,
     superuser: "postgres@",
     mode: "sslmode",
@@ -47,6 +50,7 @@ const POSTGRES: TlsDb = TlsDb {
 
 const MYSQL: TlsDb = TlsDb {
     kind: Kind::MySql,
+    scheme: "mysql",
     server: throwaway::Kind::MariaDb,
     superuser: "root@",
     mode: "ssl-mode",
@@ -102,6 +106,9 @@ on_tls_servers!(
     verify_full_against_a_certificate_of_an_unknown_ca_fails,
     require_against_a_server_without_tls_fails,
     a_client_certificate_authenticates_its_user,
+    a_tls_file_that_cannot_be_read_is_an_invalid_url_before_connecting,
+    an_unknown_mode_is_an_invalid_url,
+    a_misspelt_tls_parameter_is_an_invalid_url_not_ignored,
 );
 
 /// `path` as a URL query value.
@@ -235,7 +242,11 @@ async fn verify_full_against_a_certificate_of_an_unknown_ca_fails(d: &TlsDb) {
     let Some(s) = d.server(Tls::On) else { return };
     let params = d.params(d.verify_full, Some(&certs().other_ca));
     let (e, text) = refused(&d.with_password(&s.url("localhost", &params))).await;
-    assert_connect_error(&e, &text, "UnknownIssuer");
+    assert_connect_error(
+        &e,
+        &text,
+        "TLS: invalid peer certificate: UnknownIssuer: no trusted CA signed the server's certificate",
+    );
 }
 
 async fn require_against_a_server_without_tls_fails(d: &TlsDb) {
@@ -280,4 +291,65 @@ async fn a_client_certificate_authenticates_its_user(d: &TlsDb) {
         q(&c.client_key)
     );
     loads(d.kind, &s.url_as(CERT_USER, "localhost", &params), true).await;
+}
+
+async fn a_tls_file_that_cannot_be_read_is_an_invalid_url_before_connecting(d: &TlsDb) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("missing-ca.pem");
+    // Port 1: were the file not checked first, the error would be `connection refused`.
+    let url = format!(
+        "{}://u:secret@127.0.0.1:1/x?{}",
+        d.scheme,
+        d.params(d.verify_full, Some(&missing))
+    );
+    let e = Db::connect(&url).await.expect_err("an unreadable CA file");
+    assert!(
+        matches!(&e, Error::InvalidOption { name, .. } if name == "database_url"),
+        "{e:?}"
+    );
+    assert_eq!(e.exit_code(), 2);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "invalid option `database_url`: `{}={}`: cannot read the file: no such file or directory",
+            d.ca,
+            missing.display()
+        )
+    );
+}
+
+async fn an_unknown_mode_is_an_invalid_url(d: &TlsDb) {
+    let url = format!("{}://u:secret@127.0.0.1:1/x?{}=sometimes", d.scheme, d.mode);
+    let e = Db::connect(&url).await.expect_err("an unknown mode");
+    assert!(
+        matches!(&e, Error::InvalidOption { name, .. } if name == "database_url"),
+        "{e:?}"
+    );
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("sometimes"), "{e}");
+    assert!(!e.to_string().contains("secret"), "{e}");
+}
+
+async fn a_misspelt_tls_parameter_is_an_invalid_url_not_ignored(d: &TlsDb) {
+    // The driver would ignore `ssl_mode` and connect with its default, which requires nothing.
+    let misspelt = d.mode.replace('-', "_").replace("sslmode", "ssl_mode");
+    let url = format!(
+        "{}://u:secret@127.0.0.1:1/x?{misspelt}={}",
+        d.scheme, d.require
+    );
+    let e = Db::connect(&url).await.expect_err("a misspelt parameter");
+    assert!(
+        matches!(&e, Error::InvalidOption { name, .. } if name == "database_url"),
+        "{e:?}"
+    );
+    assert_eq!(e.exit_code(), 2);
+    let text = e.to_string();
+    let expected = format!(
+        "invalid option `database_url`: unknown TLS parameter `{misspelt}`: did you mean `"
+    );
+    assert!(text.starts_with(&expected), "{text}");
+    assert!(
+        text.contains(&format!("(valid: {}", d.mode.replace('-', ""))) || text.contains(d.mode),
+        "{text}"
+    );
 }

@@ -407,6 +407,23 @@ fn start_postgres(tls: Tls) -> Result<Server, String> {
     let bin = postgres_bin()?;
     let owner = run_as("postgres")?;
     let dir = server_dir(owner)?;
+    removed_on_error(&dir, start_postgres_in(&bin, &dir, owner, tls))
+}
+
+/// `started`, deleting `dir` when it failed (once started, the watching shell deletes it).
+fn removed_on_error(dir: &Path, started: Result<Server, String>) -> Result<Server, String> {
+    if started.is_err() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    started
+}
+
+fn start_postgres_in(
+    bin: &Path,
+    dir: &Path,
+    owner: Option<(u32, u32)>,
+    tls: Tls,
+) -> Result<Server, String> {
     let data = dir.join("data");
     let s = |p: &Path| p.display().to_string();
     run(
@@ -434,15 +451,15 @@ fn start_postgres(tls: Tls) -> Result<Server, String> {
         "-c".into(),
         format!("port={port}"),
         "-c".into(),
-        format!("unix_socket_directories={}", s(&dir)),
+        format!("unix_socket_directories={}", s(dir)),
         "-c".into(),
         "fsync=off".into(),
     ];
     if tls == Tls::On {
         let c = certs();
-        let cert = install(&c.server_cert, &dir, "server.crt", owner)?;
-        let key = install(&c.server_key, &dir, "server.key", owner)?;
-        let ca = install(&c.ca, &dir, "ca.pem", owner)?;
+        let cert = install(&c.server_cert, dir, "server.crt", owner)?;
+        let key = install(&c.server_key, dir, "server.key", owner)?;
+        let ca = install(&c.ca, dir, "ca.pem", owner)?;
         // The client-certificate user authenticates by its certificate alone; every
         // other user is trusted, as on the shared test server.
         let hba = data.join("pg_hba.conf");
@@ -467,7 +484,7 @@ fn start_postgres(tls: Tls) -> Result<Server, String> {
     let guard = spawn_watched(
         &bin.join("postgres"),
         &args,
-        &dir,
+        dir,
         "QUIT",
         "database system is ready to accept connections",
         owner,
@@ -497,19 +514,34 @@ fn find_program(names: &[&str]) -> Result<PathBuf, String> {
 fn start_mariadb(tls: Tls) -> Result<Server, String> {
     let install_db = find_program(&["mariadb-install-db", "mysql_install_db"])?;
     let mariadbd = find_program(&["mariadbd", "mysqld"])?;
-    let root = is_root()?;
     let dir = server_dir(None)?;
+    removed_on_error(&dir, start_mariadb_in(&install_db, &mariadbd, &dir, tls))
+}
+
+fn start_mariadb_in(
+    install_db: &Path,
+    mariadbd: &Path,
+    dir: &Path,
+    tls: Tls,
+) -> Result<Server, String> {
+    let root = is_root()?;
     let data = dir.join("data");
+    // A temp dir of its own: two servers bootstrapping at once in the same one clash
+    // (`Unknown table 'mysql.tmp_user_sys'`).
+    let tmp = dir.join("tmp");
+    std::fs::create_dir(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
     let s = |p: &Path| p.display().to_string();
     let mut install_args = vec![
         "--no-defaults".into(),
         format!("--datadir={}", s(&data)),
+        format!("--tmpdir={}", s(&tmp)),
         "--auth-root-authentication-method=normal".into(),
         "--skip-test-db".into(),
     ];
     let mut args = vec![
         "--no-defaults".into(),
         format!("--datadir={}", s(&data)),
+        format!("--tmpdir={}", s(&tmp)),
         "--bind-address=127.0.0.1".into(),
         format!("--socket={}", s(&dir.join("mysqld.sock"))),
         format!("--pid-file={}", s(&dir.join("mysqld.pid"))),
@@ -520,7 +552,7 @@ fn start_mariadb(tls: Tls) -> Result<Server, String> {
         install_args.push("--user=root".into());
         args.push("--user=root".into());
     }
-    run(&install_db, &install_args, None)?;
+    run(install_db, &install_args, None)?;
     let port = free_port()?;
     args.push(format!("--port={port}"));
     if tls == Tls::On {
@@ -528,26 +560,19 @@ fn start_mariadb(tls: Tls) -> Result<Server, String> {
         args.extend([
             format!(
                 "--ssl-cert={}",
-                s(&install(&c.server_cert, &dir, "server.crt", None)?)
+                s(&install(&c.server_cert, dir, "server.crt", None)?)
             ),
             format!(
                 "--ssl-key={}",
-                s(&install(&c.server_key, &dir, "server.key", None)?)
+                s(&install(&c.server_key, dir, "server.key", None)?)
             ),
-            format!("--ssl-ca={}", s(&install(&c.ca, &dir, "ca.pem", None)?)),
+            format!("--ssl-ca={}", s(&install(&c.ca, dir, "ca.pem", None)?)),
         ]);
     } else {
         args.push("--skip-ssl".into());
     }
     // SIGKILL: its data is thrown away, nothing to shut down cleanly.
-    let guard = spawn_watched(
-        &mariadbd,
-        &args,
-        &dir,
-        "KILL",
-        "ready for connections",
-        None,
-    )?;
+    let guard = spawn_watched(mariadbd, &args, dir, "KILL", "ready for connections", None)?;
     Ok(Server {
         kind: Kind::MariaDb,
         port,
