@@ -131,6 +131,15 @@ impl Db {
     /// `sqlite://main.db?attach=analytics:analytics.db` writes a schema with
     /// `prefix = "analytics"` into `analytics.db`.
     ///
+    /// PostgreSQL and MySQL/MariaDB connections use TLS (rustls) as the URL's own parameters
+    /// say: PostgreSQL's `sslmode=disable|prefer|require|verify-ca|verify-full` with
+    /// `sslrootcert=FILE` (and `sslcert`/`sslkey` for a client certificate), MySQL's
+    /// `ssl-mode=DISABLED|PREFERRED|REQUIRED|VERIFY_CA|VERIFY_IDENTITY` with `ssl-ca=FILE`
+    /// (and `ssl-cert`/`ssl-key`). Without them, `prefer` / `PREFERRED`: TLS where the server
+    /// offers it, its certificate unchecked. The verifying modes trust the system's roots and
+    /// the CA file. A failed handshake, or a server without TLS under `require` or stronger,
+    /// is an [`Error::Connect`] with the cause.
+    ///
     /// SQLite connections enforce foreign keys. PostgreSQL sessions use the UTC time zone,
     /// and sqlx sets MySQL sessions to `+00:00`, so timestamps are written in UTC whether a
     /// column is `timestamp` or `timestamptz`.
@@ -147,7 +156,9 @@ impl Db {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidOption`] (`database_url`) for a URL of no supported database;
+    /// [`Error::InvalidOption`] (`database_url`) for a URL of no supported database, an
+    /// unknown TLS mode, an `ssl…` parameter the driver does not read, or a TLS file that
+    /// cannot be read;
     /// [`Error::Connect`] when the connection fails or `limit` runs out, with the reason and
     /// the URL without its password.
     pub async fn connect_timeout(url: &str, limit: Duration) -> Result<Db> {

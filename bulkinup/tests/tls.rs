@@ -83,20 +83,8 @@ impl TlsDb {
     }
 }
 
-/// Declares each listed `async fn NAME(d: &TlsDb)` as a test per database:
-/// `postgres::NAME` (the throwaway PostgreSQL) and `mysql::NAME` (the throwaway MariaDB).
-macro_rules! on_tls_servers {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $( #[tokio::test] async fn $name() { super::$name(&super::POSTGRES).await; } )*
-        }
-        mod mysql {
-            $( #[tokio::test] async fn $name() { super::$name(&super::MYSQL).await; } )*
-        }
-    };
-}
-
-on_tls_servers!(
+on_throwaway_servers!(
+    &super::POSTGRES, &super::MYSQL;
     require_loads_over_tls,
     verify_full_with_the_test_ca_loads_over_tls,
     verify_ca_checks_the_ca_but_not_the_host_name,

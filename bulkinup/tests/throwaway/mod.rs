@@ -26,6 +26,21 @@ use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+/// Declares each listed `async fn NAME(arg)` as a test per throwaway server kind:
+/// `postgres::NAME` called with `$postgres`, `mysql::NAME` with `$mysql` (expressions
+/// written from inside those modules, e.g. `&super::POSTGRES`).
+#[macro_export]
+macro_rules! on_throwaway_servers {
+    ($postgres:expr, $mysql:expr; $($name:ident),* $(,)?) => {
+        mod postgres {
+            $( #[tokio::test] async fn $name() { super::$name($postgres).await; } )*
+        }
+        mod mysql {
+            $( #[tokio::test] async fn $name() { super::$name($mysql).await; } )*
+        }
+    };
+}
+
 /// How long a server may take to start before the test fails.
 const START_LIMIT: Duration = Duration::from_secs(60);
 
