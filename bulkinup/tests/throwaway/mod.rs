@@ -316,10 +316,16 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("finding a free port: {e}"))
 }
 
-/// Runs `program args` to completion (as `owner`), its output in the error.
-fn run(program: &Path, args: &[String], owner: Option<(u32, u32)>) -> Result<(), String> {
+/// Runs `program args` to completion (as `owner`, in `dir`: the test's working directory
+/// may be one `owner` cannot enter), its output in the error.
+fn run(
+    program: &Path,
+    args: &[String],
+    dir: &Path,
+    owner: Option<(u32, u32)>,
+) -> Result<(), String> {
     let mut cmd = Command::new(program);
-    cmd.args(args).stdin(Stdio::null());
+    cmd.args(args).current_dir(dir).stdin(Stdio::null());
     if let Some((uid, gid)) = owner {
         cmd.uid(uid).gid(gid);
     }
@@ -365,6 +371,8 @@ rm -rf "$dir""#;
         .arg(signal)
         .arg(program)
         .args(args)
+        // Not the test's working directory, which `owner` may not be able to enter.
+        .current_dir("/")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -455,6 +463,7 @@ fn start_postgres_in(
             "--no-sync".into(),
             "--no-instructions".into(),
         ],
+        dir,
         owner,
     )?;
     let port = free_port()?;
@@ -567,7 +576,7 @@ fn start_mariadb_in(
         install_args.push("--user=root".into());
         args.push("--user=root".into());
     }
-    run(install_db, &install_args, None)?;
+    run(install_db, &install_args, dir, None)?;
     let port = free_port()?;
     args.push(format!("--port={port}"));
     if tls == Tls::On {
