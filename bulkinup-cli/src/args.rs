@@ -100,7 +100,10 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 pub struct DbArgs {
     /// The database: `sqlite://PATH` (created if missing; a relative PATH is relative to the
-    /// working directory), `postgres://…` or `mysql://…` (also MariaDB).
+    /// working directory), `postgres://…` or `mysql://…` (also MariaDB). TLS through the URL's
+    /// own parameters: `?sslmode=verify-full&sslrootcert=CA.pem` (PostgreSQL),
+    /// `?ssl-mode=VERIFY_IDENTITY&ssl-ca=CA.pem` (MySQL); without them, TLS where the server
+    /// offers it, unverified.
     #[arg(
         long,
         value_name = "URL",

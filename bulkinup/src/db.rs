@@ -131,6 +131,15 @@ impl Db {
     /// `sqlite://main.db?attach=analytics:analytics.db` writes a schema with
     /// `prefix = "analytics"` into `analytics.db`.
     ///
+    /// PostgreSQL and MySQL/MariaDB connections use TLS (rustls) as the URL's own parameters
+    /// say: PostgreSQL's `sslmode=disable|prefer|require|verify-ca|verify-full` with
+    /// `sslrootcert=FILE` (and `sslcert`/`sslkey` for a client certificate), MySQL's
+    /// `ssl-mode=DISABLED|PREFERRED|REQUIRED|VERIFY_CA|VERIFY_IDENTITY` with `ssl-ca=FILE`
+    /// (and `ssl-cert`/`ssl-key`). Without them, `prefer` / `PREFERRED`: TLS where the server
+    /// offers it, its certificate unchecked. The verifying modes trust the system's roots and
+    /// the CA file. A failed handshake, or a server without TLS under `require` or stronger,
+    /// is an [`Error::Connect`] with the cause.
+    ///
     /// SQLite connections enforce foreign keys. PostgreSQL sessions use the UTC time zone,
     /// and sqlx sets MySQL sessions to `+00:00`, so timestamps are written in UTC whether a
     /// column is `timestamp` or `timestamptz`.
@@ -147,7 +156,9 @@ impl Db {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidOption`] (`database_url`) for a URL of no supported database;
+    /// [`Error::InvalidOption`] (`database_url`) for a URL of no supported database, an
+    /// unknown TLS mode, an `ssl…` parameter the driver does not read, or a TLS file that
+    /// cannot be read;
     /// [`Error::Connect`] when the connection fails or `limit` runs out, with the reason and
     /// the URL without its password.
     pub async fn connect_timeout(url: &str, limit: Duration) -> Result<Db> {
@@ -190,6 +201,7 @@ impl Db {
             };
             within(url, limit, connecting).await.map(Db::Sqlite)
         } else if kind == DbKind::Postgres {
+            check_tls_parameters(url, kind)?;
             let opts = PgConnectOptions::from_str(url)
                 .map_err(bad_url)?
                 .options([("timezone", "UTC")]);
@@ -204,6 +216,7 @@ impl Db {
                 Some((_, rest)) => format!("mysql:{rest}"),
                 None => url.to_string(),
             };
+            check_tls_parameters(url, kind)?;
             let opts = MySqlConnectOptions::from_str(&mysql_url).map_err(bad_url)?;
             let pool = acquire_within(MySqlPoolOptions::new().max_connections(8), limit);
             let connecting = async {
@@ -405,23 +418,146 @@ async fn within<T>(
 fn connect_reason(e: &sqlx::Error) -> String {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cause {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return tls_reason(tls);
+        }
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            let text = io.to_string();
-            let text = match text.find(" (os error ") {
-                Some(at) => &text[..at],
-                None => text.as_str(),
-            };
-            let mut chars = text.chars();
-            return match chars.next() {
-                Some(first) => first.to_lowercase().chain(chars).collect(),
-                None => io.kind().to_string(),
-            };
+            // A failed TLS handshake comes as an I/O error around rustls' own.
+            if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+                return tls_reason(tls);
+            }
+            return io_reason(io);
         }
         cause = err.source();
     }
     match e {
         sqlx::Error::Database(db) => db.message().to_string(),
         other => other.to_string(),
+    }
+}
+
+/// The TLS parameters PostgreSQL's driver reads from a URL (each spelling it takes).
+const PG_TLS_PARAMETERS: &[&str] = &[
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+];
+
+/// The TLS parameters MySQL's driver reads from a URL (each spelling it takes).
+const MYSQL_TLS_PARAMETERS: &[&str] = &[
+    "ssl-mode", "sslmode", "ssl-ca", "sslca", "ssl-cert", "sslcert", "ssl-key", "sslkey",
+];
+
+/// Of those, the ones that name a file (a CA, a client certificate or its key).
+const TLS_FILE_PARAMETERS: &[&str] = &[
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+];
+
+/// The environment variables PostgreSQL's driver reads a TLS file from when the URL names
+/// none, with the parameter each stands for.
+const PG_TLS_FILE_VARIABLES: &[(&str, &str)] = &[
+    ("PGSSLROOTCERT", "sslrootcert"),
+    ("PGSSLCERT", "sslcert"),
+    ("PGSSLKEY", "sslkey"),
+];
+
+/// Checks a PostgreSQL or MySQL URL's TLS parameters before connecting, where the drivers
+/// would fail silently or without saying which file: an [`Error::InvalidOption`]
+/// (`database_url`) for a parameter that looks like a TLS one (`ssl…`) but that the driver
+/// does not read (it would ignore it: `ssl_mode=REQUIRED` would connect without requiring
+/// TLS), and for a TLS file that cannot be read — one the URL names or, on PostgreSQL, an
+/// environment variable names for a parameter the URL lacks. A value that is PEM text
+/// itself (`-----BEGIN …`) is not a file.
+fn check_tls_parameters(url: &str, kind: DbKind) -> Result<()> {
+    let known = if kind == DbKind::Postgres {
+        PG_TLS_PARAMETERS
+    } else {
+        MYSQL_TLS_PARAMETERS
+    };
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    let mut files: Vec<(String, String)> = Vec::new();
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if !key.to_ascii_lowercase().starts_with("ssl") {
+            continue;
+        }
+        if !known.contains(&key.as_ref()) {
+            return Err(Error::option(
+                "database_url",
+                format!(
+                    "unknown TLS parameter `{key}`{}",
+                    crate::options::did_you_mean(&key.to_ascii_lowercase(), known)
+                ),
+                Some(&known.join(", ")),
+            ));
+        }
+        if TLS_FILE_PARAMETERS.contains(&key.as_ref()) {
+            files.push((format!("`{key}={value}`"), value.into_owned()));
+        }
+    }
+    if kind == DbKind::Postgres {
+        for (var, parameter) in PG_TLS_FILE_VARIABLES {
+            let in_url = files
+                .iter()
+                .any(|(p, _)| p.starts_with(&format!("`{parameter}=")));
+            if let (false, Ok(value)) = (in_url, std::env::var(var)) {
+                files.push((format!("{var}={value} (environment)"), value));
+            }
+        }
+    }
+    for (what, path) in files {
+        if path.trim_start().starts_with("-----BEGIN") {
+            continue;
+        }
+        if let Err(e) = std::fs::File::open(&path) {
+            return Err(Error::option(
+                "database_url",
+                format!("{what}: cannot read the file: {}", io_reason(&e)),
+                None,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The operating system's reason of an I/O error, in a few words: `connection refused`,
+/// without the `(os error N)`.
+fn io_reason(io: &std::io::Error) -> String {
+    let text = io.to_string();
+    let text = match text.find(" (os error ") {
+        Some(at) => &text[..at],
+        None => text.as_str(),
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => io.kind().to_string(),
+    }
+}
+
+/// Why the TLS handshake failed: rustls' reason (`invalid peer certificate: certificate not
+/// valid for name "127.0.0.1"; …`), and for a certificate of an unknown CA, where trusted CAs
+/// come from.
+fn tls_reason(e: &rustls::Error) -> String {
+    use rustls::{CertificateError, Error as Tls};
+    match e {
+        Tls::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
+            "TLS: {e}: no trusted CA signed the server's certificate \
+             (trusted: the system's roots and the file of `sslrootcert` / `ssl-ca`)"
+        ),
+        _ => format!("TLS: {e}"),
     }
 }
 

@@ -202,6 +202,7 @@
 //! | conflict target | `ON CONFLICT (…)` | `ON CONFLICT (…)` | any unique key |
 //! | bind limit per statement | 32766 | 65535 | 65535 |
 //! | uuid, map, arrays | text, JSON text | `uuid`, `jsonb`, arrays | text, JSON text |
+//! | TLS (rustls), by the URL ([`Db::connect_timeout`]) | — | `sslmode`, `sslrootcert`, `sslcert`, `sslkey` | `ssl-mode`, `ssl-ca`, `ssl-cert`, `ssl-key` |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

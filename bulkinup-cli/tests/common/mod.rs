@@ -201,6 +201,15 @@ impl TestDb {
         })
     }
 
+    /// A fresh database with the blog tables on the server at `server_url` (a throwaway
+    /// one), whose query parameters every connection keeps.
+    pub async fn blog_on(kind: Kind, server_url: &str) -> TestDb {
+        TestDb {
+            db: db::TestDb::blog_on(kind, server_url).await,
+            dir: Dir::new(),
+        }
+    }
+
     /// A fresh, empty database, or `None` (skipped).
     pub async fn empty(kind: Kind) -> Option<TestDb> {
         Some(TestDb {

@@ -32,6 +32,7 @@ use crate::plan::{Batch, ConflictPolicy, IntoPolicy, Policy};
 pub use crate::plan::{CONFLICT_ACTIONS, ConflictAction, Verb};
 use crate::schema::{Registry, Schema};
 use crate::summary::Summary;
+pub(crate) use layer::did_you_mean;
 pub use layer::{
     Flags, Given, Layer, OPTION_KEYS, Place, Placeholder, file_layers, schema_file_layers,
 };

@@ -142,36 +142,74 @@ impl TestDb {
                 })
             }
             Kind::Postgres | Kind::MySql => {
-                let (var, default, create) = if kind == Kind::Postgres {
-                    ("BULKINUP_TEST_PG_URL", PG_DEFAULT, "SCHEMA")
+                let (var, default) = if kind == Kind::Postgres {
+                    ("BULKINUP_TEST_PG_URL", PG_DEFAULT)
                 } else {
-                    ("BULKINUP_TEST_MYSQL_URL", MYSQL_DEFAULT, "DATABASE")
+                    ("BULKINUP_TEST_MYSQL_URL", MYSQL_DEFAULT)
                 };
                 let (base, admin) = server(var, default).await?;
-                admin
-                    .execute_script(&format!("CREATE {create} {name}"))
-                    .await
-                    .unwrap_or_else(|e| panic!("CREATE {create} {name}: {e}"));
-                let url = if kind == Kind::Postgres {
-                    // The schema is the connection's search path.
-                    let sep = if base.contains('?') { '&' } else { '?' };
-                    format!("{base}{sep}options=-c%20search_path%3D{name}")
-                } else {
-                    let root = base.rsplit_once('/').map(|(r, _)| r).unwrap_or(&base);
-                    format!("{root}/{name}")
-                };
-                let db = Db::connect(&url)
-                    .await
-                    .unwrap_or_else(|e| panic!("{url} connects: {e}"));
-                Some(TestDb {
-                    db,
-                    kind,
-                    url,
-                    admin: Some(admin),
-                    name,
-                    _dir: None,
-                })
+                Some(TestDb::fresh_on(kind, &base, admin, name).await)
             }
+        }
+    }
+
+    /// A fresh database with the blog tables on the PostgreSQL or MySQL/MariaDB server at
+    /// `server_url` (a throwaway one, say), whose query parameters (TLS ones, say) every
+    /// connection keeps.
+    pub async fn blog_on(kind: Kind, server_url: &str) -> TestDb {
+        let t = TestDb::empty_on(kind, server_url).await;
+        t.db.execute_script(blog_ddl(kind)).await.expect("blog DDL");
+        t
+    }
+
+    /// A fresh, empty database on the PostgreSQL or MySQL/MariaDB server at `server_url`, as
+    /// [`TestDb::blog_on`].
+    pub async fn empty_on(kind: Kind, server_url: &str) -> TestDb {
+        assert_ne!(
+            kind,
+            Kind::Sqlite,
+            "a server URL is PostgreSQL's or MySQL's"
+        );
+        let admin = Db::connect(server_url)
+            .await
+            .unwrap_or_else(|e| panic!("{server_url} connects: {e}"));
+        TestDb::fresh_on(kind, server_url, admin, unique_name()).await
+    }
+
+    /// Creates the schema (PostgreSQL) or database (MySQL) `name` through `admin`, a
+    /// connection to `base`, and connects to it with `base`'s query parameters.
+    async fn fresh_on(kind: Kind, base: &str, admin: Db, name: String) -> TestDb {
+        let create = if kind == Kind::Postgres {
+            "SCHEMA"
+        } else {
+            "DATABASE"
+        };
+        admin
+            .execute_script(&format!("CREATE {create} {name}"))
+            .await
+            .unwrap_or_else(|e| panic!("CREATE {create} {name}: {e}"));
+        let url = if kind == Kind::Postgres {
+            // The schema is the connection's search path.
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{sep}options=-c%20search_path%3D{name}")
+        } else {
+            let (path, query) = match base.split_once('?') {
+                Some((path, query)) => (path, format!("?{query}")),
+                None => (base, String::new()),
+            };
+            let root = path.rsplit_once('/').map(|(r, _)| r).unwrap_or(path);
+            format!("{root}/{name}{query}")
+        };
+        let db = Db::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{url} connects: {e}"));
+        TestDb {
+            db,
+            kind,
+            url,
+            admin: Some(admin),
+            name,
+            _dir: None,
         }
     }
 
