@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use bulkinup::{Error, Item, Options, Verb};
 use common::TestDb;
-use common::locks::Holder;
+use common::contention::{close_the_cycle, deadlock_items, hold_tag_2, side_items};
 use futures::stream;
 use serde_json::{Value as J, json};
 
@@ -106,29 +106,6 @@ async fn rows_of_every_statement_are_written_in_key_order(t: &TestDb) {
     }
 }
 
-/// The items of one side of a round: 40 authors, one post each, in 4 chunks of 10. Chunk k
-/// of side 0 links tag group k (10 tags), side 1 takes the groups in the opposite order and
-/// lists each post's tags in descending order: whatever order each statement's rows are in,
-/// the two calls take the groups' locks in opposite orders, so they deadlock unless retried.
-fn side_items(side: i64, round: i64) -> Vec<J> {
-    (0..40)
-        .map(|a| {
-            let id = round * 1000 + side * 100 + a + 1;
-            let group = if side == 0 { a / 10 } else { 3 - a / 10 };
-            let mut tags: Vec<i64> = (group * 10 + 1..=group * 10 + 10).collect();
-            if side == 1 {
-                tags.reverse();
-            }
-            let tags: Vec<J> = tags
-                .iter()
-                .map(|g| json!({"id": g, "name": format!("t{g} r{round} s{side}")}))
-                .collect();
-            json!({"id": id, "name": format!("A{id}"),
-                   "posts": [{"id": id, "author_id": id, "title": "x", "tags": tags}]})
-        })
-        .collect()
-}
-
 async fn two_concurrent_one_transaction_imports_sharing_tags_all_succeed(t: &TestDb) {
     let registry = common::blog();
     let opts = Options::default().chunk_size(10);
@@ -172,38 +149,6 @@ async fn two_concurrent_one_transaction_imports_sharing_tags_all_succeed(t: &Tes
     for name in t.column("SELECT name FROM tags").await {
         assert!(name.as_str().is_some_and(|n| n.contains(" r19 ")), "{name}");
     }
-}
-
-/// The blog items of the deadlock tests: an author whose post links tags 2 and 1 (written
-/// in key order: 1, then 2), and an invalid author (no name).
-fn deadlock_items() -> Vec<J> {
-    vec![
-        json!({"id": 1, "name": "A", "posts": [{"id": 1, "author_id": 1, "title": "x",
-            "tags": [{"id": 2, "name": "two"}, {"id": 1, "name": "one"}]}]}),
-        json!({"id": 2}),
-    ]
-}
-
-/// Tags 1 and 2 exist, and a holder transaction has locked tag 2.
-async fn hold_tag_2(t: &TestDb) -> Holder {
-    t.db.execute_script("INSERT INTO tags (id, name) VALUES (1, 't1'), (2, 't2')")
-        .await
-        .expect("seed tags");
-    let mut holder = Holder::begin(t).await;
-    holder
-        .execute("UPDATE tags SET name = 'held' WHERE id = 2")
-        .await;
-    holder
-}
-
-/// Once the call waits for tag 2 (holding tag 1), the holder asks for tag 1: a deadlock, in
-/// which the database rolls back the call. The holder then commits.
-async fn close_the_cycle(t: &TestDb, mut holder: Holder) {
-    holder.wait_until_blocking(t).await;
-    holder
-        .execute("UPDATE tags SET name = 'held' WHERE id = 1")
-        .await;
-    holder.commit().await;
 }
 
 async fn a_deadlocked_call_is_retried_from_the_start_and_reports_each_item_once(t: &TestDb) {

@@ -8,7 +8,7 @@
 //! standard error when nothing answers there.
 #![allow(dead_code)]
 
-pub mod locks;
+pub mod contention;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -1,6 +1,8 @@
-//! A lock holder for deadlock tests (PostgreSQL, MariaDB/MySQL): a transaction on its own
-//! connection that takes row locks when the test says, so that a test closes a lock cycle with
-//! a running call at a moment it chooses — a deadlock on demand, not by chance.
+//! What the tests of concurrent imports share (library and command line): the items of two
+//! imports that take shared rows in opposite orders, and a lock holder for PostgreSQL and
+//! MariaDB/MySQL — a transaction on its own connection that takes row locks when the test
+//! says, so that a test closes a lock cycle with a running call at a moment it chooses: a
+//! deadlock on demand, not by chance.
 //!
 //! The database ends a deadlock by rolling back one of its transactions. The holder makes
 //! sure it is the call's: on PostgreSQL the session that waited longest runs the check
@@ -10,6 +12,8 @@
 use std::time::{Duration, Instant};
 
 use sqlx::{AssertSqlSafe, Connection, MySqlConnection, PgConnection};
+
+use serde_json::{Value as J, json};
 
 use super::{Kind, TestDb};
 
@@ -134,4 +138,59 @@ impl Holder {
             tokio::time::sleep(POLL).await;
         }
     }
+}
+
+/// The items of one side of a round: 40 authors, one post each, in 4 chunks of 10. Chunk k
+/// of side 0 links tag group k (10 tags), side 1 takes the groups in the opposite order and
+/// lists each post's tags in descending order: whatever order each statement's rows are in,
+/// the two calls take the groups' locks in opposite orders, so they deadlock unless retried.
+pub fn side_items(side: i64, round: i64) -> Vec<J> {
+    (0..40)
+        .map(|a| {
+            let id = round * 1000 + side * 100 + a + 1;
+            let group = if side == 0 { a / 10 } else { 3 - a / 10 };
+            let mut tags: Vec<i64> = (group * 10 + 1..=group * 10 + 10).collect();
+            if side == 1 {
+                tags.reverse();
+            }
+            let tags: Vec<J> = tags
+                .iter()
+                .map(|g| json!({"id": g, "name": format!("t{g} r{round} s{side}")}))
+                .collect();
+            json!({"id": id, "name": format!("A{id}"),
+                   "posts": [{"id": id, "author_id": id, "title": "x", "tags": tags}]})
+        })
+        .collect()
+}
+
+/// The blog items of the deadlock tests: an author whose post links tags 2 and 1 (written
+/// in key order: 1, then 2), and an invalid author (no name).
+pub fn deadlock_items() -> Vec<J> {
+    vec![
+        json!({"id": 1, "name": "A", "posts": [{"id": 1, "author_id": 1, "title": "x",
+            "tags": [{"id": 2, "name": "two"}, {"id": 1, "name": "one"}]}]}),
+        json!({"id": 2}),
+    ]
+}
+
+/// Tags 1 and 2 exist, and a holder transaction has locked tag 2.
+pub async fn hold_tag_2(t: &TestDb) -> Holder {
+    t.db.execute_script("INSERT INTO tags (id, name) VALUES (1, 't1'), (2, 't2')")
+        .await
+        .expect("seed tags");
+    let mut holder = Holder::begin(t).await;
+    holder
+        .execute("UPDATE tags SET name = 'held' WHERE id = 2")
+        .await;
+    holder
+}
+
+/// Once the call waits for tag 2 (holding tag 1), the holder asks for tag 1: a deadlock, in
+/// which the database rolls back the call. The holder then commits.
+pub async fn close_the_cycle(t: &TestDb, mut holder: Holder) {
+    holder.wait_until_blocking(t).await;
+    holder
+        .execute("UPDATE tags SET name = 'held' WHERE id = 1")
+        .await;
+    holder.commit().await;
 }
