@@ -33,7 +33,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{BufWriter, IsTerminal, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -225,6 +225,8 @@ pub struct Report {
     /// Whether the call has started reading its input.
     read: AtomicBool,
     verbose: bool,
+    /// Whether notices (a retry) are printed: not with `--quiet`.
+    notices: bool,
     progress: Option<ProgressBar>,
 }
 
@@ -237,8 +239,8 @@ struct State {
 
 impl Report {
     /// A report; creates the rejects file's temporary file beside it (or opens a device or
-    /// FIFO as it is). The progress bar is shown when `progress` and standard error is a
-    /// terminal.
+    /// FIFO as it is). With `progress` (not `--quiet`) notices are printed, and the progress
+    /// bar is shown when standard error is a terminal.
     ///
     /// # Errors
     /// [`Error::InvalidOption`] (`--rejects`) when the file cannot be created.
@@ -256,6 +258,7 @@ impl Report {
             }
             None => None,
         };
+        let notices = progress;
         let progress = (progress && std::io::stderr().is_terminal()).then(progress_bar);
         Ok(Report {
             state: Mutex::new(State {
@@ -264,6 +267,7 @@ impl Report {
             }),
             read: AtomicBool::new(false),
             verbose,
+            notices,
             progress,
         })
     }
@@ -303,6 +307,48 @@ impl Report {
                 }
             }
         }
+    }
+
+    /// Whether what the report has written can be taken back when the call starts again
+    /// ([`Report::restart`]): no rejects file, or one written to a temporary file (a device or
+    /// FIFO cannot be rewound).
+    pub fn restartable(&self) -> bool {
+        !matches!(self.state().rejects, Some((_, Sink::Direct(_))))
+    }
+
+    /// Forgets everything reported so far, for a call that starts again from its first item
+    /// after a deadlock rolled it back: the rejects file is emptied (its records are written
+    /// again by the new attempt), the progress bar starts over, and (unless `--quiet`) a
+    /// line on standard error says so: per-item details printed above with `-v` belong to
+    /// the rolled-back attempt.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the rejects file when it cannot be emptied.
+    pub fn restart(&self, attempt: u32) -> Result<()> {
+        let mut state = self.state();
+        if let Some((name, sink)) = state.rejects.take() {
+            let sink = sink.rewind().map_err(|source| Error::Io {
+                path: Some(name.clone()),
+                source,
+            })?;
+            state.rejects = Some((name, sink));
+        }
+        drop(state);
+        if self.notices {
+            let line = format!(
+                "bulkinup: another writer held the same rows at the same time (deadlock): the call was rolled back; reading the input again (attempt {attempt} of {})",
+                bulkinup::CALL_ATTEMPTS
+            );
+            match &self.progress {
+                Some(bar) => bar.suspend(|| eprint_line(&line)),
+                None => eprint_line(&line),
+            }
+        }
+        if let Some(bar) = &self.progress {
+            bar.reset();
+            bar.set_message("0 rows written");
+        }
+        Ok(())
     }
 
     /// The `on_progress` handler: updates the progress bar.
@@ -425,6 +471,22 @@ impl Sink {
         }
     }
 
+    /// Empties a temporary file, dropping what is still buffered (a device or FIFO cannot be
+    /// rewound: an error).
+    fn rewind(self) -> std::io::Result<Sink> {
+        match self {
+            Sink::Temp(out, path) => {
+                let (mut temp, _unwritten) = out.into_parts();
+                temp.as_file().set_len(0)?;
+                temp.seek(SeekFrom::Start(0))?;
+                Ok(Sink::Temp(BufWriter::new(temp), path))
+            }
+            Sink::Direct(_) => Err(std::io::Error::other(
+                "a device or FIFO cannot be rewound for a retry",
+            )),
+        }
+    }
+
     /// Flushes, and moves a temporary file into place.
     fn finish(self) -> std::io::Result<()> {
         match self {
@@ -452,4 +514,75 @@ fn progress_bar() -> ProgressBar {
     bar.set_message("0 rows written");
     bar.enable_steady_tick(Duration::from_millis(150));
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bulkinup::{Changeset, Item, Registry};
+    use serde_json::json;
+
+    /// A skipped Tag (no name) with id `id`.
+    fn skipped(registry: &Registry, id: i64) -> Skipped {
+        let attrs = json!({ "id": id });
+        Skipped {
+            changeset: Changeset::cast(registry, "Tag", "changeset", &attrs).expect("cast"),
+            item: Item::from(attrs),
+        }
+    }
+
+    fn registry() -> Registry {
+        Registry::from_toml_str(
+            r#"
+            [schemas.Tag]
+            source = "tags"
+            fields = { id = "integer", name = "string" }
+            changesets.changeset = { cast = ["id", "name"], required = ["id", "name"] }
+            "#,
+            "inline",
+        )
+        .expect("schema")
+        .registry
+    }
+
+    #[test]
+    fn a_restarted_report_writes_each_reject_once() {
+        let registry = registry();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("rejects.ndjson");
+        let rejects = Rejects {
+            given: "rejects.ndjson".into(),
+            target: Target::Replace(path.clone()),
+        };
+        let report = Report::new(Some(&rejects), false, false).expect("report");
+        assert!(report.restartable());
+        // The first attempt reports two items, then is rolled back; the second reports them
+        // again and one more.
+        report.on_skipped(&[skipped(&registry, 1), skipped(&registry, 2)]);
+        report.restart(2).expect("restart");
+        report.on_skipped(&[skipped(&registry, 1)]);
+        report.on_skipped(&[skipped(&registry, 2), skipped(&registry, 3)]);
+        report.finish().expect("finish");
+        let text = std::fs::read_to_string(&path).expect("rejects file");
+        let ids: Vec<J> = text
+            .lines()
+            .map(|l| serde_json::from_str::<J>(l).expect("a JSON line")["item"]["id"].clone())
+            .collect();
+        assert_eq!(ids, [json!(1), json!(2), json!(3)]);
+    }
+
+    #[test]
+    fn a_report_into_a_device_cannot_restart() {
+        let rejects = Rejects {
+            given: "/dev/null".into(),
+            target: Target::Direct(PathBuf::from("/dev/null")),
+        };
+        let report = Report::new(Some(&rejects), false, false).expect("report");
+        assert!(!report.restartable());
+        assert!(
+            Report::new(None, false, false)
+                .expect("report")
+                .restartable()
+        );
+    }
 }

@@ -10,7 +10,7 @@ use crate::args::{Cli, Command, SchemaCommand, WriteArgs};
 use crate::demo;
 use crate::output::{self, Failure, PER_CHUNK, ROLLED_BACK, Report};
 use crate::settings::Settings;
-use bulkinup::input;
+use bulkinup::input::{self, Source};
 
 /// Runs the parsed command line.
 ///
@@ -60,25 +60,37 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
         .on_progress(move |s| on_progress.on_progress(s));
 
     // A failed write to the rejects file stops the call (rolled back): no invalid item is lost.
-    let guard = Arc::clone(&report);
-    let items = input::stream(settings.inputs.clone(), settings.options.max_item_bytes)?
-        .fuse()
-        .map(move |item| {
-            guard.mark_read();
-            match guard.take_failure() {
-                Some(e) => Err(e),
-                None => item,
-            }
-        });
-    let result = bulkinup::write_stream(
-        &db,
-        &settings.registry,
-        &settings.root,
-        settings.verb,
-        items,
-        &options,
-    )
-    .await;
+    let items = |report: Arc<Report>| {
+        Ok(
+            input::stream(settings.inputs.clone(), settings.options.max_item_bytes)?
+                .fuse()
+                .map(move |item| {
+                    report.mark_read();
+                    match report.take_failure() {
+                        Some(e) => Err(e),
+                        None => item,
+                    }
+                }),
+        )
+    };
+    // Files can be read again: after a deadlock the library retries the call from the start,
+    // and the report forgets what the rolled-back attempt reported.
+    let (registry, root, verb) = (&settings.registry, &settings.root, settings.verb);
+    let result = match settings.inputs.iter().all(Source::rereadable) && report.restartable() {
+        true => {
+            let open = |attempt: u32| {
+                if attempt > 1 {
+                    report.restart(attempt)?;
+                }
+                items(Arc::clone(&report))
+            };
+            bulkinup::write_restartable(&db, registry, root, verb, open, &options).await
+        }
+        false => {
+            let items = items(Arc::clone(&report))?;
+            bulkinup::write_stream(&db, registry, root, verb, items, &options).await
+        }
+    };
     report.clear_progress();
     db.close().await;
     let note = match settings.options.max_concurrency {

@@ -343,29 +343,36 @@ impl Db {
         Ok(())
     }
 
-    pub(crate) async fn run<S>(
+    /// Runs a call on this database: the items of `first`, and those of `again(attempt)` for
+    /// each retry of a one-transaction call that hit a deadlock (see
+    /// [`write_restartable`](crate::write_restartable)).
+    pub(crate) async fn run<S, F>(
         &self,
         registry: &Registry,
         root: &str,
         verb: Verb,
-        items: S,
+        (first, again): (S, Option<F>),
         options: &Options,
     ) -> Result<Summary>
     where
         S: Stream<Item = Result<Item>>,
+        F: FnMut(u32) -> Result<S>,
     {
         if !options.dry_run {
             self.check_write_prefixes(registry, root, options).await?;
         }
         match self {
             Db::Sqlite(p) => {
-                execute::run::<SqliteDialect, S>(p, registry, root, verb, items, options).await
+                execute::run::<SqliteDialect, S, F>(p, registry, root, verb, first, again, options)
+                    .await
             }
             Db::Postgres(p) => {
-                execute::run::<PgDialect, S>(p, registry, root, verb, items, options).await
+                execute::run::<PgDialect, S, F>(p, registry, root, verb, first, again, options)
+                    .await
             }
             Db::MySql(p) => {
-                execute::run::<MySqlDialect, S>(p, registry, root, verb, items, options).await
+                execute::run::<MySqlDialect, S, F>(p, registry, root, verb, first, again, options)
+                    .await
             }
         }
     }

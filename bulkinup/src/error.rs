@@ -129,6 +129,37 @@ pub enum Error {
         table: Option<String>,
     },
 
+    /// Another writer held the same rows at the same time: a one-transaction call ended in a
+    /// deadlock or serialization failure (the [`Error::Database`] in `source`) and was not
+    /// tried again — its input could not be read again (an iterator or stream, standard
+    /// input), or every one of the
+    /// [`CALL_ATTEMPTS`](crate::CALL_ATTEMPTS) attempts of
+    /// [`write_restartable`](crate::write_restartable) failed. The whole call was rolled back.
+    /// With `max_concurrency` (`--max-concurrency`) each chunk is its own transaction, and a
+    /// chunk that hits this is retried on its own.
+    ///
+    /// ```
+    /// # use bulkinup::Error;
+    /// let deadlock = Error::database(Some("tags"), sqlx::Error::Protocol("deadlock detected".into()));
+    /// let e = Error::Contention { attempts: 1, restartable: false, source: Box::new(deadlock) };
+    /// assert_eq!(e.exit_code(), 1);
+    /// assert_eq!(e.table(), Some("tags"));
+    /// assert!(e.to_string().contains("another writer held the same rows at the same time"));
+    /// assert!(e.to_string().contains("--max-concurrency"));
+    /// ```
+    #[error(
+        "{source}: another writer held the same rows at the same time; {}; the whole call was rolled back. With max_concurrency (--max-concurrency N) each chunk is written in its own transaction and retried on its own",
+        tried(*attempts, *restartable)
+    )]
+    Contention {
+        /// How many times the call was tried.
+        attempts: u32,
+        /// Whether the input could be read again (the call was retried up to its attempts).
+        restartable: bool,
+        /// The database's deadlock or serialization failure of the last attempt.
+        source: Box<Error>,
+    },
+
     /// The database did not return a key it generated for a parent row, which its children
     /// needed. The transaction was rolled back.
     #[error(
@@ -184,6 +215,17 @@ fn loc_ctx(location: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+fn tried(attempts: u32, restartable: bool) -> String {
+    match (restartable, attempts) {
+        (false, _) => {
+            "not retried: the input cannot be read again (an iterator, a stream or standard input)"
+                .into()
+        }
+        (true, 1) => "tried once".into(),
+        (true, n) => format!("tried {n} times from the start"),
+    }
+}
+
 fn input_ctx(file: &Option<String>, line: Option<u64>) -> String {
     match (file, line) {
         (Some(f), Some(l)) => format!(" in `{f}` line {l}"),
@@ -195,7 +237,8 @@ fn input_ctx(file: &Option<String>, line: Option<u64>) -> String {
 
 impl Error {
     /// The command-line exit status for this error (the README's "Exit status" section):
-    /// `1` a failure while writing — database error, timeout, a generated key not returned, a
+    /// `1` a failure while writing — database error (a deadlock, [`Error::Contention`],
+    /// included), timeout, a generated key not returned, a
     /// chunk's task failing — (rolled back), or a database that cannot be reached (nothing
     /// written), `2` usage, option or schema error (nothing
     /// touched), `3` malformed input (rolled back), or a file or stream that cannot be read
@@ -212,6 +255,7 @@ impl Error {
             Error::Database { .. }
             | Error::Connect { .. }
             | Error::Timeout { .. }
+            | Error::Contention { .. }
             | Error::GeneratedKeyMissing { .. }
             | Error::Task { .. } => 1,
             Error::Schema { .. } | Error::InvalidOption { .. } => 2,
@@ -268,14 +312,17 @@ impl Error {
         match self {
             Error::Database { table, .. } | Error::Timeout { table, .. } => table.as_deref(),
             Error::GeneratedKeyMissing { table } => Some(table),
+            Error::Contention { source, .. } => source.table(),
             _ => None,
         }
     }
 
-    /// The kind of a database error, if this is one.
+    /// The kind of a database error (also the one behind an [`Error::Contention`]), if this
+    /// is one.
     pub fn db_kind(&self) -> Option<DbErrorKind> {
         match self {
             Error::Database { kind, .. } => Some(*kind),
+            Error::Contention { source, .. } => source.db_kind(),
             _ => None,
         }
     }

@@ -98,6 +98,16 @@ impl Source {
             .collect()
     }
 
+    /// Whether this input can be read again from its start, for a call that is retried
+    /// ([`write_restartable`](crate::write_restartable)): a regular file can; standard
+    /// input, a named pipe or a device cannot.
+    pub fn rereadable(&self) -> bool {
+        match self {
+            Source::Stdin => false,
+            Source::File(p) => std::fs::metadata(p).is_ok_and(|m| m.is_file()),
+        }
+    }
+
     /// The name items from this input carry in their origin: the path, or `-`.
     pub fn name(&self) -> Arc<str> {
         match self {

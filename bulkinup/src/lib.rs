@@ -72,6 +72,12 @@
 //!   is its own transaction: an error leaves the chunks already committed in place, and is
 //!   returned once the chunks in flight have ended; a chunk that hits a deadlock or
 //!   serialization failure is retried (up to 4 attempts).
+//! - **Concurrent imports.** The rows of every statement are sorted by their conflict key
+//!   (upsert), primary key (insert) or join keys, so concurrent writers lock shared rows
+//!   (tags) in one order. A one-transaction call that still hits a deadlock or serialization
+//!   failure is retried from the start (up to 4 attempts) when its input can be read again:
+//!   [`write_restartable`]. Otherwise it fails with [`Error::Contention`], which names
+//!   `max_concurrency` (per-chunk retries) as the remedy.
 //!
 //! ## Options
 //!
@@ -226,6 +232,7 @@ pub use catalog::Mismatch;
 pub use changeset::{AssocChange, Changeset, FieldError};
 pub use db::{Db, DbKind, URL_FORMS, redact};
 pub use error::{DbErrorKind, Error, Result};
+pub use execute::{CALL_ATTEMPTS, CHUNK_ATTEMPTS};
 pub use item::{Item, Origin};
 pub use options::{
     CONFLICT_ACTIONS, ConflictAction, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ITEM_BYTES,
@@ -243,7 +250,9 @@ pub use summary::{SKIPPED_KEYS_LISTED, Summary};
 ///
 /// # Errors
 /// [`Error::InvalidOption`]/[`Error::Schema`] before anything is written;
-/// [`Error::Database`] when the database refuses a statement (everything rolled back).
+/// [`Error::Database`] when the database refuses a statement (everything rolled back);
+/// [`Error::Contention`] on a deadlock or serialization failure, which is not retried: an
+/// iterator cannot be read twice ([`write_restartable`] retries the call from the start).
 pub async fn upsert<I>(
     db: &Db,
     registry: &Registry,
@@ -295,7 +304,7 @@ where
     I::Item: Into<Item>,
 {
     let stream = futures::stream::iter(items.into_iter().map(|i| Ok(i.into())));
-    db.run(registry, root, verb, stream, options).await
+    db.run(registry, root, verb, once(stream), options).await
 }
 
 /// [`upsert_stream`] or [`insert_stream`], by `verb`.
@@ -313,11 +322,12 @@ pub async fn write_stream<S>(
 where
     S: Stream<Item = Result<Item>>,
 {
-    db.run(registry, root, verb, items, options).await
+    db.run(registry, root, verb, once(items), options).await
 }
 
 /// [`upsert`] from a stream, consumed one chunk at a time. An `Err` item (malformed input)
-/// rolls back the call and is returned.
+/// rolls back the call and is returned. A stream is read once: a deadlock is not retried
+/// (see [`write_restartable`]).
 ///
 /// # Errors
 /// As [`upsert`], plus the stream's own errors.
@@ -331,7 +341,8 @@ pub async fn upsert_stream<S>(
 where
     S: Stream<Item = Result<Item>>,
 {
-    db.run(registry, root, Verb::Upsert, items, options).await
+    db.run(registry, root, Verb::Upsert, once(items), options)
+        .await
 }
 
 /// [`insert`] from a stream, consumed one chunk at a time.
@@ -348,5 +359,80 @@ pub async fn insert_stream<S>(
 where
     S: Stream<Item = Result<Item>>,
 {
-    db.run(registry, root, Verb::Insert, items, options).await
+    db.run(registry, root, Verb::Insert, once(items), options)
+        .await
+}
+
+/// What makes a call's items again for a retry: none for items read once.
+type Reopen<S> = Option<fn(u32) -> Result<S>>;
+
+/// Items read once: a call without retries from the start.
+fn once<S>(items: S) -> (S, Reopen<S>) {
+    (items, None)
+}
+
+/// [`write_stream`] from a source that can be read again: `open(attempt)` makes the stream of
+/// items for each attempt (1 for the first). A one-transaction call (no `max_concurrency`)
+/// that fails on a deadlock or serialization failure — another writer held the same rows at
+/// the same time — is rolled back and tried again from the start, on a fresh stream, up to
+/// [`CALL_ATTEMPTS`] attempts in all, after a short random wait (50 ms doubled per attempt,
+/// half of it random). Each attempt is its own transaction, bounded by `timeout`. When every
+/// attempt fails, the error is [`Error::Contention`].
+///
+/// Only this function retries a whole call: [`upsert`], [`insert`], [`write`] and the
+/// `*_stream` functions take an iterator or stream that cannot be read twice, so there such a
+/// failure is returned at once, as [`Error::Contention`]. With `max_concurrency` each chunk
+/// is retried on its own ([`CHUNK_ATTEMPTS`]) and `open` is called once.
+///
+/// The summary is the successful attempt's. Whatever the handlers heard during a failed
+/// attempt (`on_skipped`, `on_recovered`, `on_progress`) belongs to a rolled-back attempt:
+/// when `open` is called with an attempt above 1, discard it (the attempt reports those
+/// items again).
+///
+/// ```
+/// use bulkinup::{Db, Options, Registry, Verb};
+/// use futures::stream;
+/// use serde_json::json;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let registry = Registry::from_toml_str(r#"
+/// #     [schemas.Tag]
+/// #     source = "tags"
+/// #     fields = { id = "integer", name = "string" }
+/// #     changesets.changeset = { cast = ["id", "name"], required = ["id", "name"] }
+/// # "#, "inline")?.registry;
+/// let db = Db::connect("sqlite::memory:").await?;
+/// db.execute_script("CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT NOT NULL)").await?;
+/// let open = |attempt: u32| {
+///     if attempt > 1 {
+///         eprintln!("retrying from the start (attempt {attempt})");
+///     }
+///     let items = vec![json!({"id": 1, "name": "rust"}), json!({"id": 2, "name": "go"})];
+///     Ok(stream::iter(items.into_iter().map(|i| Ok(i.into()))))
+/// };
+/// let summary =
+///     bulkinup::write_restartable(&db, &registry, "Tag", Verb::Upsert, open, &Options::default())
+///         .await?;
+/// assert_eq!(summary.written, 2);
+/// # Ok::<(), bulkinup::Error>(())
+/// # }).unwrap();
+/// ```
+///
+/// # Errors
+/// As [`write_stream`]; an error of `open` ends the call with that error.
+pub async fn write_restartable<F, S>(
+    db: &Db,
+    registry: &Registry,
+    root: &str,
+    verb: Verb,
+    mut open: F,
+    options: &Options,
+) -> Result<Summary>
+where
+    F: FnMut(u32) -> Result<S>,
+    S: Stream<Item = Result<Item>>,
+{
+    let first = open(1)?;
+    db.run(registry, root, verb, (first, Some(open)), options)
+        .await
 }

@@ -7,7 +7,10 @@
 //! [`writer`] renders, caches and binds the statements; [`returning`] writes the rows whose
 //! keys the database generates and reads the keys back; [`unique`] keeps MySQL/MariaDB's
 //! upserts from updating a row that another unique key than the conflict target matches;
-//! [`deadline`] bounds a transaction by `timeout`. This module runs a call: a dry run, one transaction, or concurrent chunks.
+//! [`deadline`] bounds a transaction
+//! by `timeout`. This module runs a call: a dry run, one transaction, or concurrent chunks;
+//! and it retries what another writer's locks made fail — a chunk of a call with
+//! `max_concurrency`, or a whole one-transaction call whose input can be read again.
 
 mod deadline;
 mod producer;
@@ -40,13 +43,93 @@ use writer::{Counts, Writer};
 /// (with `max_concurrency`).
 pub const CHUNK_ATTEMPTS: u32 = 4;
 
-/// Runs one call on one backend.
-pub(crate) async fn run<B, S>(
+/// How many times a one-transaction call that hit a deadlock or serialization failure is
+/// tried in all, from the start, when its input can be read again
+/// ([`write_restartable`](crate::write_restartable)).
+pub const CALL_ATTEMPTS: u32 = 4;
+
+/// The wait before the attempt after `attempt` (of a call or a chunk): 50 ms, doubled per
+/// attempt, half of it random so that writers that collided do not collide again in step.
+fn backoff(attempt: u32) -> Duration {
+    let full = 50u64 << attempt.saturating_sub(1).min(6);
+    Duration::from_millis(full / 2 + fastrand::u64(0..=full / 2))
+}
+
+/// Runs one call on one backend: the items of `first`, and — for a one-transaction call that
+/// hits a deadlock or serialization failure — those of `again(attempt)` for each further
+/// attempt, up to [`CALL_ATTEMPTS`] in all. Without `again` such a failure is returned as
+/// [`Error::Contention`], as it is once every attempt failed.
+pub(crate) async fn run<B, S, F>(
     pool: &Pool<B::DB>,
     registry: &Registry,
     root: &str,
     verb: Verb,
-    items: S,
+    first: S,
+    mut again: Option<F>,
+    options: &Options,
+) -> Result<Summary>
+where
+    B: Backend + Send + Sync,
+    S: Stream<Item = Result<Item>>,
+    F: FnMut(u32) -> Result<S>,
+    for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
+    <B::DB as Database>::Arguments: sqlx::IntoArguments<B::DB>,
+    B::DB: sqlx::database::HasStatementCache,
+{
+    // Resolved once: every attempt has the same options and the same clock reading.
+    let resolved = Arc::new(options.resolve(registry, verb, root)?);
+    let root_schema = Arc::clone(registry.at(registry.index(root)?));
+    let mut items = first;
+    let mut attempt = 1;
+    loop {
+        // Each attempt starts afresh: its own summary, skipped-items report and planner.
+        let producer = Producer::new(
+            registry,
+            Arc::clone(&root_schema),
+            Arc::clone(&resolved),
+            Summary {
+                root: root.to_string(),
+                ..Summary::new(verb)
+            },
+            items,
+            options.max_concurrency.is_none(),
+        );
+        let error = match attempt_once::<B, S>(pool, producer, options).await {
+            Ok(summary) => return Ok(summary),
+            Err(e) if options.max_concurrency.is_none() && is_contention::<B>(&e) => e,
+            Err(e) => return Err(e),
+        };
+        let next = match &mut again {
+            Some(open) if attempt < CALL_ATTEMPTS => open(attempt + 1)?,
+            _ => {
+                return Err(Error::Contention {
+                    attempts: attempt,
+                    restartable: again.is_some(),
+                    source: Box::new(error),
+                });
+            }
+        };
+        tracing::warn!(
+            attempt,
+            %error,
+            "the call hit a deadlock or serialization failure and was rolled back; retrying from the start"
+        );
+        tokio::time::sleep(backoff(attempt)).await;
+        attempt += 1;
+        items = next;
+    }
+}
+
+/// Whether an error is a deadlock or serialization failure: another writer held the same
+/// rows, and the transaction may succeed if tried again.
+fn is_contention<B: Backend>(e: &Error) -> bool {
+    matches!(e, Error::Database { code: Some(code), .. } if B::default().is_retryable(code))
+}
+
+/// One attempt of a call: a dry run, one transaction, or concurrent chunks.
+async fn attempt_once<B, S>(
+    pool: &Pool<B::DB>,
+    mut producer: Producer<'_, S>,
     options: &Options,
 ) -> Result<Summary>
 where
@@ -56,20 +139,8 @@ where
     <B::DB as Database>::Arguments: sqlx::IntoArguments<B::DB>,
     B::DB: sqlx::database::HasStatementCache,
 {
-    let resolved = Arc::new(options.resolve(registry, verb, root)?);
+    // The unique keys of MySQL/MariaDB tables, read once per attempt (on its transaction).
     let unique = Arc::new(UniqueKeys::new(&B::default(), options.any_unique_key));
-    let root_schema = Arc::clone(registry.at(registry.index(root)?));
-    let mut producer = Producer::new(
-        registry,
-        root_schema,
-        resolved,
-        Summary {
-            root: root.to_string(),
-            ..Summary::new(verb)
-        },
-        items,
-        options.max_concurrency.is_none(),
-    );
     let summary = match (options.dry_run, options.max_concurrency) {
         (true, _) => {
             while let Some(batches) = producer.next_chunk().await? {
@@ -214,7 +285,6 @@ where
 {
     let mut attempt = 1;
     loop {
-        let dialect = B::default();
         let result = async {
             let (mut tx, deadline) = deadline::begin::<B>(&pool, timeout).await?;
             let mut writer = Writer::<B>::new(Arc::clone(&resolved), deadline, Arc::clone(&unique));
@@ -225,15 +295,13 @@ where
         .await;
         match result {
             Ok(counts) => return Ok(counts),
-            Err(Error::Database {
-                code: Some(code), ..
-            }) if attempt < CHUNK_ATTEMPTS && dialect.is_retryable(&code) => {
+            Err(e) if attempt < CHUNK_ATTEMPTS && is_contention::<B>(&e) => {
                 tracing::debug!(
                     attempt,
-                    code,
+                    %e,
                     "chunk hit a deadlock or serialization failure; retrying"
                 );
-                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                tokio::time::sleep(backoff(attempt)).await;
                 attempt += 1;
             }
             Err(e) => return Err(e),

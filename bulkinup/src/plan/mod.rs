@@ -18,7 +18,13 @@
 //! Across the chunks of one call, a `many_to_many` related row is sent again only when it
 //! differs from the version already sent (upsert), and never again (insert), so shared
 //! related rows such as tags are written once per call.
+//!
+//! Row order (README, "Concurrent imports"): the rows of every batch are sorted by their
+//! conflict key (upsert), primary key (insert) or join keys, in the typed order of
+//! `cmp_value`, so that every writer locks shared rows in the same order. Generated-key slots
+//! and fixups, which index rows, move with their rows.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use foldhash::fast::FixedState;
@@ -177,6 +183,9 @@ struct Node {
     on_conflict: Arc<OnConflict>,
     /// Columns whose values identify a row for de-duplication, if rows are merged.
     dedup: Option<Vec<usize>>,
+    /// Columns the rows of each statement are sorted by: the conflict key (upsert), the
+    /// primary key (insert), the join keys; `None` for a schema without any.
+    order: Option<Vec<usize>>,
     /// Whether this node holds many_to_many related rows (de-duplicated across chunks).
     shared: bool,
     rows: Vec<Vec<Value>>,
@@ -277,15 +286,17 @@ impl Planner {
                         .collect(),
                 );
             }
-            // Chunks written concurrently take their row locks in conflict-key order, so two
-            // chunks that share rows (tags) wait for each other instead of deadlocking.
+            // Every statement takes its row locks in conflict-key order, so two writers that
+            // share rows (tags) — concurrent chunks, or concurrent calls — wait for each other
+            // instead of deadlocking. The sort is stable: rows with equal keys (NULL keys, the
+            // rows whose key the database generates) keep their input order.
             let mut order: Vec<usize> = (0..rows.len()).collect();
             if let Some(keep) = &keep {
                 // A row whose key the database generates is always sent: its children need
                 // the key back in this chunk.
                 order.retain(|&r| keep[r] || slots.get(r).copied().flatten().is_some());
             }
-            if !across_chunks && let Some(key_cols) = &node.dedup {
+            if let Some(key_cols) = &node.order {
                 order.sort_by(|&a, &b| cmp_key(&rows[a], &rows[b], key_cols));
             }
             if order.len() != rows.len() || order.iter().enumerate().any(|(i, &r)| i != r) {
@@ -383,10 +394,11 @@ impl Planner {
             })
             .collect();
         let (on_conflict, target) = self.options.conflict.for_schema(schema);
-        let dedup = match self.options.verb {
-            Verb::Upsert => target,
-            Verb::Insert if shared => Some(schema.primary_key.clone()).filter(|k| !k.is_empty()),
-            Verb::Insert => None,
+        let primary_key = Some(schema.primary_key.clone()).filter(|k| !k.is_empty());
+        let (dedup, order) = match self.options.verb {
+            Verb::Upsert => (target.clone(), target),
+            Verb::Insert if shared => (primary_key.clone(), primary_key),
+            Verb::Insert => (None, primary_key),
         };
         let deps = if parent != ROOT && !shared {
             vec![parent]
@@ -410,6 +422,7 @@ impl Planner {
                 columns,
                 on_conflict: Arc::new(on_conflict),
                 dedup,
+                order,
                 shared,
                 rows: Vec::new(),
                 seen: HashMap::default(),
@@ -489,6 +502,7 @@ impl Planner {
                 columns,
                 on_conflict: Arc::new(on_conflict),
                 dedup: Some(vec![0, 1]),
+                order: Some(vec![0, 1]),
                 shared: false,
                 rows: Vec::new(),
                 seen: HashMap::default(),
@@ -698,16 +712,64 @@ fn embed_json(mut cs: Changeset) -> J {
     J::Object(out)
 }
 
-/// Orders rows by their key columns (integers numerically, anything else by its JSON text).
-fn cmp_key(a: &[Value], b: &[Value], cols: &[usize]) -> std::cmp::Ordering {
+/// Orders rows by their key columns, column after column, each by [`cmp_value`].
+fn cmp_key(a: &[Value], b: &[Value], cols: &[usize]) -> Ordering {
     cols.iter()
-        .map(|&c| match (&a[c], &b[c]) {
-            (Value::Int(x), Value::Int(y)) => x.cmp(y),
-            (Value::String(x), Value::String(y)) => x.cmp(y),
-            (x, y) => x.to_json().to_string().cmp(&y.to_json().to_string()),
-        })
+        .map(|&c| cmp_value(&a[c], &b[c]))
         .find(|o| o.is_ne())
-        .unwrap_or(std::cmp::Ordering::Equal)
+        .unwrap_or(Ordering::Equal)
+}
+
+/// A total, deterministic order of key values, the same in every process, by type: numbers
+/// numerically (integers, floats by IEEE total order, decimals), text and bytes bytewise,
+/// UUIDs by their bytes, dates and times chronologically, booleans false first, arrays
+/// element by element, JSON by its text. `NULL` sorts first; values of different types sort
+/// by type. Any fixed total order keeps concurrent writers' locks in one order; this one
+/// follows the databases' own index order for numbers, UUIDs and timestamps.
+fn cmp_value(a: &Value, b: &Value) -> Ordering {
+    use Value as V;
+    match (a, b) {
+        (V::Int(x), V::Int(y)) => x.cmp(y),
+        (V::Float(x), V::Float(y)) => x.total_cmp(y),
+        (V::Decimal(x), V::Decimal(y)) => x.cmp(y),
+        (V::String(x), V::String(y)) => x.cmp(y),
+        (V::Bytes(x), V::Bytes(y)) => x.cmp(y),
+        (V::Uuid(x), V::Uuid(y)) => x.cmp(y),
+        (V::Bool(x), V::Bool(y)) => x.cmp(y),
+        (V::Date(x), V::Date(y)) => x.cmp(y),
+        (V::Time(x), V::Time(y)) => x.cmp(y),
+        (V::NaiveDateTime(x), V::NaiveDateTime(y)) => x.cmp(y),
+        (V::UtcDateTime(x), V::UtcDateTime(y)) => x.cmp(y),
+        (V::Array(x), V::Array(y)) => x
+            .iter()
+            .zip(y)
+            .map(|(x, y)| cmp_value(x, y))
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| x.len().cmp(&y.len())),
+        (V::Json(x), V::Json(y)) => x.to_string().cmp(&y.to_string()),
+        (V::Null, V::Null) => Ordering::Equal,
+        _ => type_rank(a).cmp(&type_rank(b)),
+    }
+}
+
+/// The place of a value's type in [`cmp_value`]'s order of values of different types.
+fn type_rank(v: &Value) -> u8 {
+    match v {
+        Value::Null => 0,
+        Value::Bool(_) => 1,
+        Value::Int(_) => 2,
+        Value::Float(_) => 3,
+        Value::Decimal(_) => 4,
+        Value::String(_) => 5,
+        Value::Bytes(_) => 6,
+        Value::Uuid(_) => 7,
+        Value::Date(_) => 8,
+        Value::Time(_) => 9,
+        Value::NaiveDateTime(_) => 10,
+        Value::UtcDateTime(_) => 11,
+        Value::Array(_) => 12,
+        Value::Json(_) => 13,
+    }
 }
 
 /// The field type a join-table placeholder value is bound as.

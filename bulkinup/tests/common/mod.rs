@@ -8,6 +8,8 @@
 //! standard error when nothing answers there.
 #![allow(dead_code)]
 
+pub mod contention;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bulkinup::{Db, Registry};
