@@ -170,6 +170,7 @@ chunk_size = 10
 max_concurrency = 2
 timeout = "infinity"
 connect_timeout = 5
+statement_timeout = 30
 placeholders = { Account = { code = "p" } }
 recover_changeset_errors = { Account = { code = "r" } }
 replace_all_except = ["code"]

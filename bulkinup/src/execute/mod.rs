@@ -6,7 +6,7 @@
 //! One module per concern: [`producer`] reads, casts, recovers and plans the input;
 //! [`writer`] renders, caches and binds the statements; [`returning`] writes the rows whose
 //! keys the database generates and reads the keys back; [`deadline`] bounds a transaction
-//! by `timeout`. This module runs a call: a dry run, one transaction, or concurrent chunks.
+//! by `timeout` and each statement by `statement_timeout`, on the client's clock. This module runs a call: a dry run, one transaction, or concurrent chunks.
 
 mod deadline;
 mod producer;
@@ -27,7 +27,8 @@ use crate::options::{Options, ResolvedOptions, Verb};
 use crate::plan::Batch;
 use crate::schema::Registry;
 use crate::summary::Summary;
-use deadline::Deadline;
+use deadline::{Deadline, Held};
+pub(crate) use deadline::{fetch_json_within, statement_limit};
 use producer::{Producer, YIELD_EVERY};
 #[cfg(test)] // the dialect's tests check it where the executor's callers know it
 pub(crate) use writer::rows_per_statement;
@@ -75,10 +76,13 @@ where
             producer.summary
         }
         (false, None) => {
-            // An error drops `tx`, which rolls back.
-            let (mut tx, deadline) = deadline::begin::<B>(pool, options.timeout).await?;
-            write_in::<B, S>(&mut tx, &mut producer, deadline).await?;
-            deadline::commit(tx, deadline).await?;
+            // An error drops `tx`, which rolls back; a connection left mid-protocol by an
+            // abandoned statement is closed when `conn` drops.
+            let deadline = Deadline::start(options.timeout, options.statement_timeout);
+            let mut conn = Held::acquire(pool, &B::default(), &deadline).await?;
+            let mut tx = deadline::begin::<B>(&mut conn, &deadline).await?;
+            write_in::<B, S>(&mut tx, &mut producer, deadline.clone()).await?;
+            deadline::commit::<B>(tx, &deadline).await?;
             producer.finish();
             producer.summary
         }
@@ -89,7 +93,7 @@ where
 
 /// Writes every chunk into one transaction.
 async fn write_in<B, S>(
-    tx: &mut Transaction<'static, B::DB>,
+    tx: &mut Transaction<'_, B::DB>,
     producer: &mut Producer<'_, S>,
     deadline: Deadline,
 ) -> Result<()>
@@ -154,13 +158,19 @@ where
     let mut tasks: JoinSet<Result<Counts>> = JoinSet::new();
     let mut first_error: Option<Error> = None;
     let timeout = producer.resolved.options.timeout;
+    let statement_timeout = producer.resolved.options.statement_timeout;
     loop {
         while first_error.is_none() && tasks.len() < n {
             match producer.next_chunk().await {
                 Ok(Some(batches)) => {
                     let pool = pool.clone();
                     let resolved = Arc::clone(&producer.resolved);
-                    tasks.spawn(write_chunk::<B>(pool, resolved, batches, timeout));
+                    tasks.spawn(write_chunk::<B>(
+                        pool,
+                        resolved,
+                        batches,
+                        (timeout, statement_timeout),
+                    ));
                 }
                 Ok(None) => break,
                 Err(e) => first_error = Some(e),
@@ -196,7 +206,7 @@ async fn write_chunk<B>(
     pool: Pool<B::DB>,
     resolved: Arc<ResolvedOptions>,
     batches: Vec<Batch>,
-    timeout: Option<Duration>,
+    (timeout, statement_timeout): (Option<Duration>, Option<Duration>),
 ) -> Result<Counts>
 where
     B: Backend + Send + Sync,
@@ -208,10 +218,12 @@ where
     loop {
         let dialect = B::default();
         let result = async {
-            let (mut tx, deadline) = deadline::begin::<B>(&pool, timeout).await?;
-            let mut writer = Writer::<B>::new(Arc::clone(&resolved), deadline);
+            let deadline = Deadline::start(timeout, statement_timeout);
+            let mut conn = Held::acquire(&pool, &dialect, &deadline).await?;
+            let mut tx = deadline::begin::<B>(&mut conn, &deadline).await?;
+            let mut writer = Writer::<B>::new(Arc::clone(&resolved), deadline.clone());
             writer.write_all(&mut tx, batches.clone()).await?;
-            deadline::commit(tx, deadline).await?;
+            deadline::commit::<B>(tx, &deadline).await?;
             Ok(writer.counts)
         }
         .await;

@@ -25,7 +25,7 @@ where
     /// columns for an upsert (a conflicting row returns the existing row's key).
     pub(super) async fn write_returning(
         &mut self,
-        tx: &mut Transaction<'static, B::DB>,
+        tx: &mut Transaction<'_, B::DB>,
         batch: &Batch,
         generated: &Generated,
         rows: Vec<(Vec<Value>, u32)>,
@@ -71,12 +71,10 @@ where
                         .map_err(|e| encode_error(&batch.display_name(), e))?;
                 }
             }
-            self.deadline.check(Some(&batch.display_name()))?;
-            let returned = sqlx::query_with(trusted_sql(&*sql), args)
+            let query = sqlx::query_with(trusted_sql(&*sql), args)
                 .persistent(false)
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(|e| self.statement_error(&batch.display_name(), e))?;
+                .fetch_all(&mut **tx);
+            let returned = self.statement(&batch.display_name(), query).await?;
             self.count_statement(&batch.display_name());
             let mut assign = |slot: u32, key: Value| {
                 let slot = slot as usize;
