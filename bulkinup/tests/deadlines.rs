@@ -10,7 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bulkinup::{Db, Error, Options, Waited};
-use common::{StallProxy, TestDb};
+use common::{Kind, StallProxy, TestDb};
 use serde_json::json;
 use sqlx::Connection;
 
@@ -19,6 +19,8 @@ on_database_servers!(blog:
     a_stalled_statement_times_out_when_the_remaining_timeout_runs_out_first,
     the_connection_of_an_abandoned_statement_is_closed_and_the_next_call_writes_on_a_new_one,
     a_stalled_commit_times_out_saying_its_outcome_is_unknown,
+    a_statement_the_server_cancels_at_statement_timeout_is_reported_as_the_servers_answer,
+    a_call_its_caller_drops_mid_statement_closes_its_connection,
 );
 
 /// One author with one post: the statement writing `posts` is the second one of the call.
@@ -138,6 +140,23 @@ async fn the_connection_of_an_abandoned_statement_is_closed_and_the_next_call_wr
     assert_eq!(t.column("SELECT id FROM authors").await, [json!(2)]);
 }
 
+async fn a_call_its_caller_drops_mid_statement_closes_its_connection(t: &TestDb) {
+    let (proxy, db) = stalling_at_posts(t).await;
+    // No limits: only the caller's own timeout ends the call.
+    let opts = Options::default().timeout(None);
+    let closed_before = proxy.closed();
+    let (registry, items) = (common::blog(), vec![author_with_a_post(1)]);
+    let call = bulkinup::upsert(&db, &registry, "Author", items, &opts);
+    let dropped = tokio::time::timeout(Duration::from_millis(500), call).await;
+    assert!(dropped.is_err(), "the stalled call was still waiting");
+    assert!(
+        proxy.closed_by_client(closed_before + 1, Duration::from_secs(2)) > closed_before,
+        "the connection of the dropped call was closed"
+    );
+    drop(proxy);
+    assert_eq!(t.count("authors").await, 0);
+}
+
 async fn a_stalled_commit_times_out_saying_its_outcome_is_unknown(t: &TestDb) {
     let proxy = StallProxy::start(&t.url);
     let db = Db::connect(&proxy.url(&t.url))
@@ -164,6 +183,38 @@ async fn a_stalled_commit_times_out_saying_its_outcome_is_unknown(t: &TestDb) {
     );
     drop(proxy);
     // The proxy never passed the COMMIT on: here it was not committed.
+    assert_eq!(t.count("authors").await, 0);
+}
+
+async fn a_statement_the_server_cancels_at_statement_timeout_is_reported_as_the_servers_answer(
+    t: &TestDb,
+) {
+    // A statement that runs (not a stall): the server answers with its own cancellation at
+    // the limit, within the client's grace.
+    let slow = match t.kind {
+        Kind::Postgres => {
+            "CREATE FUNCTION slow_insert() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(5); RETURN NEW; END $$ LANGUAGE plpgsql;
+             CREATE TRIGGER slow_posts BEFORE INSERT ON posts FOR EACH ROW EXECUTE FUNCTION slow_insert();"
+        }
+        _ => "CREATE TRIGGER slow_posts BEFORE INSERT ON posts FOR EACH ROW SET @slept = SLEEP(5)",
+    };
+    t.db.execute_script(slow).await.expect("a slow trigger");
+    let opts = Options::default().statement_timeout(Some(Duration::from_secs(2)));
+    let (err, elapsed) = failing_upsert(&t.db, 1, &opts).await;
+    assert!(
+        matches!(
+            &err,
+            Error::Timeout { option: "statement_timeout", table: Some(table), waited: Waited::ServerLimit, .. }
+                if table == "posts"
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("the database cancelled the statement at its limit"),
+        "{err}"
+    );
+    assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
     assert_eq!(t.count("authors").await, 0);
 }
 
@@ -214,7 +265,7 @@ async fn upsert_while_another_writer_holds_the_lock(
 #[tokio::test]
 async fn sqlite_a_write_lock_held_by_another_writer_times_out_at_statement_timeout_naming_the_table()
  {
-    let Some(t) = TestDb::blog(common::Kind::Sqlite).await else {
+    let Some(t) = TestDb::blog(Kind::Sqlite).await else {
         return;
     };
     let opts = Options::default()
@@ -241,7 +292,7 @@ async fn sqlite_a_write_lock_held_by_another_writer_times_out_at_statement_timeo
 
 #[tokio::test]
 async fn sqlite_a_write_lock_held_by_another_writer_times_out_at_the_timeout_when_it_is_shorter() {
-    let Some(t) = TestDb::blog(common::Kind::Sqlite).await else {
+    let Some(t) = TestDb::blog(Kind::Sqlite).await else {
         return;
     };
     // No statement limit of its own: the busy wait follows the timeout (not SQLite's 5 s).

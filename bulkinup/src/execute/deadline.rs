@@ -1,7 +1,8 @@
 //! The deadlines of a call, enforced on the client's clock: the end of the transaction
 //! (`timeout`) and the limit of each statement (`statement_timeout`), and the connection
 //! they bound — acquired from the pool by the call itself, so that one left mid-protocol by
-//! an abandoned statement is closed instead of going back to the pool.
+//! an abandoned statement (or a call dropped by its caller) is closed instead of going back
+//! to the pool.
 //!
 //! Each statement (the `BEGIN`, every write, the commit, a prefix check) may wait at most
 //! `min(statement_timeout, what remains of timeout)`. The database is told the statement
@@ -44,15 +45,17 @@ pub(crate) fn statement_limit(
 }
 
 /// The limits of one transaction (with `max_concurrency`, of one chunk), and whether one of
-/// its statements was abandoned, leaving the connection unusable.
+/// its statements is under way (or was abandoned), which leaves the connection unusable if
+/// it ends there.
 #[derive(Debug, Clone)]
 pub(crate) struct Deadline {
     /// `timeout`, and when it ends.
     call: Option<(Duration, Instant)>,
     /// `statement_timeout`.
     statement: Option<Duration>,
-    /// Set when a statement was abandoned mid-protocol: its connection must be closed.
-    abandoned: Arc<AtomicBool>,
+    /// Set while a statement is under way, and left set when it is abandoned: a connection
+    /// dropped then is mid-protocol and must be closed.
+    in_flight: Arc<AtomicBool>,
 }
 
 /// What bounds the next statement: how long it may wait, and the limit it reports.
@@ -70,7 +73,7 @@ impl Deadline {
         Deadline {
             call: timeout.and_then(|l| Instant::now().checked_add(l).map(|end| (l, end))),
             statement: statement_timeout,
-            abandoned: Arc::new(AtomicBool::new(false)),
+            in_flight: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -120,10 +123,12 @@ impl Deadline {
 
     /// Runs `statement` (a write, `BEGIN`, the commit, a check) within its bound. A
     /// statement a network database has not answered when the bound passes is dropped, the
-    /// connection it ran on is marked to be closed ([`Held`]), and the result is an
-    /// [`Error::Timeout`] ([`Waited::Answer`], or [`Waited::CommitAnswer`] for a commit).
-    /// SQLite runs in-process and is never abandoned; its lock waits end at the limit it
-    /// is told. Within the bound, the driver's result as it is.
+    /// connection it ran on is left marked as mid-statement, so that it is closed ([`Held`]),
+    /// and the result is an [`Error::Timeout`] ([`Waited::Answer`], or
+    /// [`Waited::CommitAnswer`] for a commit). The mark is also what closes the connection
+    /// when the caller drops the whole call mid-statement (its own timeout, say). SQLite runs
+    /// in-process and is never abandoned; its lock waits end at the limit it is told. Within
+    /// the bound, the driver's result as it is.
     async fn within<T, E>(
         &self,
         dialect: &dyn Dialect,
@@ -131,26 +136,30 @@ impl Deadline {
         commit: bool,
         statement: impl Future<Output = std::result::Result<T, E>>,
     ) -> Result<std::result::Result<T, E>> {
-        let bound = match self.bound() {
-            Some(bound) if dialect.abandons_statements() => bound,
-            _ => return Ok(statement.await),
-        };
-        match tokio::time::timeout(bound.wait, statement).await {
-            Ok(result) => Ok(result),
-            Err(_) => {
-                self.abandoned.store(true, Ordering::Relaxed);
-                Err(Error::Timeout {
-                    seconds: bound.seconds,
-                    option: bound.option,
-                    table: table.map(str::to_string),
-                    waited: if commit {
-                        Waited::CommitAnswer
-                    } else {
-                        Waited::Answer
-                    },
-                })
-            }
+        if !dialect.abandons_statements() {
+            return Ok(statement.await);
         }
+        self.in_flight.store(true, Ordering::Relaxed);
+        let result = match self.bound() {
+            None => statement.await,
+            Some(bound) => match tokio::time::timeout(bound.wait, statement).await {
+                Ok(result) => result,
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        seconds: bound.seconds,
+                        option: bound.option,
+                        table: table.map(str::to_string),
+                        waited: if commit {
+                            Waited::CommitAnswer
+                        } else {
+                            Waited::Answer
+                        },
+                    });
+                }
+            },
+        };
+        self.in_flight.store(false, Ordering::Relaxed);
+        Ok(result)
     }
 
     /// As [`Deadline::within`] for a statement writing (or reading for) `table`, with the
@@ -199,13 +208,14 @@ impl Deadline {
     }
 }
 
-/// A connection of the pool, held for one transaction or check. When a statement on it was
-/// abandoned (by [`Deadline::statement`] or the commit), dropping it closes it (detached from the pool, so
-/// the pool opens a new one) instead of returning it mid-protocol, where the pool would wait
-/// on it (sqlx pings a returned connection) and a later call would read a stale answer.
+/// A connection of the pool, held for one transaction or check. Dropped while a statement
+/// on it was abandoned or is under way (the caller dropped the call), it is closed —
+/// detached from the pool, which opens a new one — instead of going back mid-protocol,
+/// where the pool would wait on it (sqlx pings a returned connection) and a later call
+/// could read a stale answer.
 pub(crate) struct Held<DB: Database> {
     conn: Option<PoolConnection<DB>>,
-    abandoned: Arc<AtomicBool>,
+    in_flight: Arc<AtomicBool>,
 }
 
 impl<DB: Database> Held<DB> {
@@ -218,7 +228,7 @@ impl<DB: Database> Held<DB> {
         let conn = deadline.statement(dialect, None, pool.acquire()).await?;
         Ok(Held {
             conn: Some(conn),
-            abandoned: Arc::clone(&deadline.abandoned),
+            in_flight: Arc::clone(&deadline.in_flight),
         })
     }
 }
@@ -240,7 +250,7 @@ impl<DB: Database> DerefMut for Held<DB> {
 
 impl<DB: Database> Drop for Held<DB> {
     fn drop(&mut self) {
-        if self.abandoned.load(Ordering::Relaxed)
+        if self.in_flight.load(Ordering::Relaxed)
             && let Some(conn) = self.conn.take()
         {
             // Closes the socket; the server rolls the open transaction back when it sees
