@@ -362,3 +362,18 @@ fn the_command_line_default_statement_timeout_is_60_s_under_the_schema_file_and_
         .overlay(flags);
     assert_eq!(resolve(all), None);
 }
+
+#[tokio::test]
+async fn postgres_sessions_ask_the_server_for_tcp_keepalive_probes() {
+    let Some(t) = TestDb::empty(Kind::Postgres).await else {
+        return;
+    };
+    let rows = t
+        .column(
+            "SELECT current_setting('tcp_keepalives_idle') || '/' || current_setting('tcp_keepalives_interval') \
+             || '/' || current_setting('tcp_keepalives_count') AS k",
+        )
+        .await;
+    assert_eq!(rows, [json!("30/10/3")]);
+    t.cleanup().await;
+}
