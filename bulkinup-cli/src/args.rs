@@ -173,6 +173,19 @@ pub struct WriteArgs {
     )]
     pub timeout: Option<String>,
 
+    /// Time limit in seconds for each statement (BEGIN, each write, the commit, the prefix
+    /// checks), enforced by the client even when the server or the network stops answering:
+    /// a statement still waiting when it (or --timeout) runs out is abandoned, its
+    /// connection closed, and the run exits 1 with nothing committed. `infinity`: only
+    /// --timeout bounds statements [default: 60].
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        allow_hyphen_values = true,
+        help_heading = "Write options"
+    )]
+    pub statement_timeout: Option<String>,
+
     /// Time limit in seconds for connecting to the database: a refused connection fails at
     /// once with the reason, a server that does not answer within it fails the run (exit
     /// status 1, nothing written). Always finite (no `infinity`) [default: 10].

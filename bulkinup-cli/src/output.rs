@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use bulkinup::{Error, Origin, Result, Skipped, Summary};
+use bulkinup::{Error, Origin, Result, Skipped, Summary, Waited};
 use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value as J;
@@ -109,14 +109,30 @@ impl fmt::Display for Failure {
                 write!(f, " ({reason})")?;
             }
         }
-        if let Some(note) = self.note {
-            write!(f, "\n{note}")?;
-        }
-        if let Error::Timeout { .. } = *self.error {
-            write!(
+        let unknown = matches!(
+            *self.error,
+            Error::Timeout {
+                waited: Waited::CommitAnswer,
+                ..
+            }
+        );
+        match self.note {
+            // The commit was sent and not answered: the note would claim too much.
+            Some(_) if unknown => write!(
                 f,
-                "\nallow more time with --timeout SECONDS, or --timeout infinity for no limit"
-            )?;
+                "\nwhether the call was committed is unknown: check the tables"
+            )?,
+            Some(note) => write!(f, "\n{note}")?,
+            None => {}
+        }
+        if let Error::Timeout { option, .. } = *self.error {
+            let hint = match option {
+                "statement_timeout" => {
+                    "allow each statement more time with --statement-timeout SECONDS, or --statement-timeout infinity to leave only --timeout"
+                }
+                _ => "allow more time with --timeout SECONDS, or --timeout infinity for no limit",
+            };
+            write!(f, "\n{hint}")?;
         }
         Ok(())
     }

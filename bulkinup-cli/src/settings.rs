@@ -1,7 +1,8 @@
 //! Stage two of the command line: the flags, as typed, go to the library as one layer of
 //! options ([`Layer::from_flags`]); the schema file's `[options]` tables are its other layers
-//! ([`schema_file_layers`], with the positions the schema-file loader read); the library merges them (flags > per-verb table > shared table, key by
-//! key for the map options) and checks every value against the schemas before anything
+//! ([`schema_file_layers`], with the positions the schema-file loader read), over the
+//! command line's own defaults ([`Layer::command_line_defaults`]); the library merges them
+//! (flags > per-verb table > shared table > defaults, key by key for the map options) and checks every value against the schemas before anything
 //! connects to a database ([`Layer::resolve`]). Every error is an [`Error::InvalidOption`] or
 //! [`Error::Schema`] (exit status 2) that names the flag or the key of the schema file.
 
@@ -33,6 +34,7 @@ fn flags(args: &WriteArgs) -> Flags {
     f.chunk_size = args.chunk_size.clone();
     f.max_concurrency = args.max_concurrency.clone();
     f.timeout = args.timeout.clone();
+    f.statement_timeout = args.statement_timeout.clone();
     f.connect_timeout = args.connect_timeout.clone();
     f.max_item_bytes = args.max_item_bytes.clone();
     f.placeholders = args.placeholders.clone();
@@ -102,7 +104,10 @@ impl Settings {
         })?;
         let (shared, per_verb) = schema_file_layers(&file, &schema_path, verb)?;
         let flags = Layer::from_flags(&flags(&args), verb)?;
-        let merged = shared.overlay(per_verb).overlay(flags);
+        let merged = Layer::command_line_defaults()
+            .overlay(shared)
+            .overlay(per_verb)
+            .overlay(flags);
         let options = merged.resolve(&registry, verb, &args.root, args.dry_run, Utc::now())?;
         let inputs = Source::from_args(&args.inputs)?;
         let rejects = args

@@ -108,11 +108,11 @@ impl Catalog {
     ) -> Result<Catalog> {
         let dialect = db.dialect();
         if let Some(p) = prefix {
-            db.check_prefix(p, owner).await?;
+            db.check_prefix(p, owner, None).await?;
         }
         let fetch = |query: CatalogQuery| async move {
             let params = vec![prefix; query.prefix_params];
-            db.fetch_json_with(&query.sql, &params).await
+            db.fetch_json_with(&query.sql, &params, None).await
         };
         let columns = fetch(dialect.catalog_columns_sql(prefix)).await?;
         let unique = fetch(dialect.catalog_unique_keys_sql(prefix)).await?;

@@ -144,6 +144,15 @@ impl Db {
     /// and sqlx sets MySQL sessions to `+00:00`, so timestamps are written in UTC whether a
     /// column is `timestamp` or `timestamptz`.
     ///
+    /// TCP keepalive: sqlx 0.9 gives no access to the client's socket, so the client sets
+    /// none. PostgreSQL sessions ask the server for keepalive probes on its side
+    /// (`tcp_keepalives_idle = 30`, `tcp_keepalives_interval = 10`, `tcp_keepalives_count = 3`,
+    /// unless the URL's `options` set them), which ends a session whose client is gone
+    /// within about a minute; MySQL/MariaDB have no per-session setting (a MariaDB server
+    /// probes with its global `tcp_keepalive_*`, else the system's defaults). Neither bounds
+    /// the client: its waits are bounded by the connect timeout and the statement deadlines
+    /// ([`Options::statement_timeout`](crate::Options::statement_timeout)).
+    ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// use std::time::Duration;
@@ -205,6 +214,11 @@ impl Db {
             let opts = PgConnectOptions::from_str(url)
                 .map_err(bad_url)?
                 .options([("timezone", "UTC")]);
+            let opts = match opts.get_options() {
+                // The URL's own keepalive settings are kept.
+                Some(given) if given.contains("tcp_keepalives") => opts,
+                _ => opts.options(PG_KEEPALIVES),
+            };
             let pool = acquire_within(PgPoolOptions::new().max_connections(8), limit);
             let connecting = async {
                 opts.connect().await?.close().await?;
@@ -272,16 +286,22 @@ impl Db {
         }
     }
 
-    /// As [`Db::fetch_json`], binding `params` as text in order (`None` binds `NULL`).
+    /// As [`Db::fetch_json`], binding `params` as text in order (`None` binds `NULL`), on a
+    /// connection of its own bounded by `limit` on the client's clock (`None`: no limit): a
+    /// query without an answer in time is abandoned, its connection closed, and the result
+    /// is an [`Error::Timeout`] naming `statement_timeout` or `timeout`, whichever set it.
     pub(crate) async fn fetch_json_with(
         &self,
         sql: &str,
         params: &[Option<&str>],
+        limit: Option<(Duration, &'static str)>,
     ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
         match self {
-            Db::Sqlite(p) => crate::dialect::fetch_json_with::<SqliteDialect>(p, sql, params).await,
-            Db::Postgres(p) => crate::dialect::fetch_json_with::<PgDialect>(p, sql, params).await,
-            Db::MySql(p) => crate::dialect::fetch_json_with::<MySqlDialect>(p, sql, params).await,
+            Db::Sqlite(p) => {
+                execute::fetch_json_within::<SqliteDialect>(p, sql, params, limit).await
+            }
+            Db::Postgres(p) => execute::fetch_json_within::<PgDialect>(p, sql, params, limit).await,
+            Db::MySql(p) => execute::fetch_json_within::<MySqlDialect>(p, sql, params, limit).await,
         }
     }
 
@@ -296,8 +316,14 @@ impl Db {
 
     /// An error unless `prefix` is a valid name that exists in the database: an
     /// [`Error::Schema`] of `owner`'s `prefix` when a schema names it, else an
-    /// [`Error::InvalidOption`] (`prefix`).
-    pub(crate) async fn check_prefix(&self, prefix: &str, owner: Option<&str>) -> Result<()> {
+    /// [`Error::InvalidOption`] (`prefix`). The query is bounded by `limit`, as
+    /// [`Db::fetch_json_with`].
+    pub(crate) async fn check_prefix(
+        &self,
+        prefix: &str,
+        owner: Option<&str>,
+        limit: Option<(Duration, &'static str)>,
+    ) -> Result<()> {
         let error = |message: String| match owner {
             Some(schema) => Error::schema(Some(schema), Some("prefix"), message),
             None => Error::option("prefix", message, None),
@@ -305,7 +331,7 @@ impl Db {
         crate::schema::check_identifier(prefix).map_err(error)?;
         let dialect = self.dialect();
         let found = self
-            .fetch_json_with(dialect.prefix_exists_sql(), &[Some(prefix)])
+            .fetch_json_with(dialect.prefix_exists_sql(), &[Some(prefix)], limit)
             .await?;
         if found.is_empty() {
             return Err(error(format!(
@@ -318,13 +344,15 @@ impl Db {
 
     /// Checks, before anything is written, that every prefix a call writes in exists: the
     /// prefixes of the schemas reachable from the root (their own, else the call's
-    /// `prefix`). A dry run contacts no database and checks none.
+    /// `prefix`), each check bounded like a statement of the call. A dry run contacts no
+    /// database and checks none.
     async fn check_write_prefixes(
         &self,
         registry: &Registry,
         root: &str,
         options: &Options,
     ) -> Result<()> {
+        let limit = execute::statement_limit(options.timeout, options.statement_timeout);
         let mut checked: Vec<&str> = Vec::new();
         for s in registry.reachable_from(root) {
             if s.is_embedded() {
@@ -336,7 +364,7 @@ impl Db {
                 (None, None) => continue,
             };
             if !checked.contains(&prefix) {
-                self.check_prefix(prefix, owner).await?;
+                self.check_prefix(prefix, owner, limit).await?;
                 checked.push(prefix);
             }
         }
@@ -377,6 +405,20 @@ impl Db {
         }
     }
 }
+
+/// The TCP keepalive of every PostgreSQL session, set on the server's side of the
+/// connection (the server's `tcp_keepalives_*` settings, given at connect time like the time
+/// zone): sqlx 0.9 does not expose the client's socket, so the client cannot set its own.
+/// The server probes a silent connection after 30 s and drops it after 3 unanswered probes
+/// 10 s apart, so that a transaction whose client went away (an abandoned statement, a
+/// broken network) is rolled back and its locks freed in about a minute instead of the
+/// system's default of two hours. The client's own waits are bounded by its deadlines, not
+/// by this.
+const PG_KEEPALIVES: [(&str, &str); 3] = [
+    ("tcp_keepalives_idle", "30"),
+    ("tcp_keepalives_interval", "10"),
+    ("tcp_keepalives_count", "3"),
+];
 
 /// The longest connect timeout: a longer one is taken as this (a day), so that no deadline
 /// overflows the clock.

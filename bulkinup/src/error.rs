@@ -37,6 +37,61 @@ impl From<sqlx::error::ErrorKind> for DbErrorKind {
     }
 }
 
+/// What a call was waiting for when its limit passed ([`Error::Timeout`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Waited {
+    /// Nothing in particular: the call's `timeout` had passed when its next statement or
+    /// its commit was due (input is read inside the transaction too).
+    Call,
+    /// The server's answer to a statement, which did not come: the client abandoned the
+    /// statement when its limit passed and closed its connection (never returned to the
+    /// pool mid-protocol). The server, or the network to it, may be stalled.
+    Answer,
+    /// The server's answer to the commit, which did not come within the limit: as
+    /// [`Waited::Answer`], but the server may have committed before the network or the
+    /// server stalled, so whether the transaction was committed is unknown.
+    CommitAnswer,
+    /// The database itself cancelled the statement at its limit (PostgreSQL
+    /// `statement_timeout`, MariaDB `max_statement_time`).
+    ServerLimit,
+    /// A lock held by another writer (SQLite: another connection's write lock, waited for
+    /// up to the limit).
+    Lock,
+}
+
+impl Waited {
+    /// What became of the transaction.
+    pub fn outcome(self) -> &'static str {
+        match self {
+            Waited::CommitAnswer => "whether the transaction was committed is unknown",
+            _ => "the transaction was rolled back",
+        }
+    }
+
+    /// The words of the message, for a limit of `seconds` set by `option`.
+    fn describe(self, seconds: f64, option: &str) -> String {
+        let within = match option {
+            "timeout" => "before the call's time ran out".to_string(),
+            _ => format!("within {seconds} s"),
+        };
+        match self {
+            Waited::Call => "the call's time ran out between statements".to_string(),
+            Waited::Answer => format!(
+                "the server did not answer {within}, so the statement was abandoned and its connection closed"
+            ),
+            Waited::CommitAnswer => {
+                format!("the server did not answer the commit {within}; its connection was closed")
+            }
+            Waited::ServerLimit => "the database cancelled the statement at its limit".to_string(),
+            Waited::Lock if option == "timeout" => {
+                "waited for a lock held by another writer until the call's time ran out".to_string()
+            }
+            Waited::Lock => format!("waited {seconds} s for a lock held by another writer"),
+        }
+    }
+}
+
 /// Everything that can make a bulkinup call fail.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -119,14 +174,42 @@ pub enum Error {
         source: Option<Box<sqlx::Error>>,
     },
 
-    /// The call (or one chunk of it, with `max_concurrency`) took longer than `timeout`.
-    /// The transaction was rolled back.
-    #[error("timed out after {seconds} s{}; the transaction was rolled back", table.as_ref().map(|t| format!(" writing table `{t}`")).unwrap_or_default())]
+    /// The call (or one chunk of it, with `max_concurrency`) took longer than `timeout`, or
+    /// a statement longer than `statement_timeout`. The transaction was rolled back (nothing
+    /// of it was committed).
+    ///
+    /// ```
+    /// use bulkinup::{Error, Waited};
+    /// let e = Error::Timeout {
+    ///     seconds: 2.0,
+    ///     option: "statement_timeout",
+    ///     table: Some("posts".into()),
+    ///     waited: Waited::Answer,
+    /// };
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "timed out after 2 s (statement_timeout) writing table `posts`: the server did not \
+    ///      answer within 2 s, so the statement was abandoned and its connection closed; \
+    ///      the transaction was rolled back"
+    /// );
+    /// assert_eq!(e.exit_code(), 1);
+    /// ```
+    #[error(
+        "timed out after {seconds} s ({option}){}: {}; {}",
+        table.as_ref().map(|t| format!(" writing table `{t}`")).unwrap_or_default(),
+        waited.describe(*seconds, option),
+        waited.outcome()
+    )]
     Timeout {
-        /// The configured limit in seconds.
+        /// The limit that passed, in seconds.
         seconds: f64,
+        /// The option that set it: `timeout` (the whole call, per chunk with
+        /// `max_concurrency`) or `statement_timeout` (each statement).
+        option: &'static str,
         /// The table being written when the limit was reached, when known.
         table: Option<String>,
+        /// What the call was waiting for when it passed.
+        waited: Waited,
     },
 
     /// Another writer held the same rows at the same time: a one-transaction call ended in a

@@ -90,7 +90,8 @@
 //! | `changeset` | the root schema's changeset | `changeset` |
 //! | `chunk_size` | items per chunk, and max rows per statement per table (≥ 1) | 1000 |
 //! | `max_concurrency` | write up to N chunks at once, each in its own transaction; committed chunks stay committed if a later one fails; deadlocks are retried | one transaction |
-//! | `timeout` | limit for the whole transaction (per chunk with `max_concurrency`), which bounds each statement too; `None` for no limit | 15 s |
+//! | `timeout` | limit for the whole transaction (per chunk with `max_concurrency`), which bounds each statement too, on the client's clock; `None` for no limit | 15 s |
+//! | `statement_timeout` | limit for each statement (`BEGIN`, each write, the commit, prefix checks): told to the database where it has one, and enforced by the client, which abandons a statement the server has not answered and closes its connection ([`Options::statement_timeout`]); `None`: what remains of `timeout` | none (CLI: 60 s) |
 //! | `connect_timeout` | limit for connecting ([`Db::connect_timeout`]): a refused connection fails at once with the reason, a server that does not answer within it fails the connection; finite, > 0 | 10 s |
 //! | `max_item_bytes` | the longest input item the [`input`] reader accepts: a longer NDJSON line or JSON-array element is malformed input ([`Error::Input`]), found without buffering more than about the limit; > 0 | 256 MiB |
 //! | `placeholder(key, field, value)` | a value shared by every row of a schema or join table, injected before validation, replacing per-row values, written even if not cast; bound once per statement on PostgreSQL and SQLite | none |
@@ -231,12 +232,13 @@ use futures::Stream;
 pub use catalog::Mismatch;
 pub use changeset::{AssocChange, Changeset, FieldError};
 pub use db::{Db, DbKind, URL_FORMS, redact};
-pub use error::{DbErrorKind, Error, Result};
+pub use error::{DbErrorKind, Error, Result, Waited};
 pub use execute::{CALL_ATTEMPTS, CHUNK_ATTEMPTS};
 pub use item::{Item, Origin};
 pub use options::{
-    CONFLICT_ACTIONS, ConflictAction, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ITEM_BYTES,
-    DEFAULT_TIMEOUT, Handler, Options, Skipped, Verb, WriteContext, WriterHook,
+    CLI_DEFAULT_STATEMENT_TIMEOUT, CONFLICT_ACTIONS, ConflictAction, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_ITEM_BYTES, DEFAULT_TIMEOUT, Handler, Options, Skipped, Verb, WriteContext,
+    WriterHook,
 };
 pub use repo::Repo;
 pub use schema::{

@@ -171,6 +171,7 @@ max_concurrency = 2
 timeout = "infinity"
 connect_timeout = 5
 max_item_bytes = "64MiB"
+statement_timeout = 30
 placeholders = { Account = { code = "p" } }
 recover_changeset_errors = { Account = { code = "r" } }
 replace_all_except = ["code"]

@@ -1,7 +1,9 @@
-//! `timeout` bounds each statement: a statement that runs past it is cancelled by the
-//! database (PostgreSQL `statement_timeout`, MariaDB `max_statement_time`) and reported as
-//! `Error::Timeout` naming the table, with everything rolled back. SQLite has no server-side
-//! limit; there the limit is checked before each statement, shown with a slow writer hook.
+//! `timeout` bounds each statement: a statement that runs past it is abandoned by the client
+//! when the call's time runs out (the database is told the limit too: PostgreSQL
+//! `statement_timeout`, MariaDB `max_statement_time`) and reported as `Error::Timeout`
+//! naming the table, with everything rolled back. SQLite has no server-side limit; there the
+//! limit is checked before each statement, shown with a slow writer hook. (The separate
+//! `statement_timeout`, and stalled servers: `deadlines.rs`.)
 
 mod common;
 

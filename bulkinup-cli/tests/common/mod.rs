@@ -176,7 +176,7 @@ pub fn wait_with_deadline(mut child: Child, limit: Duration) -> Output {
 mod db;
 
 #[allow(unused_imports)] // each test file uses some of them
-pub use db::{Kind, blog_ddl, contention, count_in, events_ddl, silent_server};
+pub use db::{Kind, StallProxy, blog_ddl, contention, count_in, events_ddl, silent_server};
 
 /// One test's database (from the library's harness) and the temp dir the binary runs in.
 pub struct TestDb {

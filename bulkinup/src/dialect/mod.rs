@@ -361,6 +361,19 @@ pub trait Dialect: Send + Sync {
         false
     }
 
+    /// Whether an error code means a wait for a lock held by another writer ended at the
+    /// limit [`Dialect::statement_timeout_sql`] set (SQLite's busy wait).
+    fn is_lock_timeout(&self, _code: &str) -> bool {
+        false
+    }
+
+    /// Whether a statement that has not answered when its limit passes is abandoned on the
+    /// client's clock (its connection then closed): on a database reached over the network,
+    /// which may stop answering. An in-process database is waited for.
+    fn abandons_statements(&self) -> bool {
+        true
+    }
+
     /// A query that returns a row when the prefix bound as its one parameter exists: a
     /// PostgreSQL schema, a MySQL/MariaDB database, an attached SQLite database.
     fn prefix_exists_sql(&self) -> &'static str;
@@ -583,18 +596,20 @@ where
     for<'c> &'c sqlx::Pool<B::DB>: sqlx::Executor<'c, Database = B::DB>,
     <B::DB as sqlx::Database>::Arguments: sqlx::IntoArguments<B::DB>,
 {
-    fetch_json_with::<B>(pool, sql, &[]).await
+    fetch_json_with::<B, _>(pool, sql, &[]).await
 }
 
-/// As [`fetch_json`], on a pool or a connection (a transaction's), with text parameters
+/// As [`fetch_json`], on any executor (a pool, or one connection), with text parameters
 /// bound in order (`None` binds `NULL`): the catalog's prefix, which is never part of the
 /// SQL text.
-pub(crate) async fn fetch_json_with<'e, B: Backend>(
-    executor: impl sqlx::Executor<'e, Database = B::DB>,
+pub(crate) async fn fetch_json_with<'e, B, E>(
+    executor: E,
     sql: &str,
     params: &[Option<&str>],
 ) -> crate::error::Result<Vec<serde_json::Map<String, serde_json::Value>>>
 where
+    B: Backend,
+    E: sqlx::Executor<'e, Database = B::DB>,
     <B::DB as sqlx::Database>::Arguments: sqlx::IntoArguments<B::DB>,
 {
     use sqlx::{Column, Row};

@@ -7,8 +7,8 @@
 //! [`writer`] renders, caches and binds the statements; [`returning`] writes the rows whose
 //! keys the database generates and reads the keys back; [`unique`] keeps MySQL/MariaDB's
 //! upserts from updating a row that another unique key than the conflict target matches;
-//! [`deadline`] bounds a transaction
-//! by `timeout`. This module runs a call: a dry run, one transaction, or concurrent chunks;
+//! [`deadline`] bounds a transaction by `timeout` and each statement by
+//! `statement_timeout`, on the client's clock. This module runs a call: a dry run, one transaction, or concurrent chunks;
 //! and it retries what another writer's locks made fail — a chunk of a call with
 //! `max_concurrency`, or a whole one-transaction call whose input can be read again.
 
@@ -32,7 +32,8 @@ use crate::options::{Options, ResolvedOptions, Verb};
 use crate::plan::Batch;
 use crate::schema::Registry;
 use crate::summary::Summary;
-use deadline::Deadline;
+use deadline::{Deadline, Held};
+pub(crate) use deadline::{fetch_json_within, statement_limit};
 use producer::{Producer, YIELD_EVERY};
 use unique::UniqueKeys;
 #[cfg(test)] // the dialect's tests check it where the executor's callers know it
@@ -150,10 +151,13 @@ where
             producer.summary
         }
         (false, None) => {
-            // An error drops `tx`, which rolls back.
-            let (mut tx, deadline) = deadline::begin::<B>(pool, options.timeout).await?;
-            write_in::<B, S>(&mut tx, &mut producer, deadline, unique).await?;
-            deadline::commit(tx, deadline).await?;
+            // An error drops `tx`, which rolls back; a connection left mid-protocol by an
+            // abandoned statement is closed when `conn` drops.
+            let deadline = Deadline::start(options.timeout, options.statement_timeout);
+            let mut conn = Held::acquire(pool, &B::default(), &deadline).await?;
+            let mut tx = deadline::begin::<B>(&mut conn, &deadline).await?;
+            write_in::<B, S>(&mut tx, &mut producer, deadline.clone(), unique).await?;
+            deadline::commit::<B>(tx, &deadline).await?;
             producer.finish();
             producer.summary
         }
@@ -164,7 +168,7 @@ where
 
 /// Writes every chunk into one transaction.
 async fn write_in<B, S>(
-    tx: &mut Transaction<'static, B::DB>,
+    tx: &mut Transaction<'_, B::DB>,
     producer: &mut Producer<'_, S>,
     deadline: Deadline,
     unique: Arc<UniqueKeys>,
@@ -231,6 +235,7 @@ where
     let mut tasks: JoinSet<Result<Counts>> = JoinSet::new();
     let mut first_error: Option<Error> = None;
     let timeout = producer.resolved.options.timeout;
+    let statement_timeout = producer.resolved.options.statement_timeout;
     loop {
         while first_error.is_none() && tasks.len() < n {
             match producer.next_chunk().await {
@@ -238,7 +243,13 @@ where
                     let pool = pool.clone();
                     let resolved = Arc::clone(&producer.resolved);
                     let unique = Arc::clone(&unique);
-                    tasks.spawn(write_chunk::<B>(pool, resolved, unique, batches, timeout));
+                    tasks.spawn(write_chunk::<B>(
+                        pool,
+                        resolved,
+                        unique,
+                        batches,
+                        (timeout, statement_timeout),
+                    ));
                 }
                 Ok(None) => break,
                 Err(e) => first_error = Some(e),
@@ -275,7 +286,7 @@ async fn write_chunk<B>(
     resolved: Arc<ResolvedOptions>,
     unique: Arc<UniqueKeys>,
     batches: Vec<Batch>,
-    timeout: Option<Duration>,
+    (timeout, statement_timeout): (Option<Duration>, Option<Duration>),
 ) -> Result<Counts>
 where
     B: Backend + Send + Sync,
@@ -286,10 +297,13 @@ where
     let mut attempt = 1;
     loop {
         let result = async {
-            let (mut tx, deadline) = deadline::begin::<B>(&pool, timeout).await?;
-            let mut writer = Writer::<B>::new(Arc::clone(&resolved), deadline, Arc::clone(&unique));
+            let deadline = Deadline::start(timeout, statement_timeout);
+            let mut conn = Held::acquire(&pool, &B::default(), &deadline).await?;
+            let mut tx = deadline::begin::<B>(&mut conn, &deadline).await?;
+            let mut writer =
+                Writer::<B>::new(Arc::clone(&resolved), deadline.clone(), Arc::clone(&unique));
             writer.write_all(&mut tx, batches.clone()).await?;
-            deadline::commit(tx, deadline).await?;
+            deadline::commit::<B>(tx, &deadline).await?;
             Ok(writer.counts)
         }
         .await;

@@ -26,7 +26,7 @@ where
     /// columns for an upsert (a conflicting row returns the existing row's key).
     pub(super) async fn write_returning(
         &mut self,
-        tx: &mut Transaction<'static, B::DB>,
+        tx: &mut Transaction<'_, B::DB>,
         batch: &Batch,
         generated: &Generated,
         rows: Vec<(Vec<Value>, u32)>,
@@ -57,7 +57,10 @@ where
             self.dialect.bind_limit(),
             cols.len(),
         );
-        let others = self.unique.others(tx, &self.dialect, batch).await?;
+        let others = self
+            .unique
+            .others(tx, &self.dialect, &self.deadline, batch)
+            .await?;
         for part in rows.chunks(per) {
             let sql = self.dialect.insert_returning_sql(
                 batch.table_name(),
@@ -74,22 +77,26 @@ where
                         .map_err(|e| encode_error(&batch.display_name(), e))?;
                 }
             }
-            self.deadline.check(Some(&batch.display_name()))?;
-            let returned = match sqlx::query_with(trusted_sql(&*sql), args)
+            let query = sqlx::query_with(trusted_sql(&*sql), args)
                 .persistent(false)
-                .fetch_all(&mut **tx)
-                .await
-            {
+                .fetch_all(&mut **tx);
+            let returned = match self.statement(&batch.display_name(), query).await {
                 Ok(returned) => returned,
                 Err(e) => {
-                    let e = self.statement_error(&batch.display_name(), e);
                     let Some(others) = &others else {
                         return Err(e);
                     };
                     let rows: Vec<Vec<Value>> = part.iter().map(|(r, _)| r.clone()).collect();
-                    return Err(
-                        UniqueKeys::explain(tx, &self.dialect, batch, &rows, others, e).await,
-                    );
+                    return Err(UniqueKeys::explain(
+                        tx,
+                        &self.dialect,
+                        &self.deadline,
+                        batch,
+                        &rows,
+                        others,
+                        e,
+                    )
+                    .await);
                 }
             };
             self.count_statement(&batch.display_name());

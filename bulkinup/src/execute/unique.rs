@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use sqlx::{Database, Executor, Transaction};
 
+use super::deadline::Deadline;
 use crate::catalog::{UniqueKey, unique_keys};
 use crate::changeset::cast_value;
 use crate::dialect::{Backend, Dialect, fetch_json_with, trusted_sql};
@@ -54,8 +55,9 @@ impl UniqueKeys {
     /// a dialect whose clause names its target, or `any_unique_key`).
     pub(super) async fn others<B>(
         &self,
-        tx: &mut Transaction<'static, B::DB>,
+        tx: &mut Transaction<'_, B::DB>,
         dialect: &B,
+        deadline: &Deadline,
         batch: &Batch,
     ) -> Result<Option<Vec<UniqueKey>>>
     where
@@ -70,7 +72,7 @@ impl UniqueKeys {
         if !self.active || target.is_empty() {
             return Ok(None);
         }
-        let keys = self.prefix_keys::<B>(tx, dialect, &batch.prefix).await?;
+        let keys = self.prefix_keys::<B>(tx, dialect, deadline, batch).await?;
         let Some(table_keys) = keys.get(&batch.table).or_else(|| {
             keys.iter()
                 .find(|(name, _)| dialect.catalog_name_matches(name, &batch.table, true))
@@ -96,25 +98,31 @@ impl UniqueKeys {
         Ok((!others.is_empty()).then_some(others))
     }
 
-    /// The catalog's unique keys of `prefix`, read on the transaction's connection the first
+    /// The catalog's unique keys of `batch`'s prefix, read on the transaction's connection
+    /// (bounded like a statement of the call) the first
     /// time.
     async fn prefix_keys<B>(
         &self,
-        tx: &mut Transaction<'static, B::DB>,
+        tx: &mut Transaction<'_, B::DB>,
         dialect: &B,
-        prefix: &Option<String>,
+        deadline: &Deadline,
+        batch: &Batch,
     ) -> Result<Arc<PrefixKeys>>
     where
         B: Backend,
         for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
         <B::DB as Database>::Arguments: sqlx::IntoArguments<B::DB>,
     {
+        let prefix = &batch.prefix;
         if let Some(keys) = self.lock().get(prefix) {
             return Ok(Arc::clone(keys));
         }
         let query = dialect.catalog_unique_keys_sql(prefix.as_deref());
         let params = vec![prefix.as_deref(); query.prefix_params];
-        let rows = fetch_json_with::<B>(&mut **tx, &query.sql, &params).await?;
+        let read = fetch_json_with::<B, _>(&mut **tx, &query.sql, &params);
+        let rows = deadline
+            .bounded(dialect, Some(&batch.display_name()), read)
+            .await?;
         let keys = Arc::new(unique_keys(&rows));
         self.lock().insert(prefix.clone(), Arc::clone(&keys));
         Ok(keys)
@@ -131,8 +139,9 @@ impl UniqueKeys {
     /// before it: the rows it collided with are found with a `SELECT` on the same
     /// transaction.
     pub(super) async fn explain<B>(
-        tx: &mut Transaction<'static, B::DB>,
+        tx: &mut Transaction<'_, B::DB>,
         dialect: &B,
+        deadline: &Deadline,
         batch: &Batch,
         rows: &[Vec<Value>],
         others: &[UniqueKey],
@@ -163,7 +172,8 @@ impl UniqueKeys {
             OnConflict::Nothing { target } | OnConflict::Update { target, .. } => target.clone(),
             OnConflict::Raise => Vec::new(),
         };
-        let found = match find_collision(tx, dialect, batch, rows, others, &target).await {
+        let found = match find_collision(tx, dialect, deadline, batch, rows, others, &target).await
+        {
             Ok(found) => found,
             Err(e) => {
                 tracing::debug!(error = %e, "finding the collision of a failed guard failed");
@@ -234,8 +244,9 @@ fn values_text(batch: &Batch, row: &[Value], cols: &[usize]) -> String {
 /// statement). `None` when none is found (e.g. values the database's collation takes as
 /// equal but which differ here).
 async fn find_collision<'k, B>(
-    tx: &mut Transaction<'static, B::DB>,
+    tx: &mut Transaction<'_, B::DB>,
     dialect: &B,
+    deadline: &Deadline,
     batch: &Batch,
     rows: &[Vec<Value>],
     others: &'k [UniqueKey],
@@ -313,10 +324,8 @@ where
                         .map_err(|e| super::writer::encode_error(&table, e))?;
                 }
             }
-            let found = sqlx::query_with(trusted_sql(sql), args)
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(|e| Error::database(Some(&table), e))?;
+            let query = sqlx::query_with(trusted_sql(sql), args).fetch_all(&mut **tx);
+            let found = deadline.statement(dialect, Some(&table), query).await?;
             for found in &found {
                 // The existing row in the batch's columns, its values cast to the columns'
                 // types as the input's are.

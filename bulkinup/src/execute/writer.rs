@@ -2,6 +2,7 @@
 //! statement shape and row count), binds the rows, runs the statements and counts them.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::Arc;
 
 use sqlx::{Arguments, Database, Executor, Transaction};
@@ -103,7 +104,7 @@ where
     /// Writes a chunk's batches in order, through the writer hook if there is one.
     pub(super) async fn write_all(
         &mut self,
-        tx: &mut Transaction<'static, B::DB>,
+        tx: &mut Transaction<'_, B::DB>,
         batches: Vec<Batch>,
     ) -> Result<()> {
         // Slots of generated keys are numbered per chunk.
@@ -159,7 +160,7 @@ where
     /// statement where it has one for these columns, else as multi-row `VALUES`.
     pub(crate) async fn write(
         &mut self,
-        tx: &mut Transaction<'static, B::DB>,
+        tx: &mut Transaction<'_, B::DB>,
         batch: &Batch,
     ) -> Result<()> {
         if batch.rows.is_empty() {
@@ -192,7 +193,10 @@ where
             return Ok(());
         }
 
-        let others = self.unique.others(tx, &self.dialect, batch).await?;
+        let others = self
+            .unique
+            .others(tx, &self.dialect, &self.deadline, batch)
+            .await?;
         let nshared = shared.iter().filter(|s| **s).count();
         let per_row = batch.columns.len() - nshared;
         let per = rows_per_statement(
@@ -232,7 +236,16 @@ where
             {
                 return Err(match &others {
                     Some(others) => {
-                        UniqueKeys::explain(tx, &self.dialect, batch, rows, others, e).await
+                        UniqueKeys::explain(
+                            tx,
+                            &self.dialect,
+                            &self.deadline,
+                            batch,
+                            rows,
+                            others,
+                            e,
+                        )
+                        .await
                     }
                     None => e,
                 });
@@ -245,42 +258,32 @@ where
     /// Runs one statement and counts it.
     async fn execute(
         &mut self,
-        tx: &mut Transaction<'static, B::DB>,
+        tx: &mut Transaction<'_, B::DB>,
         sql: &str,
         args: <B::DB as Database>::Arguments,
         persistent: bool,
         table: &str,
     ) -> Result<()> {
-        self.deadline.check(Some(table))?;
-        sqlx::query_with(trusted_sql(sql), args)
+        let query = sqlx::query_with(trusted_sql(sql), args)
             .persistent(persistent)
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| self.statement_error(table, e))?;
+            .execute(&mut **tx);
+        self.statement(table, query).await?;
         self.count_statement(table);
         Ok(())
     }
 
-    /// A failed statement as an error: the database's statement limit is a timeout,
-    /// anything else a database error naming the table.
-    pub(super) fn statement_error(&self, table: &str, e: sqlx::Error) -> Error {
-        match e {
-            sqlx::Error::Database(db)
-                if db
-                    .code()
-                    .is_some_and(|c| self.dialect.is_statement_timeout(&c)) =>
-            {
-                Error::Timeout {
-                    seconds: self
-                        .resolved
-                        .options
-                        .timeout
-                        .map_or(0.0, |l| l.as_secs_f64()),
-                    table: Some(table.to_string()),
-                }
-            }
-            e => Error::database(Some(table), e),
-        }
+    /// Runs one statement writing `table` within the deadline: an error if the call's
+    /// timeout has passed before it, a timeout if it does not answer within its bound, the
+    /// database's error naming the table if it fails.
+    pub(super) async fn statement<T>(
+        &self,
+        table: &str,
+        statement: impl Future<Output = std::result::Result<T, sqlx::Error>>,
+    ) -> Result<T> {
+        self.deadline.check(Some(table))?;
+        self.deadline
+            .statement(&self.dialect, Some(table), statement)
+            .await
     }
 
     /// Counts one statement written to `table`.

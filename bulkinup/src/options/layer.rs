@@ -25,6 +25,7 @@ pub const OPTION_KEYS: &[&str] = &[
     "chunk_size",
     "max_concurrency",
     "timeout",
+    "statement_timeout",
     "connect_timeout",
     "max_item_bytes",
     "placeholders",
@@ -70,6 +71,8 @@ pub struct Layer {
     pub max_concurrency: Option<Given<usize>>,
     /// `timeout` (`None` inside: `infinity`, no limit)
     pub timeout: Option<Given<Option<Duration>>>,
+    /// `statement_timeout` (`None` inside: `infinity`, no limit of its own)
+    pub statement_timeout: Option<Given<Option<Duration>>>,
     /// `connect_timeout` (always finite)
     pub connect_timeout: Option<Given<Duration>>,
     /// `max_item_bytes`
@@ -105,6 +108,7 @@ impl Layer {
         self.chunk_size = pick(self.chunk_size, higher.chunk_size);
         self.max_concurrency = pick(self.max_concurrency, higher.max_concurrency);
         self.timeout = pick(self.timeout, higher.timeout);
+        self.statement_timeout = pick(self.statement_timeout, higher.statement_timeout);
         self.connect_timeout = pick(self.connect_timeout, higher.connect_timeout);
         self.max_item_bytes = pick(self.max_item_bytes, higher.max_item_bytes);
         self.placeholders.extend(higher.placeholders);
@@ -136,6 +140,7 @@ impl Layer {
             "chunk_size" => self.chunk_size.as_ref().map(|g| &g.place),
             "max_concurrency" => self.max_concurrency.as_ref().map(|g| &g.place),
             "timeout" => self.timeout.as_ref().map(|g| &g.place),
+            "statement_timeout" => self.statement_timeout.as_ref().map(|g| &g.place),
             "connect_timeout" => self.connect_timeout.as_ref().map(|g| &g.place),
             "max_item_bytes" => self.max_item_bytes.as_ref().map(|g| &g.place),
             "replace_all_except" => self.replace_all_except.as_ref().map(|g| &g.place),
@@ -180,6 +185,9 @@ impl Layer {
         }
         if let Some(g) = &self.timeout {
             o.timeout = g.value;
+        }
+        if let Some(g) = &self.statement_timeout {
+            o.statement_timeout = g.value;
         }
         if let Some(g) = &self.connect_timeout {
             o.connect_timeout = g.value;
@@ -274,6 +282,8 @@ pub struct Flags {
     pub max_concurrency: Option<String>,
     /// `--timeout SECONDS|infinity`
     pub timeout: Option<String>,
+    /// `--statement-timeout SECONDS|infinity`
+    pub statement_timeout: Option<String>,
     /// `--connect-timeout SECONDS`
     pub connect_timeout: Option<String>,
     /// `--max-item-bytes N` (bytes, or with a unit: `64MiB`)
@@ -299,6 +309,20 @@ pub struct Flags {
 }
 
 impl Layer {
+    /// The command-line tool's own defaults, where they differ from the library's: the
+    /// lowest layer, under the schema file's `[options]` and the flags. Only
+    /// `statement_timeout`, 60 s ([`CLI_DEFAULT_STATEMENT_TIMEOUT`](super::CLI_DEFAULT_STATEMENT_TIMEOUT)),
+    /// so that no wait of a run with default flags is unbounded.
+    pub fn command_line_defaults() -> Layer {
+        Layer {
+            statement_timeout: Some(Given {
+                value: Some(super::CLI_DEFAULT_STATEMENT_TIMEOUT),
+                place: Place::flag("--statement-timeout"),
+            }),
+            ..Layer::default()
+        }
+    }
+
     /// The layer of the command-line flags, each value parsed in its text form. Whether the
     /// values fit the schemas is checked when the layers are resolved ([`Layer::resolve`]).
     ///
@@ -330,6 +354,13 @@ impl Layer {
         if let Some(text) = &args.timeout {
             let place = given("--timeout");
             layer.timeout = Some(Given {
+                value: parse_seconds(&place, text)?,
+                place,
+            });
+        }
+        if let Some(text) = &args.statement_timeout {
+            let place = given("--statement-timeout");
+            layer.statement_timeout = Some(Given {
                 value: parse_seconds(&place, text)?,
                 place,
             });
@@ -538,6 +569,12 @@ fn table_layer(
             }
             "timeout" => {
                 layer.timeout = Some(Given {
+                    value: toml_seconds(&place, value)?,
+                    place,
+                });
+            }
+            "statement_timeout" => {
+                layer.statement_timeout = Some(Given {
                     value: toml_seconds(&place, value)?,
                     place,
                 });

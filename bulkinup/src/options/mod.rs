@@ -13,6 +13,7 @@
 //! | `connect_timeout` | [`Options`] | `value` (finite: no `infinity`) | `resolve` | [`Db::connect_timeout`](crate::Db::connect_timeout) |
 //! | `any_unique_key` | [`Options`] | `value` | — | execute (the MySQL/MariaDB guard) |
 //! | `max_item_bytes` | [`Options`] | `value` (bytes, or with a unit: `64MiB`) | `resolve` | [`input`](crate::input) (the reader) |
+//! | `statement_timeout` | [`Options`] (the command line's default: [`Layer::command_line_defaults`]) | `value` (as `timeout`) | `resolve` | execute (`deadline`) |
 
 mod layer;
 mod place;
@@ -70,6 +71,11 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The default `max_item_bytes`: 256 MiB.
 pub const DEFAULT_MAX_ITEM_BYTES: usize = 256 << 20;
+/// The command-line tool's default `statement_timeout` (`--statement-timeout`): 60 seconds,
+/// so that with default flags no statement waits without a limit, even when the whole call
+/// has none (`--timeout infinity`). The library's default is no limit of its own: each
+/// statement is then bounded by what remains of `timeout`.
+pub const CLI_DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The options of one call. `Options::default()` gives the defaults of the README's options
 /// table (Bulkinup's).
@@ -109,7 +115,42 @@ pub struct Options {
     pub recover_changeset_errors: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
     /// Limit for the whole transaction (per chunk with `max_concurrency`) and each
     /// statement; `None` for no limit. Default 15 s.
+    ///
+    /// Enforced on the client's clock, whatever the server or the network does: it is
+    /// checked before each statement and before the commit, and each statement (the
+    /// `BEGIN`, the commit and the prefix checks too) is abandoned when it has not answered
+    /// by the time the limit ends (see [`Options::statement_timeout`]).
     pub timeout: Option<Duration>,
+    /// Limit for each statement of a call: its `BEGIN`, every write, the commit, and each
+    /// check of a prefix before writing. `None` (the default): no limit of its own, so each
+    /// statement is bounded by what remains of [`timeout`](Options::timeout). More than 0.
+    ///
+    /// A statement may wait at most `min(statement_timeout, what remains of timeout)`:
+    /// - The database is told the same limit where it has one (PostgreSQL `statement_timeout`,
+    ///   MariaDB `max_statement_time`, SQLite's busy wait for a lock held by another writer):
+    ///   a statement it cancels, or a lock wait that ends, fails the call with
+    ///   [`Error::Timeout`](crate::Error::Timeout) saying so.
+    /// - The client enforces it too, so that a server or network that stops answering
+    ///   cannot hang the call: on PostgreSQL and MySQL/MariaDB a statement that has no answer
+    ///   when the limit ends (plus a grace of a tenth of it, at most 1 s, for the server's own
+    ///   cancellation to arrive first; no grace past the end of `timeout`) is abandoned, its
+    ///   connection is closed instead of going back to the pool, the call fails with
+    ///   [`Error::Timeout`](crate::Error::Timeout) ("the server did not answer") and nothing
+    ///   of it is committed. SQLite runs in-process and is never abandoned mid-statement
+    ///   (its connection may hold the only copy of an in-memory database).
+    ///
+    /// The command-line tool's default is 60 s
+    /// ([`CLI_DEFAULT_STATEMENT_TIMEOUT`], `--statement-timeout`).
+    ///
+    /// ```
+    /// # use bulkinup::Options;
+    /// # use std::time::Duration;
+    /// let opts = Options::default()
+    ///     .timeout(None)
+    ///     .statement_timeout(Some(Duration::from_secs(30)));
+    /// assert_eq!(opts.statement_timeout, Some(Duration::from_secs(30)));
+    /// ```
+    pub statement_timeout: Option<Duration>,
     /// Write up to N chunks at once, each in its own transaction on its own connection.
     pub max_concurrency: Option<usize>,
     /// Limit for connecting to the database ([`Db::connect_timeout`](crate::Db::connect_timeout)):
@@ -195,6 +236,7 @@ impl Default for Options {
             placeholders: BTreeMap::new(),
             recover_changeset_errors: BTreeMap::new(),
             timeout: Some(DEFAULT_TIMEOUT),
+            statement_timeout: None,
             max_concurrency: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_item_bytes: DEFAULT_MAX_ITEM_BYTES,
@@ -313,6 +355,13 @@ impl Options {
     /// Sets the timeout (`None`: no limit).
     pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sets the statement timeout (`None`: no limit of its own; each statement is then
+    /// bounded by what remains of the timeout).
+    pub fn statement_timeout(mut self, limit: Option<Duration>) -> Self {
+        self.statement_timeout = limit;
         self
     }
 
@@ -591,6 +640,13 @@ impl Options {
                 "max_item_bytes",
                 "must be at least 1 byte",
                 Some(value::BYTES_VALUES),
+            ));
+        }
+        if self.statement_timeout.is_some_and(|l| l.is_zero()) {
+            return Err(Error::option(
+                "statement_timeout",
+                "must be more than 0 seconds",
+                Some(value::TIMEOUT_VALUES),
             ));
         }
         let n = registry.inner.schemas.len();

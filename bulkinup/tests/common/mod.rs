@@ -438,3 +438,18 @@ pub fn silent_server() -> std::net::SocketAddr {
     });
     addr
 }
+
+/// Declares each listed `async fn NAME(t: &TestDb)` as a test on the database servers,
+/// PostgreSQL and MySQL/MariaDB (what needs a network connection): `postgres::NAME`,
+/// `mysql::NAME`.
+#[macro_export]
+macro_rules! on_database_servers {
+    ($setup:ident: $($name:ident),* $(,)?) => {
+        $crate::on_every_database!(@on postgres, Postgres, $setup: $($name),*);
+        $crate::on_every_database!(@on mysql, MySql, $setup: $($name),*);
+    };
+}
+
+mod proxy;
+#[allow(unused_imports)] // the tests of deadlines use it
+pub use proxy::StallProxy;

@@ -52,9 +52,10 @@ impl Dialect for PgDialect {
         matches!(code, DEADLOCK_DETECTED | SERIALIZATION_FAILURE)
     }
 
-    /// `SET LOCAL statement_timeout` (milliseconds; 0 is no limit): ends with the transaction.
+    /// `SET LOCAL statement_timeout` (milliseconds; 0 is no limit; at most PostgreSQL's
+    /// largest, about 24.8 days): ends with the transaction.
     fn statement_timeout_sql(&self, limit: Option<std::time::Duration>) -> Option<String> {
-        let ms = limit.map_or(0, |l| l.as_millis().max(1));
+        let ms = limit.map_or(0, |l| l.as_millis().clamp(1, i32::MAX as u128));
         Some(format!("SET LOCAL statement_timeout = {ms}"))
     }
 
