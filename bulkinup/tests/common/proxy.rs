@@ -94,15 +94,23 @@ impl StallProxy {
         }
     }
 
-    /// `url` with its host and port replaced by the proxy's.
+    /// `url` with its host and port replaced by the proxy's, and TLS turned off: the proxy
+    /// reads what the client sends to find the bytes it stalls on ([`StallProxy::stall_on`]),
+    /// which TLS (the drivers' default where the server offers it) would hide.
     pub fn url(&self, url: &str) -> String {
         let (start, hostport) = authority(url);
-        format!(
+        let url = format!(
             "{}{}{}",
             &url[..start],
             self.addr,
             &url[start + hostport.len()..]
-        )
+        );
+        let plaintext = match url.starts_with("postgres") {
+            true => "sslmode=disable",
+            false => "ssl-mode=DISABLED",
+        };
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}{plaintext}")
     }
 
     /// Stalls every connection now, and every one opened later.
