@@ -58,6 +58,11 @@ impl Dialect for MySqlDialect {
         false
     }
 
+    /// `CAST(c AS CHAR)`: MySQL and MariaDB have no `CAST(… AS TEXT)`.
+    fn text_sql(&self, column: &str) -> String {
+        format!("CAST({} AS CHAR)", self.quote(column))
+    }
+
     fn on_conflict_sql(&self, on_conflict: &OnConflict) -> String {
         match on_conflict {
             OnConflict::Raise => String::new(),
@@ -221,5 +226,12 @@ impl Backend for MySqlDialect {
             String => J::String,
             Vec<u8> => |b: Vec<u8>| J::String(String::from_utf8_lossy(&b).into_owned()),
         )
+    }
+
+    fn column_text(
+        row: &<Self::DB as sqlx::Database>::Row,
+        i: usize,
+    ) -> Result<Option<String>, sqlx::Error> {
+        sqlx::Row::try_get(row, i)
     }
 }

@@ -162,7 +162,7 @@ pub(crate) struct Generated {
     pub(crate) slots: Vec<Option<u32>>,
     /// Upsert: the conflict-target columns, by which returned keys are matched to rows (an
     /// existing row's key comes back for a conflicting row). Insert: `None`, keys are
-    /// matched by position.
+    /// matched by every column written (never by position).
     pub(crate) match_cols: Option<Vec<usize>>,
 }
 
