@@ -89,15 +89,23 @@ impl Identity {
             .collect()
     }
 
-    /// The statement round of each row: rows that share compared values but differ in any
-    /// column of the identity go to different rounds. Without such rows (the usual case)
-    /// every row is in round 0.
-    fn rounds(&self, rows: &[(Vec<Value>, u32)]) -> Vec<usize> {
-        let mut distinct: HashMap<Vec<KeyPart>, usize> = HashMap::new();
-        let mut round_of: HashMap<(Vec<KeyPart>, Vec<KeyPart>), usize> = HashMap::new();
+    /// The statement round of each row (`keys`: each row's [`Identity::key`]): rows that
+    /// share compared values but differ in any column of the identity go to different
+    /// rounds. Without such rows (the usual case) every row is in round 0.
+    fn rounds(&self, rows: &[(Vec<Value>, u32)], keys: &[Vec<KeyPart>]) -> Vec<usize> {
+        let mut count: HashMap<&[KeyPart], usize> = HashMap::with_capacity(keys.len());
+        for k in keys {
+            *count.entry(k.as_slice()).or_insert(0) += 1;
+        }
+        // Only rows whose compared values recur are told apart by their exact values.
+        let mut distinct: HashMap<&[KeyPart], usize> = HashMap::new();
+        let mut round_of: HashMap<(&[KeyPart], Vec<KeyPart>), usize> = HashMap::new();
         rows.iter()
-            .map(|(row, _)| {
-                let key = self.key(row);
+            .zip(keys)
+            .map(|((row, _), key)| {
+                if count[key.as_slice()] == 1 {
+                    return 0;
+                }
                 let exact: Vec<KeyPart> = self
                     .compared
                     .iter()
@@ -105,8 +113,8 @@ impl Identity {
                     .chain(self.loose.iter().copied())
                     .map(|c| KeyPart::from(&row[c]))
                     .collect();
-                let seen = distinct.entry(key.clone()).or_insert(0);
-                *round_of.entry((key, exact)).or_insert_with(|| {
+                let seen = distinct.entry(key.as_slice()).or_insert(0);
+                *round_of.entry((key.as_slice(), exact)).or_insert_with(|| {
                     *seen += 1;
                     *seen - 1
                 })
@@ -114,17 +122,17 @@ impl Identity {
             .collect()
     }
 
-    /// Pairs each returned row (its key, then the compared values as returned) with a
-    /// written row's slot; `None` when one matches no written row, or a written row is
-    /// left without a key.
+    /// Pairs each returned row (its key, then the compared values as returned) with the
+    /// slot of a written row (its [`Identity::key`] and slot); `None` when one matches no
+    /// written row, or a written row is left without a key.
     fn assign(
         &self,
-        written: &[&(Vec<Value>, u32)],
+        written: &[(&[KeyPart], u32)],
         returned: Vec<(Value, Vec<Value>)>,
     ) -> Option<Vec<(u32, Value)>> {
-        let mut waiting: HashMap<Vec<KeyPart>, Vec<u32>> = HashMap::new();
-        for (row, slot) in written.iter().rev() {
-            waiting.entry(self.key(row)).or_default().push(*slot);
+        let mut waiting: HashMap<&[KeyPart], Vec<u32>> = HashMap::with_capacity(written.len());
+        for (key, slot) in written.iter().rev() {
+            waiting.entry(key).or_default().push(*slot);
         }
         let mut out = Vec::with_capacity(written.len());
         for (key, values) in returned {
@@ -133,7 +141,7 @@ impl Identity {
                 .zip(&self.compared)
                 .map(|(v, (_, _, cmp))| normalized(v, *cmp))
                 .collect();
-            let slot = waiting.get_mut(&parts).and_then(Vec::pop);
+            let slot = waiting.get_mut(parts.as_slice()).and_then(Vec::pop);
             match slot {
                 Some(slot) if !key.is_null() => out.push((slot, key)),
                 _ => {
@@ -218,14 +226,16 @@ where
             self.dialect.bind_limit(),
             cols.len(),
         );
-        let rounds = identity.rounds(&rows);
+        let row_keys: Vec<Vec<KeyPart>> = rows.iter().map(|(row, _)| identity.key(row)).collect();
+        let rounds = identity.rounds(&rows, &row_keys);
         let last_round = rounds.iter().copied().max().unwrap_or(0);
         for round in 0..=last_round {
-            let these: Vec<&(Vec<Value>, u32)> = rows
+            let these: Vec<(&Vec<Value>, &[KeyPart], u32)> = rows
                 .iter()
+                .zip(&row_keys)
                 .zip(&rounds)
                 .filter(|(_, r)| **r == round)
-                .map(|(row, _)| row)
+                .map(|(((row, slot), key), _)| (row, key.as_slice(), *slot))
                 .collect();
             for part in these.chunks(per) {
                 let sql = self.dialect.insert_returning_sql(
@@ -236,7 +246,7 @@ where
                     &returning,
                 );
                 let mut args = <B::DB as Database>::Arguments::default();
-                for (row, _) in part {
+                for (row, _, _) in part {
                     for &c in &cols {
                         B::bind(&mut args, &row[c], &batch.columns[c].ty)
                             .map_err(|e| encode_error(&table, e))?;
@@ -268,12 +278,13 @@ where
                         (key_value(B::column_json(r, 0)), values)
                     })
                     .collect();
-                let assigned =
-                    identity
-                        .assign(part, returned)
-                        .ok_or_else(|| Error::GeneratedKeyMissing {
-                            table: table.clone(),
-                        })?;
+                let written: Vec<(&[KeyPart], u32)> =
+                    part.iter().map(|(_, key, slot)| (*key, *slot)).collect();
+                let assigned = identity.assign(&written, returned).ok_or_else(|| {
+                    Error::GeneratedKeyMissing {
+                        table: table.clone(),
+                    }
+                })?;
                 for (slot, key) in assigned {
                     let slot = slot as usize;
                     if keys.len() <= slot {
