@@ -19,6 +19,41 @@ on_every_database!(empty:
     a_written_value_the_server_changes_is_an_error_not_a_wrong_key,
 );
 
+/// MySQL/MariaDB: `BIGINT UNSIGNED AUTO_INCREMENT` keys (the usual MySQL key) come back and
+/// reach the children, whose foreign keys are unsigned too.
+#[tokio::test]
+async fn mysql_unsigned_generated_keys_reach_the_children() {
+    let Some(t) = TestDb::empty(Kind::MySql).await else {
+        return;
+    };
+    t.db.execute_script(
+        "CREATE TABLE r_authors (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, name VARCHAR(100) NOT NULL, score FLOAT) ENGINE = InnoDB;
+         CREATE TABLE r_posts (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, author_id BIGINT UNSIGNED NOT NULL REFERENCES r_authors (id), title VARCHAR(100) NOT NULL) ENGINE = InnoDB;",
+    )
+    .await
+    .unwrap();
+    let items =
+        (0..3).map(|i| json!({"name": format!("a{i}"), "posts": [{"title": format!("p{i}-0")}]}));
+    insert_authors(&t, items).await.unwrap();
+    let authors: HashMap<i64, String> = t
+        .rows("SELECT id, name FROM r_authors")
+        .await
+        .into_iter()
+        .map(|r| {
+            (
+                r["id"].as_i64().unwrap(),
+                r["name"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let per_author = items_per_author(&t).await;
+    assert_eq!(per_author.len(), 3);
+    for (author, items) in &per_author {
+        assert_eq!(authors[author], format!("a{}", items[0]));
+    }
+    t.cleanup().await;
+}
+
 const SCHEMA: &str = r#"
 [schemas.Author]
 source = "g_authors"

@@ -217,6 +217,8 @@ impl Backend for MySqlDialect {
         use serde_json::Value as J;
         super::decode_first!(row, i,
             i64 => J::from,
+            // `BIGINT UNSIGNED` (the usual AUTO_INCREMENT key) does not decode as i64.
+            u64 => J::from,
             f64 => J::from,
             rust_decimal::Decimal => |d: rust_decimal::Decimal| J::String(d.to_string()),
             chrono::DateTime<chrono::Utc> => |t| Value::UtcDateTime(t).to_json(),
