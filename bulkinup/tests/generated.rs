@@ -35,17 +35,7 @@ async fn mysql_unsigned_generated_keys_reach_the_children() {
     let items =
         (0..3).map(|i| json!({"name": format!("a{i}"), "posts": [{"title": format!("p{i}-0")}]}));
     insert_authors(&t, items).await.unwrap();
-    let authors: HashMap<i64, String> = t
-        .rows("SELECT id, name FROM r_authors")
-        .await
-        .into_iter()
-        .map(|r| {
-            (
-                r["id"].as_i64().unwrap(),
-                r["name"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let authors = author_names(&t).await;
     let per_author = items_per_author(&t).await;
     assert_eq!(per_author.len(), 3);
     for (author, items) in &per_author {
@@ -309,6 +299,20 @@ async fn insert_authors(
     bulkinup::insert(&t.db, &reg, "Author", items, &Options::default()).await
 }
 
+/// The authors' names by id.
+async fn author_names(t: &TestDb) -> HashMap<i64, String> {
+    t.rows("SELECT id, name FROM r_authors")
+        .await
+        .into_iter()
+        .map(|r| {
+            (
+                r["id"].as_i64().unwrap(),
+                r["name"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
 /// Each post's author, as `author id → the item indices of its posts` (titles `p{i}-{j}`).
 async fn items_per_author(t: &TestDb) -> HashMap<i64, Vec<usize>> {
     let mut out: HashMap<i64, Vec<usize>> = HashMap::new();
@@ -362,17 +366,7 @@ async fn generated_keys_follow_their_rows_when_the_server_returns_them_in_anothe
     }
 
     // Every post points at the author of its own item, and each author has one item's posts.
-    let authors: HashMap<i64, String> = t
-        .rows("SELECT id, name FROM r_authors")
-        .await
-        .into_iter()
-        .map(|r| {
-            (
-                r["id"].as_i64().unwrap(),
-                r["name"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let authors = author_names(t).await;
     let per_author = items_per_author(t).await;
     assert_eq!(per_author.len(), n, "one author per item");
     for (author, items) in &per_author {
