@@ -71,6 +71,15 @@ impl CatalogQuery {
     }
 }
 
+/// One column of a returning clause ([`Dialect::returning_sql`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Returned<'a> {
+    /// The column's value as stored, decoded by its database type.
+    Stored(&'a str),
+    /// The column's value as text ([`Dialect::text_sql`]).
+    Text(&'a str),
+}
+
 /// How one database spells SQL. Defaults are the standard form shared by PostgreSQL and
 /// SQLite; each database overrides only what differs.
 pub trait Dialect: Send + Sync {
@@ -308,23 +317,45 @@ pub trait Dialect: Send + Sync {
         sql
     }
 
-    /// ` RETURNING a, b` (PostgreSQL, SQLite 3.35+, MariaDB 10.5+; MySQL has none).
-    fn returning_sql(&self, columns: &[&str]) -> String {
-        let cols: Vec<String> = columns.iter().map(|c| self.quote(c)).collect();
+    /// A column's value as text in a returning clause, whatever the column's type (an enum,
+    /// a domain, `CHAR(n)`, a number stored in SQLite): `CAST(c AS TEXT)`.
+    fn text_sql(&self, column: &str) -> String {
+        format!("CAST({} AS TEXT)", self.quote(column))
+    }
+
+    /// ` RETURNING a, b` (PostgreSQL, SQLite 3.35+, MariaDB 10.5+; MySQL has none), each
+    /// [`Returned::Text`] column through [`Dialect::text_sql`].
+    ///
+    /// ```
+    /// use bulkinup::dialect::{Dialect, MySqlDialect, PgDialect, Returned};
+    ///
+    /// let returning = [Returned::Stored("id"), Returned::Text("name")];
+    /// assert_eq!(PgDialect.returning_sql(&returning), r#" RETURNING "id", CAST("name" AS TEXT)"#);
+    /// assert_eq!(MySqlDialect.returning_sql(&returning), " RETURNING `id`, CAST(`name` AS CHAR)");
+    /// ```
+    fn returning_sql(&self, columns: &[Returned<'_>]) -> String {
+        let cols: Vec<String> = columns
+            .iter()
+            .map(|c| match c {
+                Returned::Stored(c) => self.quote(c),
+                Returned::Text(c) => self.text_sql(c),
+            })
+            .collect();
         format!(" RETURNING {}", cols.join(", "))
     }
 
     /// [`Dialect::insert_sql`] followed by [`Dialect::returning_sql`]: the rows' `returning`
-    /// columns come back, one row per written or updated row. With `guard`, the conflict
+    /// columns come back, one row per written or updated row, in an order no database
+    /// promises (the executor matches them to the rows written by their values). With `guard`, the conflict
     /// clause is [guarded](Dialect::guarded_on_conflict_sql).
     ///
     /// ```
-    /// use bulkinup::dialect::{Dialect, SqliteDialect};
+    /// use bulkinup::dialect::{Dialect, Returned, SqliteDialect};
     /// use bulkinup::plan::OnConflict;
     ///
     /// assert_eq!(
-    ///     SqliteDialect.insert_returning_sql("posts".into(), &["title"], 1, &OnConflict::Raise, &["id"], false),
-    ///     r#"INSERT INTO "posts" ("title") VALUES (?) RETURNING "id""#
+    ///     SqliteDialect.insert_returning_sql("posts".into(), &["title"], 1, &OnConflict::Raise, &[Returned::Stored("id"), Returned::Text("title")], false),
+    ///     r#"INSERT INTO "posts" ("title") VALUES (?) RETURNING "id", CAST("title" AS TEXT)"#
     /// );
     /// ```
     fn insert_returning_sql(
@@ -333,7 +364,7 @@ pub trait Dialect: Send + Sync {
         columns: &[&str],
         rows: usize,
         on_conflict: &OnConflict,
-        returning: &[&str],
+        returning: &[Returned<'_>],
         guard: bool,
     ) -> String {
         let mut sql = self.insert_sql_shared(table, columns, &[], rows, on_conflict, guard);
@@ -553,6 +584,14 @@ pub(crate) trait Backend: Dialect + Default + 'static {
 
     /// Decodes column `i` of a row to JSON, by the column's database type.
     fn column_json(row: &<Self::DB as sqlx::Database>::Row, i: usize) -> serde_json::Value;
+
+    /// Decodes column `i` of a row as text (`None` for `NULL`): a [`Returned::Text`] column,
+    /// never reinterpreted by its content (as [`Backend::column_json`] may do with SQLite's
+    /// dynamic types).
+    fn column_text(
+        row: &<Self::DB as sqlx::Database>::Row,
+        i: usize,
+    ) -> Result<Option<String>, sqlx::Error>;
 }
 
 /// A backend's columnar fast path: one statement that writes any number of rows with one

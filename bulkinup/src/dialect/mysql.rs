@@ -131,6 +131,11 @@ impl Dialect for MySqlDialect {
         matches!(code, SQLSTATE_SUBQUERY_NO_1_ROW | ER_SUBQUERY_NO_1_ROW)
     }
 
+    /// `CAST(c AS CHAR)`: MySQL and MariaDB have no `CAST(… AS TEXT)`.
+    fn text_sql(&self, column: &str) -> String {
+        format!("CAST({} AS CHAR)", self.quote(column))
+    }
+
     fn on_conflict_sql(&self, on_conflict: &OnConflict) -> String {
         match on_conflict {
             OnConflict::Raise => String::new(),
@@ -277,6 +282,8 @@ impl Backend for MySqlDialect {
         use serde_json::Value as J;
         super::decode_first!(row, i,
             i64 => J::from,
+            // `BIGINT UNSIGNED` (the usual AUTO_INCREMENT key) does not decode as i64.
+            u64 => J::from,
             f64 => J::from,
             rust_decimal::Decimal => |d: rust_decimal::Decimal| J::String(d.to_string()),
             chrono::DateTime<chrono::Utc> => |t| Value::UtcDateTime(t).to_json(),
@@ -286,5 +293,12 @@ impl Backend for MySqlDialect {
             String => J::String,
             Vec<u8> => |b: Vec<u8>| J::String(String::from_utf8_lossy(&b).into_owned()),
         )
+    }
+
+    fn column_text(
+        row: &<Self::DB as sqlx::Database>::Row,
+        i: usize,
+    ) -> Result<Option<String>, sqlx::Error> {
+        sqlx::Row::try_get(row, i)
     }
 }

@@ -230,4 +230,11 @@ impl Backend for SqliteDialect {
             Vec<u8> => |b: Vec<u8>| J::String(String::from_utf8_lossy(&b).into_owned()),
         )
     }
+
+    fn column_text(
+        row: &<Self::DB as sqlx::Database>::Row,
+        i: usize,
+    ) -> Result<Option<String>, sqlx::Error> {
+        sqlx::Row::try_get(row, i)
+    }
 }

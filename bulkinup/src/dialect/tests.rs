@@ -131,3 +131,60 @@ fn shared_placeholder_columns_are_bound_once_where_the_dialect_reuses_placeholde
         "INSERT INTO `tags` (`id`, `inserted_at`, `name`) VALUES (?, ?, ?), (?, ?, ?)"
     );
 }
+
+#[test]
+fn returning_clause_casts_text_columns_per_dialect() {
+    let returning = [Returned::Stored("id"), Returned::Text("name")];
+    assert_eq!(
+        PgDialect.returning_sql(&returning),
+        r#" RETURNING "id", CAST("name" AS TEXT)"#
+    );
+    assert_eq!(
+        SqliteDialect.returning_sql(&returning),
+        r#" RETURNING "id", CAST("name" AS TEXT)"#
+    );
+    assert_eq!(
+        MySqlDialect.returning_sql(&returning),
+        " RETURNING `id`, CAST(`name` AS CHAR)"
+    );
+}
+
+#[test]
+fn insert_returning_appends_the_returning_clause_per_dialect() {
+    let returning = [
+        Returned::Stored("id"),
+        Returned::Stored("author_id"),
+        Returned::Text("title"),
+    ];
+    let cols = ["author_id", "title"];
+    assert_eq!(
+        PgDialect.insert_returning_sql(
+            "posts".into(),
+            &cols,
+            2,
+            &OnConflict::Raise,
+            &returning,
+            false
+        ),
+        r#"INSERT INTO "posts" ("author_id", "title") VALUES ($1, $2), ($3, $4) RETURNING "id", "author_id", CAST("title" AS TEXT)"#
+    );
+    assert_eq!(
+        SqliteDialect.insert_returning_sql(
+            "posts".into(),
+            &cols,
+            1,
+            &OnConflict::Raise,
+            &returning,
+            false
+        ),
+        r#"INSERT INTO "posts" ("author_id", "title") VALUES (?, ?) RETURNING "id", "author_id", CAST("title" AS TEXT)"#
+    );
+    let upsert = OnConflict::Update {
+        target: vec!["title".into()],
+        set: vec!["title".into()],
+    };
+    assert_eq!(
+        MySqlDialect.insert_returning_sql("posts".into(), &cols, 1, &upsert, &returning, false),
+        "INSERT INTO `posts` (`author_id`, `title`) VALUES (?, ?) ON DUPLICATE KEY UPDATE `title` = VALUES(`title`) RETURNING `id`, `author_id`, CAST(`title` AS CHAR)"
+    );
+}

@@ -168,7 +168,7 @@ pub(crate) struct Generated {
     pub(crate) slots: Vec<Option<u32>>,
     /// Upsert: the conflict-target columns, by which returned keys are matched to rows (an
     /// existing row's key comes back for a conflicting row). Insert: `None`, keys are
-    /// matched by position.
+    /// matched by every column written (never by position).
     pub(crate) match_cols: Option<Vec<usize>>,
 }
 
@@ -322,7 +322,8 @@ impl Planner {
                             .iter()
                             .map(|s| s.map(|s| aliases[s as usize]))
                             .collect(),
-                        // Matched by a natural conflict target; by position otherwise.
+                        // Returned keys are matched by a natural conflict target (upsert), else by
+                        // every value the row writes (the executor never trusts their order).
                         match_cols: match verb {
                             Verb::Upsert => node.dedup.clone().filter(|cols| !cols.contains(&pk)),
                             Verb::Insert => None,

@@ -192,6 +192,10 @@ impl Backend for PgDialect {
             Vec<u8> => |b: Vec<u8>| J::String(String::from_utf8_lossy(&b).into_owned()),
         )
     }
+
+    fn column_text(row: &sqlx::postgres::PgRow, i: usize) -> Result<Option<String>, sqlx::Error> {
+        sqlx::Row::try_get(row, i)
+    }
 }
 
 /// A `NULL` typed as the column's field type, so PostgreSQL accepts it without a cast.
