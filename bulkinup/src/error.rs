@@ -372,6 +372,11 @@ impl Error {
         }
     }
 
+    /// A value the driver could not encode for `table`, as a database error naming it.
+    pub(crate) fn encode(table: &str, e: sqlx::error::BoxDynError) -> Self {
+        Error::database(Some(table), sqlx::Error::Encode(e))
+    }
+
     /// Wraps a driver error, attaching the table being written (if any).
     pub fn database(table: Option<&str>, source: sqlx::Error) -> Self {
         let (kind, code, constraint, message) = match &source {

@@ -34,6 +34,8 @@ mod sqlite;
 
 use std::fmt::Write;
 
+pub(crate) mod catalog_rows;
+
 pub use mysql::MySqlDialect;
 pub use postgres::PgDialect;
 pub use sqlite::SqliteDialect;

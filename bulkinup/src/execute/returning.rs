@@ -16,7 +16,7 @@ use serde_json::Value as J;
 use sqlx::{Database, Executor, Transaction};
 
 use super::unique::UniqueKeys;
-use super::writer::{Writer, encode_error, rows_per_statement};
+use super::writer::{Writer, rows_per_statement};
 use crate::changeset::cast_value;
 use crate::dialect::{Backend, Returned, trusted_sql};
 use crate::error::{Error, Result};
@@ -255,7 +255,7 @@ where
                 for (row, _, _) in part {
                     for &c in &cols {
                         B::bind(&mut args, &row[c], &batch.columns[c].ty)
-                            .map_err(|e| encode_error(&table, e))?;
+                            .map_err(|e| Error::encode(&table, e))?;
                     }
                 }
                 let query = sqlx::query_with(trusted_sql(&*sql), args)

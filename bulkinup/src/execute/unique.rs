@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use sqlx::{Database, Executor, Transaction};
 
 use super::deadline::Deadline;
-use crate::catalog::{UniqueKey, unique_keys};
 use crate::changeset::cast_value;
+use crate::dialect::catalog_rows::{UniqueKey, unique_keys};
 use crate::dialect::{Backend, Dialect, fetch_json_with, trusted_sql};
 use crate::error::{DbErrorKind, Error, Result};
 use crate::plan::{Batch, Key, OnConflict, key_of};
@@ -321,7 +321,7 @@ where
             for (row, _) in part {
                 for &c in &key_cols {
                     B::bind(&mut args, &row[c], &batch.columns[c].ty)
-                        .map_err(|e| super::writer::encode_error(&table, e))?;
+                        .map_err(|e| Error::encode(&table, e))?;
                 }
             }
             let query = sqlx::query_with(trusted_sql(sql), args).fetch_all(&mut **tx);

@@ -21,11 +21,6 @@ pub(crate) fn rows_per_statement(chunk_size: usize, bind_limit: usize, ncols: us
     chunk_size.min(bind_limit / ncols.max(1)).max(1)
 }
 
-/// A value the driver could not encode, as an error naming the table.
-pub(super) fn encode_error(table: &str, e: sqlx::error::BoxDynError) -> Error {
-    Error::database(Some(table), sqlx::Error::Encode(e))
-}
-
 /// Rows and statements written, per table.
 #[derive(Debug, Default)]
 pub(crate) struct Counts {
@@ -185,7 +180,7 @@ where
                 let mut args = <B::DB as Database>::Arguments::default();
                 columnar
                     .bind(&mut args, &batch.columns, rows)
-                    .map_err(|e| encode_error(&batch.display_name(), e))?;
+                    .map_err(|e| Error::encode(&batch.display_name(), e))?;
                 self.execute(tx, &sql, args, true, &batch.display_name())
                     .await?;
             }
@@ -211,7 +206,7 @@ where
                 nshared + rows.len() * per_row,
                 (nshared + rows.len() * per_row) * 8,
             );
-            let bind_err = |e| encode_error(&batch.display_name(), e);
+            let bind_err = |e| Error::encode(&batch.display_name(), e);
             for ((value, column), _) in rows[0]
                 .iter()
                 .zip(batch.columns.iter())
