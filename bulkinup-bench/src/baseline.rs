@@ -38,6 +38,25 @@ const SQLITE_BIND_LIMIT: usize = 32_766;
 /// Bytes of COPY data buffered before each `CopyData` send.
 const COPY_BUFFER: usize = 1 << 20;
 
+/// A fresh, empty copy of the blog tables for the method `label` ([`Target::empty`]), with
+/// the categories the posts refer to seeded by a plain insert.
+///
+/// # Errors
+/// When the database cannot be reached, the DDL or the seeding fails.
+pub async fn fresh(url: &str, label: &str) -> Result<Target> {
+    let target = Target::empty(url, label).await?;
+    write(
+        &target,
+        std::slice::from_ref(&crate::workload::Workload::categories()),
+        Method::Insert {
+            rows_per_statement: usize::MAX,
+        },
+    )
+    .await
+    .context("seeding the categories")?;
+    Ok(target)
+}
+
 /// How a baseline writes the rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {

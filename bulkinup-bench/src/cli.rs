@@ -155,7 +155,7 @@ pub async fn run(args: Args) -> Result<()> {
     };
     let prefix_tables = has(MethodId::F).then(|| prefix.flatten());
 
-    let probe = Target::fresh(&args.database_url, "probe").await?;
+    let probe = baseline::fresh(&args.database_url, "probe").await?;
     let database = probe.version().await?;
     probe.drop_all().await;
 
@@ -180,7 +180,7 @@ pub async fn run(args: Args) -> Result<()> {
 
     if has(MethodId::A) {
         say("a: bulkinup insert");
-        let t = Target::fresh(url, "a").await?;
+        let t = baseline::fresh(url, "a").await?;
         let m = bulkinup_method(&t, &registry, workload, Verb::Insert, &options).await;
         let m = finish(t, m, "a", &expected).await?;
         report.methods.push(Measurement {
@@ -192,7 +192,7 @@ pub async fn run(args: Args) -> Result<()> {
         });
     }
     if has(MethodId::B) || has(MethodId::C) {
-        let t = Target::fresh(url, "bc").await?;
+        let t = baseline::fresh(url, "bc").await?;
         let result = async {
             if has(MethodId::B) {
                 say("b: bulkinup upsert into empty tables");
@@ -413,7 +413,7 @@ async fn baseline_method(
     method: Method,
     expected: &BTreeMap<&'static str, u64>,
 ) -> Result<(u64, f64, String)> {
-    let target = Target::fresh(url, id).await?;
+    let target = baseline::fresh(url, id).await?;
     let result = async {
         target.checkpoint().await?;
         let start = Instant::now();
@@ -532,7 +532,7 @@ fn peak_rss_kib() -> Result<u64> {
 /// `--peak-memory`: one bulkinup upsert of the lazy workload, then the peak RSS.
 async fn peak_memory(args: &Args, registry: &Registry, workload: Workload) -> Result<()> {
     let options = bulkinup_options(args);
-    let target = Target::fresh(&args.database_url, "peak").await?;
+    let target = baseline::fresh(&args.database_url, "peak").await?;
     let database = target.version().await?;
     let before = peak_rss_kib()?;
     let measured = bulkinup_method(&target, registry, workload, Verb::Upsert, &options).await;

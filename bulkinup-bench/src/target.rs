@@ -9,9 +9,6 @@ use anyhow::{Context, Result, bail};
 use bulkinup::Db;
 use sqlx::Row;
 
-use crate::baseline;
-use crate::workload::Workload;
-
 /// The kind of database, from the URL's scheme (the library's one table of schemes).
 pub use bulkinup::DbKind as Kind;
 
@@ -68,12 +65,12 @@ fn scratch_name(label: &str) -> String {
 }
 
 impl Target {
-    /// Creates a fresh, empty copy of the blog tables for the method `label` and seeds the
-    /// categories.
+    /// Creates a fresh, empty copy of the blog tables for the method `label` (the categories
+    /// are seeded by [`baseline::fresh`](crate::baseline::fresh)).
     ///
     /// # Errors
     /// When the database cannot be reached or the DDL fails.
-    pub async fn fresh(url: &str, label: &str) -> Result<Target> {
+    pub async fn empty(url: &str, label: &str) -> Result<Target> {
         let kind = Kind::from_url(url)?;
         let name = scratch_name(label);
         let mut sqlite_path = None;
@@ -126,15 +123,6 @@ impl Target {
             .execute_script(kind.ddl())
             .await
             .context("creating the blog tables")?;
-        baseline::write(
-            &target,
-            std::slice::from_ref(&Workload::categories()),
-            baseline::Method::Insert {
-                rows_per_statement: usize::MAX,
-            },
-        )
-        .await
-        .context("seeding the categories")?;
         Ok(target)
     }
 
