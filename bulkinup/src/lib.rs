@@ -237,15 +237,15 @@ pub use execute::{CALL_ATTEMPTS, CHUNK_ATTEMPTS};
 pub use item::{Item, Origin};
 pub use options::{
     CLI_DEFAULT_STATEMENT_TIMEOUT, CONFLICT_ACTIONS, ConflictAction, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_ITEM_BYTES, DEFAULT_TIMEOUT, Handler, Options, Skipped, Verb, WriteContext,
-    WriterHook,
+    DEFAULT_MAX_ITEM_BYTES, DEFAULT_TIMEOUT, Handler, MaxSkipped, Options, Skipped, Verb,
+    WriteContext, WriterHook,
 };
 pub use repo::Repo;
 pub use schema::{
     AssocDef, AssocKind, ChangesetDef, FieldDef, FieldType, LengthRule, NumberRule, Registry,
     RegistryBuilder, Schema, SchemaDef, SchemaFile, Value,
 };
-pub use summary::{SKIPPED_KEYS_LISTED, Summary};
+pub use summary::{INFER_FOREIGN_KEYS_HINT, SKIPPED_KEYS_LISTED, Summary};
 
 /// Upserts `items` (nested attrs of the schema `root`) and their associations: existing rows
 /// are updated on conflict. See the crate docs for exactly what is written.
