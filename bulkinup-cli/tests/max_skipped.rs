@@ -42,6 +42,11 @@ async fn max_skipped_exits_4_names_the_counts_and_writes_nothing(t: &TestDb) {
     assert_eq!(out.stdout, "");
     assert_eq!(t.count("authors").await, 0);
 
+    // A dry run checks it the same way.
+    let out = t.run(&upsert(&s, &["--dry-run", "--max-skipped", "1", &input]));
+    out.assert_code(4)
+        .assert_stderr(&["too many invalid items: 2 of 6 skipped (--max-skipped 1)"]);
+
     // At the limit, the call succeeds.
     let out = t.run(&upsert(&s, &["--max-skipped", "2", &input]));
     out.assert_code(0);
