@@ -18,7 +18,8 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://bulkinup.db";
 ///
 /// Exit status: 0 done (also when items were skipped as invalid); 1 database error, everything
 /// rolled back; 2 usage, option or schema error, nothing touched; 3 malformed input, everything
-/// rolled back.
+/// rolled back; 4 too many invalid items (--max-skipped), everything rolled back; 5 written,
+/// but the rejects file is incomplete.
 #[derive(Debug, Parser)]
 #[command(name = "bulkinup", version, propagate_version = true)]
 pub struct Cli {
@@ -259,6 +260,13 @@ pub struct WriteArgs {
     /// overwriting rows the input never named.
     #[arg(long, help_heading = "Write options")]
     pub any_unique_key: bool,
+
+    /// Fail the call when more than N items are invalid (skipped), or more than N% of the
+    /// items read: exit status 4, "too many invalid items", everything rolled back (with
+    /// --max-concurrency, chunks already committed stay). N is checked as soon as it is
+    /// passed; N% at the end of the input, before the commit. Default: no limit.
+    #[arg(long, value_name = "N|N%", help_heading = "Write options")]
+    pub max_skipped: Option<String>,
 
     /// Write every skipped (invalid) item to FILE as NDJSON: file, line (or index), item and
     /// the nested error tree. FILE is replaced when the call ends, if it read its input (also

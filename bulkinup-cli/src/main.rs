@@ -2,7 +2,8 @@
 //!
 //! `main` parses the command line, calls [`run::run`] and maps its error to the exit status:
 //! `0` done (also when items were skipped, or standard output was closed early), `1` database
-//! error, `2` usage, option or schema error, `3` malformed input.
+//! error, `2` usage, option or schema error, `3` malformed input, `4` too many invalid items
+//! (`--max-skipped`), `5` written, but the rejects file is incomplete.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

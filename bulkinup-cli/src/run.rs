@@ -108,14 +108,22 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
             if let Err(rejects) = report.finish_failed() {
                 output::eprint_line(&format!("bulkinup: error: {rejects}"));
             }
+            // Too many invalid items: the message itself says what was written.
+            if let Error::TooManyInvalid { .. } = e {
+                return Err(e.into());
+            }
             return Err(Failure::new(settings.given.locate(e, None), note));
         }
     };
-    report.finish().map_err(|e| {
-        Failure::new(
-            e,
-            "the valid items were written, but the rejects file is incomplete",
-        )
+    // The data is committed (or, in a dry run, validated) by now: a rejects file that cannot
+    // be completed is its own outcome (exit 5), not malformed input.
+    report.finish().map_err(|e| match e {
+        Error::Io { path, source } => Error::RejectsIncomplete {
+            path,
+            dry_run: settings.dry_run,
+            source,
+        },
+        other => other,
     })?;
 
     if !settings.quiet

@@ -46,6 +46,7 @@ fn flags(args: &WriteArgs) -> Flags {
     f.write_belongs_to = args.write_belongs_to;
     f.prefix = args.prefix.clone();
     f.any_unique_key = args.any_unique_key;
+    f.max_skipped = args.max_skipped.clone();
     f
 }
 

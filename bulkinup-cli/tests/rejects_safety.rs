@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Stdio;
 
-use common::{Dir, RUN_LIMIT, TestDb, blog_schema, wait_with_deadline};
+use common::{Dir, RUN_LIMIT, TestDb, blog_schema, upsert_authors as upsert, wait_with_deadline};
 use serde_json::{Value as J, json};
 
 /// A URL of a server that is not there.
@@ -18,12 +18,6 @@ const INPUT: &str = "{\"id\": 1, \"name\": \"Alice\"}\n{\"id\": 2}\n";
 
 fn schema() -> String {
     blog_schema().display().to_string()
-}
-
-fn upsert<'a>(schema: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["upsert", "--schema", schema, "--root", "Author"];
-    args.extend_from_slice(rest);
-    args
 }
 
 /// The files of the dir, sorted (to see that no temporary file is left behind).

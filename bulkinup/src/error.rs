@@ -264,6 +264,76 @@ pub enum Error {
         message: String,
     },
 
+    /// More items were invalid than `max_skipped` (`--max-skipped`) allows. Invalid items
+    /// are the top-level items skipped by validation. In one transaction the call was rolled
+    /// back: nothing was written. With `max_concurrency` the chunks committed before the limit
+    /// was passed stay committed (`per_chunk`), and the message says so.
+    ///
+    /// ```
+    /// use bulkinup::{Error, MaxSkipped};
+    /// let e = Error::TooManyInvalid {
+    ///     invalid: 3,
+    ///     total: 10,
+    ///     limit: MaxSkipped::Items(2),
+    ///     per_chunk: false,
+    /// };
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "too many invalid items: 3 of 10 skipped (--max-skipped 2); the transaction was rolled back: nothing was written"
+    /// );
+    /// assert_eq!(e.exit_code(), 4);
+    /// ```
+    #[error(
+        "too many invalid items: {invalid} of {total} skipped (--max-skipped {limit}); {}",
+        if *per_chunk {
+            "nothing more was written, but the chunks already committed stay committed (--max-concurrency)"
+        } else {
+            "the transaction was rolled back: nothing was written"
+        }
+    )]
+    TooManyInvalid {
+        /// The invalid items counted when the limit was passed.
+        invalid: u64,
+        /// The items read by then (for a percentage limit: the whole input).
+        total: u64,
+        /// The limit.
+        limit: crate::MaxSkipped,
+        /// Whether each chunk was its own transaction (`max_concurrency`), so that chunks
+        /// committed before stay.
+        per_chunk: bool,
+    },
+
+    /// The data was written (or, in a dry run, validated) but the rejects file of the
+    /// command-line tool could not be completed: some skipped items may be missing from it.
+    ///
+    /// ```
+    /// let e = bulkinup::Error::RejectsIncomplete {
+    ///     path: Some("rejects.ndjson".into()),
+    ///     dry_run: true,
+    ///     source: std::io::Error::other("disk full"),
+    /// };
+    /// assert_eq!(e.exit_code(), 5);
+    /// assert!(!e.to_string().contains("were written"));
+    /// ```
+    #[error(
+        "the rejects file{} is incomplete: {source}; {}",
+        path.as_ref().map(|p| format!(" `{p}`")).unwrap_or_default(),
+        if *dry_run {
+            "the dry run wrote nothing to the database"
+        } else {
+            "the valid items were written and committed"
+        }
+    )]
+    RejectsIncomplete {
+        /// The rejects file, when known.
+        path: Option<String>,
+        /// Whether the call was a dry run (nothing was written to the database).
+        dry_run: bool,
+        /// Why writing it failed.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A value could not be serialized (to JSON text, for the output).
     #[error("cannot serialize {what}: {source}")]
     Serialize {
@@ -328,7 +398,9 @@ impl Error {
     /// chunk's task failing — (rolled back), or a database that cannot be reached (nothing
     /// written), `2` usage, option or schema error (nothing
     /// touched), `3` malformed input (rolled back), or a file or stream that cannot be read
-    /// or written, or output that cannot be serialized.
+    /// or written, or output that cannot be serialized, `4` more invalid items than
+    /// `max_skipped` allows ([`Error::TooManyInvalid`], rolled back), `5` the data was
+    /// written but the rejects file is incomplete ([`Error::RejectsIncomplete`]).
     ///
     /// ```
     /// let e = bulkinup::Error::option("chunk_size", "must be at least 1", None);
@@ -346,6 +418,8 @@ impl Error {
             | Error::Task { .. } => 1,
             Error::Schema { .. } | Error::InvalidOption { .. } => 2,
             Error::Input { .. } | Error::Io { .. } | Error::Serialize { .. } => 3,
+            Error::TooManyInvalid { .. } => 4,
+            Error::RejectsIncomplete { .. } => 5,
         }
     }
 

@@ -49,8 +49,9 @@
 //!   an item that is not a JSON object is invalid) are skipped: never written, counted in
 //!   [`Summary::skipped`], reported by one `tracing` warning per call naming the verb and the
 //!   root schema, with the count and the first 50 primary keys ([`Summary::skipped_line`]:
-//!   `insert Author: skipped 1 of 2 items as invalid; primary keys: [2]`), and per item at
-//!   debug level.
+//!   `insert Author: skipped 1 of 2 items as invalid; primary keys: [2]`; it ends with a hint
+//!   at `infer_foreign_keys` when most of them lack a child's foreign key it would fill), and
+//!   per item at debug level. Any number may be skipped unless `max_skipped` limits them.
 //! - **Write.** Items are consumed `chunk_size` at a time (default 1000): memory is bounded by
 //!   the chunk. For each chunk: the root rows, then every `has_many`/`has_one` child, every
 //!   `many_to_many` related row followed by its join rows, recursively; parents before
@@ -102,6 +103,7 @@
 //! | `on_skipped`, `on_recovered`, `on_progress` | handlers called once per chunk | none |
 //! | `writer` | the writer hook: sees each [`plan::Batch`] with its conflict clause and the [`WriteContext`] (verb, timeout), returns the batches to write | the default writer |
 //! | `dry_run` | validate and plan, write nothing | false |
+//! | `max_skipped` | [`MaxSkipped`]: more invalid items than a count (checked as soon as it is passed) or a percentage of the items read (checked at the end, before the commit) fail the call with [`Error::TooManyInvalid`], rolled back (with `max_concurrency`, committed chunks stay) | no limit |
 //! | `prefix` | the PostgreSQL schema, MySQL/MariaDB database or attached SQLite database of every schema without its own `prefix` (checked to exist before anything is written) | the connection's current one |
 //! | `now` | the call's clock reading: `now()` in association `defaults`/`join_defaults`, and `timestamps` | read when the call starts |
 //!
@@ -237,15 +239,15 @@ pub use execute::{CALL_ATTEMPTS, CHUNK_ATTEMPTS};
 pub use item::{Item, Origin};
 pub use options::{
     CLI_DEFAULT_STATEMENT_TIMEOUT, CONFLICT_ACTIONS, ConflictAction, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_ITEM_BYTES, DEFAULT_TIMEOUT, Handler, Options, Skipped, Verb, WriteContext,
-    WriterHook,
+    DEFAULT_MAX_ITEM_BYTES, DEFAULT_TIMEOUT, Handler, MaxSkipped, Options, Skipped, Verb,
+    WriteContext, WriterHook,
 };
 pub use repo::Repo;
 pub use schema::{
     AssocDef, AssocKind, ChangesetDef, FieldDef, FieldType, LengthRule, NumberRule, Registry,
     RegistryBuilder, Schema, SchemaDef, SchemaFile, Value,
 };
-pub use summary::{SKIPPED_KEYS_LISTED, Summary};
+pub use summary::{INFER_FOREIGN_KEYS_HINT, SKIPPED_KEYS_LISTED, Summary};
 
 /// Upserts `items` (nested attrs of the schema `root`) and their associations: existing rows
 /// are updated on conflict. See the crate docs for exactly what is written.

@@ -11,6 +11,10 @@ use crate::plan::Verb;
 /// How many primary keys of skipped items the warning lists.
 pub const SKIPPED_KEYS_LISTED: usize = 50;
 
+/// The hint that ends [`Summary::skipped_line`] when most skipped items lack a child's
+/// foreign key that `infer_foreign_keys` would fill.
+pub const INFER_FOREIGN_KEYS_HINT: &str = "hint: most of them lack a has_many/has_one child's foreign key, which --infer-foreign-keys (library option `infer_foreign_keys`) fills from the parent's key";
+
 /// What a call wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -34,6 +38,11 @@ pub struct Summary {
     /// The primary keys of the first [`SKIPPED_KEYS_LISTED`] skipped items, in input order
     /// (not part of the JSON summary).
     pub skipped_keys: Vec<J>,
+    /// Of the skipped items, those with a `has_many`/`has_one` child whose foreign key is
+    /// required and absent, which `infer_foreign_keys` (`--infer-foreign-keys`) would fill from
+    /// the parent (not part of the JSON summary). When they are most of the skipped items,
+    /// [`Summary::skipped_line`] ends with a hint.
+    pub skipped_for_missing_foreign_key: u64,
 }
 
 impl Summary {
@@ -48,13 +57,17 @@ impl Summary {
             rows: BTreeMap::new(),
             statements: BTreeMap::new(),
             skipped_keys: Vec::new(),
+            skipped_for_missing_foreign_key: 0,
         }
     }
 
     /// The one line that reports a call's skipped items — the library's `tracing` warning and
     /// the CLI's standard-error line — or `None` when nothing was skipped:
     /// `insert Author: skipped 1 of 2 items as invalid; primary keys: [2]` (`first 50 primary
-    /// keys` when more were skipped).
+    /// keys` when more were skipped). When more than half of the skipped items lack a
+    /// `has_many`/`has_one` child's foreign key that `infer_foreign_keys` would fill
+    /// ([`Summary::skipped_for_missing_foreign_key`]), the line ends with a hint naming
+    /// [`INFER_FOREIGN_KEYS_HINT`]'s option.
     ///
     /// ```
     /// # use bulkinup::{Summary, Verb};
@@ -64,6 +77,8 @@ impl Summary {
     /// s.skipped = 1;
     /// s.skipped_keys = vec![serde_json::json!(2)];
     /// assert_eq!(s.skipped_line().unwrap(), "insert Author: skipped 1 of 2 items as invalid; primary keys: [2]");
+    /// s.skipped_for_missing_foreign_key = 1;
+    /// assert!(s.skipped_line().unwrap().ends_with(bulkinup::INFER_FOREIGN_KEYS_HINT));
     /// ```
     pub fn skipped_line(&self) -> Option<String> {
         if self.skipped == 0 {
@@ -75,8 +90,12 @@ impl Summary {
         } else {
             String::new()
         };
+        let hint = match self.skipped_for_missing_foreign_key * 2 > self.skipped {
+            true => format!("; {INFER_FOREIGN_KEYS_HINT}"),
+            false => String::new(),
+        };
         Some(format!(
-            "{} {}: skipped {} of {total} items as invalid; {more}primary keys: {}",
+            "{} {}: skipped {} of {total} items as invalid; {more}primary keys: {}{hint}",
             self.verb,
             self.root,
             self.skipped,

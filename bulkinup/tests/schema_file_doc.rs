@@ -181,6 +181,7 @@ infer_foreign_keys = true
 write_belongs_to = false
 prefix = "main"
 any_unique_key = false
+max_skipped = "5%"
 [options.upsert]
 chunk_size = 5
 [options.insert]

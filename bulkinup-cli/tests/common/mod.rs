@@ -25,6 +25,13 @@ pub fn blog_schema() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/blog/schema.toml")
 }
 
+/// `upsert --schema SCHEMA --root Author` followed by `rest`.
+pub fn upsert_authors<'a>(schema: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["upsert", "--schema", schema, "--root", "Author"];
+    args.extend_from_slice(rest);
+    args
+}
+
 /// What a run of the binary gave.
 #[derive(Debug)]
 pub struct Out {

@@ -210,6 +210,40 @@ impl Changeset {
         }
     }
 
+    /// Whether this changeset has a `has_many`/`has_one` child (at any depth) whose foreign
+    /// key is required and absent from its attrs (`can't be blank`) while the parent gives
+    /// the key it references: what `infer_foreign_keys` would fill. Always `false` when
+    /// `inferring` (the option is on already).
+    pub(crate) fn lacks_inferable_foreign_key(&self, inferring: bool) -> bool {
+        if inferring {
+            return false;
+        }
+        self.assocs.iter().any(|(ai, change)| {
+            let children: Vec<&Changeset> = match change {
+                AssocChange::One(c) => c.iter().map(|c| &**c).collect(),
+                AssocChange::Many(v) => v.iter().collect(),
+            };
+            let parent_key = |references: usize| {
+                self.changes[references]
+                    .as_ref()
+                    .is_some_and(|v| !v.is_null())
+            };
+            children.iter().any(|c| {
+                let missing = match self.schema.assocs[*ai].link {
+                    Link::Child { fk, references } => {
+                        parent_key(references)
+                            && c.changes[fk].is_none()
+                            && c.errors.iter().any(|e| {
+                                e.field == c.schema.fields[fk].name && e.message == "can't be blank"
+                            })
+                    }
+                    _ => false,
+                };
+                missing || c.lacks_inferable_foreign_key(false)
+            })
+        })
+    }
+
     /// The value a row gets for field `i`: the change, else the field's default.
     pub(crate) fn value(&self, i: usize) -> &Value {
         match &self.changes[i] {

@@ -147,6 +147,7 @@ where
             while let Some(batches) = producer.next_chunk().await? {
                 producer.planned(&batches);
             }
+            producer.check_invalid_at_end()?;
             producer.finish();
             producer.summary
         }
@@ -157,6 +158,8 @@ where
             let mut conn = Held::acquire(pool, &B::default(), &deadline).await?;
             let mut tx = deadline::begin::<B>(&mut conn, &deadline).await?;
             write_in::<B, S>(&mut tx, &mut producer, deadline.clone(), unique).await?;
+            // Before the commit: too many invalid items roll everything back.
+            producer.check_invalid_at_end()?;
             deadline::commit::<B>(tx, &deadline).await?;
             producer.finish();
             producer.summary
@@ -276,6 +279,8 @@ where
     if let Some(e) = first_error {
         return Err(e);
     }
+    // Each chunk has committed by now: a percentage passed fails the call all the same.
+    producer.check_invalid_at_end()?;
     producer.finish();
     Ok(producer.summary)
 }

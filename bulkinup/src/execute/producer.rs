@@ -7,9 +7,9 @@ use std::sync::Arc;
 use futures::{Stream, StreamExt};
 
 use crate::changeset::{CastCtx, Changeset, cast_with, recover, recoverable};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::item::Item;
-use crate::options::{Handler, ResolvedOptions, Skipped};
+use crate::options::{Handler, MaxSkipped, ResolvedOptions, Skipped};
 use crate::plan::{Batch, Planner};
 use crate::schema::{Registry, Schema};
 use crate::summary::{SkippedReport, Summary};
@@ -99,11 +99,23 @@ impl<'r, S: Stream<Item = Result<Item>>> Producer<'r, S> {
             } else {
                 self.summary.skipped += 1;
                 self.skipped.record(&cs, &item);
+                if cs.lacks_inferable_foreign_key(options.infer_foreign_keys) {
+                    self.summary.skipped_for_missing_foreign_key += 1;
+                }
                 if options.on_skipped.is_some() {
                     invalid.push(Skipped {
                         changeset: cs,
                         item,
                     });
+                }
+                // A count limit is checked as soon as it is passed: the rest is not read.
+                if let Some(limit @ MaxSkipped::Items(_)) = options.max_skipped
+                    && let Err(e) = self.check_invalid(limit)
+                {
+                    if let Some(Handler(f)) = &options.on_skipped {
+                        f(&invalid);
+                    }
+                    return Err(e);
                 }
             }
         }
@@ -121,6 +133,33 @@ impl<'r, S: Stream<Item = Result<Item>>> Producer<'r, S> {
             f(&recovered);
         }
         Ok(Some(self.planner.take()))
+    }
+
+    /// [`Error::TooManyInvalid`] if the invalid items read so far pass `limit`.
+    fn check_invalid(&self, limit: MaxSkipped) -> Result<()> {
+        let (invalid, total) = (
+            self.summary.skipped,
+            self.summary.written + self.summary.skipped,
+        );
+        match limit.exceeded(invalid, total) {
+            true => Err(Error::TooManyInvalid {
+                invalid,
+                total,
+                limit,
+                per_chunk: self.resolved.options.max_concurrency.is_some(),
+            }),
+            false => Ok(()),
+        }
+    }
+
+    /// At the end of the input, before the commit: [`Error::TooManyInvalid`] if the invalid
+    /// items pass `max_skipped` (a percentage can only be checked here, once the number of
+    /// items is known).
+    pub(super) fn check_invalid_at_end(&self) -> Result<()> {
+        match self.resolved.options.max_skipped {
+            Some(limit) => self.check_invalid(limit),
+            None => Ok(()),
+        }
     }
 
     /// Counts a chunk's planned rows in the summary and reports progress (the dry run, and

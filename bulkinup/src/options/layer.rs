@@ -11,10 +11,10 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value as J;
 
-use super::Options;
 pub use super::place::Place;
 pub use super::value::Placeholder;
 use super::value::*;
+use super::{MaxSkipped, Options};
 use crate::error::{Error, Result};
 use crate::plan::{ConflictAction, Verb};
 use crate::schema::{Registry, SchemaFile};
@@ -37,6 +37,7 @@ pub const OPTION_KEYS: &[&str] = &[
     "write_belongs_to",
     "prefix",
     "any_unique_key",
+    "max_skipped",
 ];
 
 /// `, did you mean `x`?` when one of `valid` is close to `given` (edit distance), else
@@ -95,6 +96,8 @@ pub struct Layer {
     pub prefix: Option<Given<String>>,
     /// `any_unique_key`
     pub any_unique_key: Option<Given<bool>>,
+    /// `max_skipped`
+    pub max_skipped: Option<Given<MaxSkipped>>,
 }
 
 impl Layer {
@@ -120,6 +123,7 @@ impl Layer {
         self.write_belongs_to = pick(self.write_belongs_to, higher.write_belongs_to);
         self.prefix = pick(self.prefix, higher.prefix);
         self.any_unique_key = pick(self.any_unique_key, higher.any_unique_key);
+        self.max_skipped = pick(self.max_skipped, higher.max_skipped);
         self
     }
 
@@ -145,6 +149,7 @@ impl Layer {
             "max_item_bytes" => self.max_item_bytes.as_ref().map(|g| &g.place),
             "replace_all_except" => self.replace_all_except.as_ref().map(|g| &g.place),
             "prefix" => self.prefix.as_ref().map(|g| &g.place),
+            "max_skipped" => self.max_skipped.as_ref().map(|g| &g.place),
             "on_conflict" => at
                 .and_then(|(k, _)| self.on_conflict.get(k))
                 .map(|g| &g.place),
@@ -235,6 +240,9 @@ impl Layer {
         if let Some(g) = &self.any_unique_key {
             o.any_unique_key = g.value;
         }
+        if let Some(g) = &self.max_skipped {
+            o.max_skipped = Some(g.value);
+        }
         o.dry_run = dry_run;
         Ok(o)
     }
@@ -306,6 +314,8 @@ pub struct Flags {
     pub prefix: Option<String>,
     /// `--any-unique-key`
     pub any_unique_key: bool,
+    /// `--max-skipped N|N%`
+    pub max_skipped: Option<String>,
 }
 
 impl Layer {
@@ -451,6 +461,13 @@ impl Layer {
             layer.any_unique_key = Some(Given {
                 value: true,
                 place: given("--any-unique-key"),
+            });
+        }
+        if let Some(text) = &args.max_skipped {
+            let place = given("--max-skipped");
+            layer.max_skipped = Some(Given {
+                value: parse_max_skipped(&place, text)?,
+                place,
             });
         }
         Ok(layer)
@@ -659,6 +676,12 @@ fn table_layer(
             "any_unique_key" => {
                 layer.any_unique_key = Some(Given {
                     value: toml_bool(&place, value)?,
+                    place,
+                });
+            }
+            "max_skipped" => {
+                layer.max_skipped = Some(Given {
+                    value: toml_max_skipped(&place, value)?,
                     place,
                 });
             }

@@ -13,6 +13,7 @@
 //! | `connect_timeout` | [`Options`] | `value` (finite: no `infinity`) | `resolve` | [`Db::connect_timeout`](crate::Db::connect_timeout) |
 //! | `any_unique_key` | [`Options`] | `value` | — | execute (the MySQL/MariaDB guard) |
 //! | `max_item_bytes` | [`Options`] | `value` (bytes, or with a unit: `64MiB`) | `resolve` | [`input`](crate::input) (the reader) |
+//! | `max_skipped` | [`Options`] ([`MaxSkipped`]) | `value` (`N` or `N%`) | `value` | execute (`producer`: [`Error::TooManyInvalid`](crate::Error::TooManyInvalid)) |
 //! | `statement_timeout` | [`Options`] (the command line's default: [`Layer::command_line_defaults`]) | `value` (as `timeout`) | `resolve` | execute (`deadline`) |
 
 mod layer;
@@ -76,6 +77,51 @@ pub const DEFAULT_MAX_ITEM_BYTES: usize = 256 << 20;
 /// has none (`--timeout infinity`). The library's default is no limit of its own: each
 /// statement is then bounded by what remains of `timeout`.
 pub const CLI_DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The most invalid items a call accepts (option `max_skipped`, flag `--max-skipped N|N%`):
+/// one more fails the call with [`Error::TooManyInvalid`](crate::Error::TooManyInvalid).
+///
+/// Invalid items are the top-level items skipped by validation (`skipped` in the summary).
+///
+/// - `Items(n)`: checked as each item is skipped, so the call fails as soon as the
+///   `n + 1`-th invalid item is read, before the rest of the input is read.
+/// - `Percent(p)`: the share of the items read, which is only known at the end of the input:
+///   checked there, before the commit. More than `p` % of the items invalid fails the call.
+///
+/// ```
+/// use bulkinup::MaxSkipped;
+/// assert!(MaxSkipped::Items(2).exceeded(3, 10));
+/// assert!(!MaxSkipped::Items(2).exceeded(2, 10));
+/// assert!(MaxSkipped::Percent(10.0).exceeded(2, 10));
+/// assert!(!MaxSkipped::Percent(20.0).exceeded(2, 10));
+/// assert_eq!(MaxSkipped::Percent(2.5).to_string(), "2.5%");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxSkipped {
+    /// At most this many invalid items.
+    Items(u64),
+    /// At most this percentage (0 to 100) of the items read.
+    Percent(f64),
+}
+
+impl MaxSkipped {
+    /// Whether `invalid` of `total` items read pass the limit.
+    pub fn exceeded(self, invalid: u64, total: u64) -> bool {
+        match self {
+            MaxSkipped::Items(n) => invalid > n,
+            MaxSkipped::Percent(p) => invalid as f64 * 100.0 > p * total as f64,
+        }
+    }
+}
+
+impl fmt::Display for MaxSkipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MaxSkipped::Items(n) => write!(f, "{n}"),
+            MaxSkipped::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
 
 /// The options of one call. `Options::default()` gives the defaults of the README's options
 /// table (Bulkinup's).
@@ -192,6 +238,12 @@ pub struct Options {
     /// (and a summary whose row counts disagree with the table). No effect on PostgreSQL and
     /// SQLite, whose conflict clause names its target.
     pub any_unique_key: bool,
+    /// The most invalid (skipped) items the call accepts ([`MaxSkipped`]); `None` (the
+    /// default): no limit, every item may be skipped and the call still succeeds. Passing it
+    /// fails the call with [`Error::TooManyInvalid`](crate::Error::TooManyInvalid): rolled
+    /// back in one transaction (nothing written); with `max_concurrency`, the chunks
+    /// committed before stay committed.
+    pub max_skipped: Option<MaxSkipped>,
 }
 
 /// What the writer hook is told about a write besides its batch.
@@ -247,6 +299,7 @@ impl Default for Options {
             prefix: None,
             now: None,
             any_unique_key: false,
+            max_skipped: None,
         }
     }
 }
@@ -475,6 +528,18 @@ impl Options {
         self
     }
 
+    /// Sets `max_skipped`: the most invalid items the call accepts ([`MaxSkipped`]).
+    ///
+    /// ```
+    /// # use bulkinup::{MaxSkipped, Options};
+    /// let opts = Options::default().max_skipped(MaxSkipped::Percent(1.0));
+    /// assert_eq!(opts.max_skipped, Some(MaxSkipped::Percent(1.0)));
+    /// ```
+    pub fn max_skipped(mut self, limit: MaxSkipped) -> Self {
+        self.max_skipped = Some(limit);
+        self
+    }
+
     /// Sets the call's clock reading (the value of `now()` and of timestamps).
     pub fn now(mut self, now: chrono::DateTime<chrono::Utc>) -> Self {
         self.now = Some(now);
@@ -633,6 +698,15 @@ impl Options {
                 "connect_timeout",
                 "must be more than 0 seconds",
                 Some(value::CONNECT_TIMEOUT_VALUES),
+            ));
+        }
+        if let Some(MaxSkipped::Percent(p)) = self.max_skipped
+            && !(0.0..=100.0).contains(&p)
+        {
+            return Err(Error::option(
+                "max_skipped",
+                format!("{p}% is not a percentage from 0% to 100%"),
+                Some(value::MAX_SKIPPED_VALUES),
             ));
         }
         if self.max_item_bytes == 0 {

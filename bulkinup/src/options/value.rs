@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value as J;
 
+use super::MaxSkipped;
 use super::place::Place;
 use crate::error::{Error, Result};
 use crate::plan::{CONFLICT_ACTIONS, ConflictAction};
@@ -53,6 +54,39 @@ pub(crate) fn parse_bytes(place: &Place, text: &str) -> Result<usize> {
             format!("`{text}` is not a size in bytes ({e})"),
             Some(BYTES_VALUES),
         )),
+    }
+}
+
+/// The valid values of `max_skipped`, for messages.
+pub(crate) const MAX_SKIPPED_VALUES: &str =
+    "a whole number of items ≥ 0, e.g. 10, or a percentage of the items read, e.g. 5% or 0.5%";
+
+/// A limit on invalid items: `N` (a whole number ≥ 0) or `N%` (0 to 100, of the items read).
+pub(crate) fn parse_max_skipped(place: &Place, text: &str) -> Result<MaxSkipped> {
+    let text = text.trim();
+    let parsed = match text.strip_suffix('%') {
+        Some(percent) => percent
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|p| (0.0..=100.0).contains(p))
+            .map(MaxSkipped::Percent),
+        None => text.parse::<u64>().ok().map(MaxSkipped::Items),
+    };
+    parsed.ok_or_else(|| {
+        place.error(
+            format!("`{text}` is not a number of items or a percentage from 0% to 100%"),
+            Some(MAX_SKIPPED_VALUES),
+        )
+    })
+}
+
+/// A limit on invalid items in TOML: a whole number, or a string `"N"` / `"N%"`.
+pub(crate) fn toml_max_skipped(place: &Place, value: &toml::Value) -> Result<MaxSkipped> {
+    match value {
+        toml::Value::Integer(n) => parse_max_skipped(place, &n.to_string()),
+        toml::Value::String(s) => parse_max_skipped(place, s),
+        other => Err(type_error(place, MAX_SKIPPED_VALUES, other)),
     }
 }
 
@@ -290,6 +324,25 @@ mod tests {
             let e = parse_positive(&p, bad).unwrap_err();
             assert_eq!(e.exit_code(), 2);
             assert!(e.to_string().contains("`--chunk-size`"), "{e}");
+        }
+    }
+
+    #[test]
+    fn max_skipped_is_a_count_or_a_percentage() {
+        let p = Place::flag("--max-skipped");
+        assert_eq!(parse_max_skipped(&p, "0").ok(), Some(MaxSkipped::Items(0)));
+        assert_eq!(
+            parse_max_skipped(&p, "12").ok(),
+            Some(MaxSkipped::Items(12))
+        );
+        assert_eq!(
+            parse_max_skipped(&p, "2.5%").ok(),
+            Some(MaxSkipped::Percent(2.5))
+        );
+        for bad in ["-1", "ten", "", "101%", "1.5", "%"] {
+            let e = parse_max_skipped(&p, bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains("`--max-skipped`"), "{e}");
         }
     }
 
