@@ -294,8 +294,9 @@ fn resolve_associations(
             d.err(
                 &format!("{key}.related"),
                 format!(
-                    "unknown related schema `{}` (known: {})",
+                    "unknown related schema `{}`{} (known: {})",
                     a.related,
+                    crate::options::did_you_mean(&a.related, &names),
                     Choices(&names)
                 ),
             )
