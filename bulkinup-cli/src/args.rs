@@ -27,6 +27,27 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Parses the command line. Help and version go to standard output (exit 0); a usage error
+/// is printed in the style of every other error (`bulkinup: error: …`,
+/// [`output::eprint_error`](crate::output::eprint_error)) and exits with clap's status, 2.
+pub fn parse() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e)
+            if !e.use_stderr()
+                || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let message = text.strip_prefix("error: ").unwrap_or(&text);
+            crate::output::eprint_error(message.trim_end());
+            std::process::exit(e.exit_code())
+        }
+    }
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
