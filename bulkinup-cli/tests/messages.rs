@@ -66,6 +66,44 @@ fn an_unknown_changeset_suggests_the_closest() {
 }
 
 #[test]
+fn a_mistyped_key_or_field_of_the_schema_file_suggests_the_closest() {
+    let dir = Dir::new();
+    for (cast, expected) in [
+        (
+            "casts = [\"id\"]",
+            "bulkinup: error: schema error at `schemas.Tag.changesets.changeset.casts`: unknown \
+             key `casts`: did you mean `cast`? (valid: cast, required, format, length, number, \
+             inclusion, exclusion, cast_assoc, cast_embed) (tags.toml:5:1)\n",
+        ),
+        (
+            "cast = [\"nme\"]",
+            "bulkinup: error: schema error in schema `Tag` at `changesets.changeset.cast`: \
+             unknown field `nme`: did you mean `name`? (fields of `Tag`: id, name) \
+             (tags.toml:5:1)\n",
+        ),
+    ] {
+        let schema = dir.write(
+            "tags.toml",
+            &format!(
+                "[schemas.Tag]\nsource = \"tags\"\nfields = {{ id = \"integer\", name = \"string\" }}\n\
+                 [schemas.Tag.changesets.changeset]\n{cast}\n"
+            ),
+        );
+        let out = dir.run(&[
+            "upsert",
+            "--schema",
+            &schema,
+            "--root",
+            "Tag",
+            "--database-url",
+            NOWHERE,
+        ]);
+        out.assert_code(2);
+        assert_eq!(out.stderr, expected);
+    }
+}
+
+#[test]
 fn a_missing_input_file_is_named_as_a_file_that_does_not_exist() {
     let dir = Dir::new();
     let s = schema();
@@ -84,23 +122,26 @@ fn a_missing_input_file_is_named_as_a_file_that_does_not_exist() {
 fn a_bad_database_url_flag_is_named_by_the_flag_without_a_doubled_prefix() {
     let dir = Dir::new();
     let s = schema();
-    let out = run(
-        &dir,
-        &upsert(&s, &["--database-url", "sqlite://x.db?bogus=1"]),
-    );
-    out.assert_code(2);
-    assert!(
-        out.stderr.starts_with(
-            "bulkinup: error: invalid option `--database-url`: cannot parse the URL: "
+    for (url, reason) in [
+        (
+            "sqlite://x.db?bogus=1",
+            "unknown query parameter `bogus` while parsing connection URL",
         ),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        !out.stderr.contains("error with configuration"),
-        "{}",
-        out.stderr
-    );
+        (
+            "mysql://127.0.0.1:1/x?ssl-mode=bogus",
+            "unknown value \"bogus\" for `ssl_mode`",
+        ),
+    ] {
+        let out = run(&dir, &upsert(&s, &["--database-url", url]));
+        out.assert_code(2);
+        assert_eq!(
+            out.stderr,
+            format!(
+                "bulkinup: error: invalid option `--database-url`: cannot parse the URL: \
+                 {reason}\nnothing was written\n"
+            )
+        );
+    }
     assert!(!dir.path().join("x.db").exists());
 }
 

@@ -688,7 +688,8 @@ fn unknown_field(d: &SchemaDef, key: &str, f: &str, s: &Schema) -> Error {
     d.err(
         key,
         format!(
-            "unknown field `{f}` (fields of `{}`: {})",
+            "unknown field `{f}`{} (fields of `{}`: {})",
+            crate::options::did_you_mean(f, &field_names(s)),
             s.name,
             Choices(&field_names(s))
         ),
