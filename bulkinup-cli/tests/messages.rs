@@ -209,6 +209,23 @@ fn schema_infer_and_check_on_a_mistyped_sqlite_path_create_no_file_and_name_it()
 }
 
 #[test]
+fn a_sqlite_path_in_a_missing_directory_names_the_directory() {
+    let dir = Dir::new();
+    let s = schema();
+    let out = run(
+        &dir,
+        &upsert(&s, &["--database-url", "sqlite://nodir/x.db", "-"]),
+    );
+    out.assert_code(1);
+    assert_eq!(
+        out.stderr,
+        "bulkinup: error: cannot connect to sqlite://nodir/x.db: the directory `nodir` of the \
+         SQLite file does not exist\nnothing was written\n"
+    );
+    assert!(!dir.path().join("nodir").exists());
+}
+
+#[test]
 fn a_usage_error_of_the_parser_has_the_same_prefix_as_ours() {
     let dir = Dir::new();
     let out = dir.run(&["upsert", "--bogus"]);

@@ -237,16 +237,27 @@ impl Db {
                 .read_only(read_only)
                 .foreign_keys(true);
             let memory = sqlite_url.contains(":memory:") || sqlite_url.contains("mode=memory");
+            let dir = opts
+                .get_filename()
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty());
+            if let Some(dir) = dir.filter(|d| !memory && !d.is_dir()) {
+                return Err(not_found(
+                    url,
+                    format!(
+                        "the directory `{}` of the SQLite file does not exist",
+                        dir.display()
+                    ),
+                ));
+            }
             if read_only && !memory && !opts.get_filename().exists() {
-                return Err(Error::Connect {
-                    url: redact(url),
-                    reason: format!(
+                return Err(not_found(
+                    url,
+                    format!(
                         "the SQLite file `{}` does not exist (it is opened read-only, never created)",
                         opts.get_filename().display()
                     ),
-                    timed_out_after: None,
-                    source: None,
-                });
+                ));
             }
             let pool = if memory {
                 // Each connection to `:memory:` is its own database: keep exactly one.
@@ -547,6 +558,17 @@ fn connect_reason(e: &sqlx::Error) -> String {
     match e {
         sqlx::Error::Database(db) => db.message().to_string(),
         other => configuration_reason(other),
+    }
+}
+
+/// An [`Error::Connect`] for a SQLite `url` whose file or directory is missing, found before
+/// connecting.
+fn not_found(url: &str, reason: String) -> Error {
+    Error::Connect {
+        url: redact(url),
+        reason,
+        timed_out_after: None,
+        source: None,
     }
 }
 
