@@ -267,7 +267,53 @@ fn error_is_coloured_when_colour_is_forced_and_plain_under_no_color() {
 // ---------------------------------------------------------------------------------------
 // Ctrl-C, on every database.
 
-on_every_database!(blog: ctrl_c_mid_load_prints_rolled_back_exits_130_and_writes_nothing);
+on_every_database!(blog:
+    ctrl_c_mid_load_prints_rolled_back_exits_130_and_writes_nothing,
+    ctrl_c_on_a_terminal_clears_the_progress_line_then_prints_rolled_back,
+);
+
+/// Ctrl-C typed on a pseudo-terminal: util-linux `script` runs the binary on one, the items
+/// and then the `^C` byte are typed into it (the terminal's line discipline turns the byte
+/// into SIGINT), and its output is what the terminal showed.
+async fn ctrl_c_on_a_terminal_clears_the_progress_line_then_prints_rolled_back(t: &TestDb) {
+    let s = schema();
+    let line = format!(
+        "{} upsert --schema {s} --root Author --chunk-size 1",
+        common::BIN
+    );
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"])
+        .current_dir(t.dir.path())
+        .env("DATABASE_URL", &t.url)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .expect("util-linux `script` runs (it gives the test its pseudo-terminal)");
+    let mut keyboard = child.stdin.take().expect("stdin");
+    keyboard
+        .write_all(b"{\"id\": 1, \"name\": \"a\"}\n{\"id\": 2, \"name\": \"b\"}\n")
+        .expect("type the items");
+    keyboard.flush().expect("flush");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    keyboard.write_all(b"\x03").expect("type Ctrl-C");
+    keyboard.flush().expect("flush");
+    let output = wait_with_deadline(child, Duration::from_secs(30));
+    drop(keyboard);
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(130), "{screen:?}");
+    assert!(
+        screen.contains("rows sent") || screen.contains("rows written"),
+        "the progress line was shown: {screen:?}"
+    );
+    assert!(
+        screen.ends_with("\r\u{1b}[2Kbulkinup: interrupted: rolled back\r\n"),
+        "{screen:?}"
+    );
+    assert_eq!(t.count("authors").await, 0);
+}
 
 async fn ctrl_c_mid_load_prints_rolled_back_exits_130_and_writes_nothing(t: &TestDb) {
     let s = schema();
