@@ -19,13 +19,34 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://bulkinup.db";
 /// Exit status: 0 done (also when items were skipped as invalid); 1 database error, everything
 /// rolled back; 2 usage, option or schema error, nothing touched; 3 malformed input, everything
 /// rolled back; 4 too many invalid items (--max-skipped), everything rolled back; 5 written,
-/// but the rejects file is incomplete.
+/// but the rejects file is incomplete; 130 interrupted (Ctrl-C), rolled back.
 #[derive(Debug, Parser)]
 #[command(name = "bulkinup", version, propagate_version = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Parses the command line. Help and version go to standard output (exit 0); a usage error
+/// is printed in the style of every other error (`bulkinup: error: …`,
+/// [`output::eprint_error`](crate::output::eprint_error)) and exits with clap's status, 2.
+pub fn parse() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e)
+            if !e.use_stderr()
+                || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let message = text.strip_prefix("error: ").unwrap_or(&text);
+            crate::output::eprint_error(message.trim_end());
+            std::process::exit(e.exit_code())
+        }
+    }
 }
 
 /// The subcommands.

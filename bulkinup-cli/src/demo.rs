@@ -14,7 +14,7 @@ use serde_json::Value as J;
 
 use crate::args::DemoArgs;
 use crate::output::{self, Failure};
-use crate::settings::database_kind;
+use crate::settings::{database_kind, locate_url};
 
 const SCHEMA: &str = include_str!("../../examples/blog/schema.toml");
 const CATEGORIES: &str = include_str!("../../examples/blog/categories.ndjson");
@@ -51,7 +51,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
 
     let db = Db::connect(&url)
         .await
-        .map_err(|e| Failure::new(e, "nothing was written"))?;
+        .map_err(|e| Failure::new(locate_url(e), "nothing was written"))?;
     let result = load(&db, &registry, &url, ddl, categories, authors).await;
     db.close().await;
     result

@@ -203,6 +203,22 @@ fn same_as_stdio(_: &Metadata) -> bool {
     false
 }
 
+/// Removes the SQLite file at `path` (and the journal files beside it) when it is empty: a
+/// call that created it and failed before writing anything leaves no 0-byte file behind. A
+/// file with content, or one that cannot be looked at, is left as it is.
+pub fn remove_if_empty(path: &Path) {
+    let empty = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0);
+    if !empty {
+        return;
+    }
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(side));
+    }
+    let _ = std::fs::remove_file(path);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,20 +14,18 @@ mod output;
 mod run;
 mod settings;
 
-use clap::Parser;
-
 /// mimalloc: the item trees are many small allocations; it cut the CPU per item by about a
 /// sixth in the dry-run benchmark (BENCHMARKS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let cli = args::Cli::parse();
+    let cli = args::parse();
     let code = match run::run(cli) {
         Ok(()) => 0,
         Err(failure) if failure.is_broken_pipe() => 0,
         Err(failure) => {
-            output::eprint_line(&format!("bulkinup: {failure}"));
+            output::eprint_error(&failure.to_string());
             failure.exit_code()
         }
     };

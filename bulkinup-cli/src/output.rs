@@ -54,6 +54,8 @@ pub struct Failure {
     pub error: Box<Error>,
     /// What happened to the database, e.g. that nothing was written.
     pub note: Option<&'static str>,
+    /// The database the call used (its URL, password hidden), named under a database error.
+    pub database: Option<String>,
 }
 
 /// The note of an error during the call.
@@ -69,7 +71,14 @@ impl Failure {
         Failure {
             error: Box::new(error),
             note: Some(note),
+            database: None,
         }
+    }
+
+    /// The same failure, naming the database at `url` (redacted) under a database error.
+    pub fn on(mut self, url: &str) -> Failure {
+        self.database = Some(bulkinup::redact(url));
+        self
     }
 
     /// Whether standard output was closed early (`bulkinup … | head`): not a failure.
@@ -88,13 +97,14 @@ impl From<Error> for Failure {
         Failure {
             error: Box::new(error),
             note: None,
+            database: None,
         }
     }
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error: {}", self.error)?;
+        write!(f, "{}", self.error)?;
         if let Some(kind) = self.error.db_kind() {
             let reason = match kind {
                 bulkinup::DbErrorKind::UniqueViolation => {
@@ -108,6 +118,13 @@ impl fmt::Display for Failure {
             if let Some(reason) = reason {
                 write!(f, " ({reason})")?;
             }
+        }
+        // A connection error names its URL itself.
+        if let Some(url) = &self.database
+            && self.error.exit_code() == 1
+            && !matches!(*self.error, Error::Connect { .. })
+        {
+            write!(f, "\ndatabase: {url}")?;
         }
         let unknown = matches!(
             *self.error,
@@ -153,6 +170,23 @@ pub fn print_line(line: &str) -> Result<()> {
 }
 
 /// Writes a message to standard error, ignoring a closed standard error.
+/// How `error:` is styled: as clap styles its own (bold red).
+const ERROR_STYLE: anstyle::Style = anstyle::Style::new()
+    .bold()
+    .fg_color(Some(anstyle::Color::Ansi(anstyle::AnsiColor::Red)));
+
+/// Prints `bulkinup: error: MESSAGE` on standard error: the one style of every error, the
+/// command line's (clap's) included. `error:` is coloured as clap colours it when standard
+/// error is a terminal, and plain when it is not or `NO_COLOR` is set (anstream decides, as
+/// for clap's own output).
+pub fn eprint_error(message: &str) {
+    let _ = writeln!(
+        anstream::stderr(),
+        "bulkinup: {ERROR_STYLE}error:{ERROR_STYLE:#} {message}"
+    );
+}
+
+/// Prints one line on standard error (ignoring a failure to do so).
 pub fn eprint_line(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }

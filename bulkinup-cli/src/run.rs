@@ -8,9 +8,22 @@ use futures::StreamExt;
 
 use crate::args::{Cli, Command, SchemaCommand, WriteArgs};
 use crate::demo;
+use crate::files;
 use crate::output::{self, Failure, PER_CHUNK, ROLLED_BACK, Report};
-use crate::settings::Settings;
+use crate::settings::{Settings, locate_url};
 use bulkinup::input::{self, Source};
+
+/// The message of a call interrupted by Ctrl-C (SIGINT).
+const INTERRUPTED: &str = "bulkinup: interrupted: rolled back";
+
+/// The message of a call with `--max-concurrency` interrupted by Ctrl-C.
+const INTERRUPTED_PER_CHUNK: &str = "bulkinup: interrupted: the chunks being written were rolled back; chunks committed before stay written";
+
+/// The exit status of a call interrupted by Ctrl-C: 128 + SIGINT, as shells report it.
+const INTERRUPTED_EXIT: i32 = 130;
+
+/// How long an interrupted call waits for its connections to close.
+const CLOSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Runs the parsed command line.
 ///
@@ -47,9 +60,21 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
         true => "sqlite::memory:",
         false => settings.database_url.as_str(),
     };
-    let db = Db::connect_timeout(url, settings.options.connect_timeout)
-        .await
-        .map_err(|e| Failure::new(e, "nothing was written"))?;
+    // A SQLite file this call creates is removed if the call leaves it empty (it failed
+    // before writing anything): a mistyped or default path leaves no 0-byte file behind.
+    let created = Db::sqlite_file(url).filter(|path| !path.exists());
+    let remove_if_created_empty = || {
+        if let Some(path) = &created {
+            files::remove_if_empty(path);
+        }
+    };
+    let db = match Db::connect_timeout(url, settings.options.connect_timeout).await {
+        Ok(db) => db,
+        Err(e) => {
+            remove_if_created_empty();
+            return Err(Failure::new(locate_url(e), "nothing was written").on(url));
+        }
+    };
 
     let on_skipped = Arc::clone(&report);
     let on_progress = Arc::clone(&report);
@@ -76,19 +101,36 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
     // Files can be read again: after a deadlock the library retries the call from the start,
     // and the report forgets what the rolled-back attempt reported.
     let (registry, root, verb) = (&settings.registry, &settings.root, settings.verb);
-    let result = match settings.inputs.iter().all(Source::rereadable) && report.restartable() {
-        true => {
-            let open = |attempt: u32| {
-                if attempt > 1 {
-                    report.restart(attempt)?;
-                }
-                items(Arc::clone(&report))
-            };
-            bulkinup::write_restartable(&db, registry, root, verb, open, &options).await
+    let writing = async {
+        match settings.inputs.iter().all(Source::rereadable) && report.restartable() {
+            true => {
+                let open = |attempt: u32| {
+                    if attempt > 1 {
+                        report.restart(attempt)?;
+                    }
+                    items(Arc::clone(&report))
+                };
+                bulkinup::write_restartable(&db, registry, root, verb, open, &options).await
+            }
+            false => {
+                let items = items(Arc::clone(&report))?;
+                bulkinup::write_stream(&db, registry, root, verb, items, &options).await
+            }
         }
-        false => {
-            let items = items(Arc::clone(&report))?;
-            bulkinup::write_stream(&db, registry, root, verb, items, &options).await
+    };
+    // Ctrl-C stops the call where it is: the open transaction is dropped (rolled back by the
+    // database when its connection closes), the progress line cleared, and the call exits 130.
+    let result = tokio::select! {
+        result = writing => result,
+        _ = tokio::signal::ctrl_c() => {
+            report.clear_progress();
+            let _ = tokio::time::timeout(CLOSE_LIMIT, db.close()).await;
+            remove_if_created_empty();
+            output::eprint_line(match settings.options.max_concurrency {
+                Some(_) => INTERRUPTED_PER_CHUNK,
+                None => INTERRUPTED,
+            });
+            std::process::exit(INTERRUPTED_EXIT);
         }
     };
     report.clear_progress();
@@ -106,13 +148,14 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
             // into place all the same (with --max-concurrency, committed chunks had them
             // skipped); before that, an existing rejects file stays as it was.
             if let Err(rejects) = report.finish_failed() {
-                output::eprint_line(&format!("bulkinup: error: {rejects}"));
+                output::eprint_error(&rejects.to_string());
             }
+            remove_if_created_empty();
             // Too many invalid items: the message itself says what was written.
             if let Error::TooManyInvalid { .. } = e {
                 return Err(e.into());
             }
-            return Err(Failure::new(settings.given.locate(e, None), note));
+            return Err(Failure::new(settings.given.locate(e, None), note).on(url));
         }
     };
     // The data is committed (or, in a dry run, validated) by now: a rejects file that cannot
@@ -143,7 +186,9 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
 async fn schema(command: SchemaCommand) -> Result<(), Failure> {
     match command {
         SchemaCommand::Infer(args) => {
-            let db = Db::connect(&args.db.database_url).await?;
+            let db = Db::connect_read_only(&args.db.database_url)
+                .await
+                .map_err(locate_url)?;
             let tables = (!args.tables.is_empty()).then_some(args.tables.as_slice());
             let text = bulkinup::catalog::infer(&db, tables, args.prefix.as_deref()).await;
             db.close().await;
@@ -153,7 +198,9 @@ async fn schema(command: SchemaCommand) -> Result<(), Failure> {
         SchemaCommand::Check(args) => {
             // The file is read and checked before the database is contacted.
             let registry = bulkinup::Registry::from_file(&args.schema)?.registry;
-            let db = Db::connect(&args.db.database_url).await?;
+            let db = Db::connect_read_only(&args.db.database_url)
+                .await
+                .map_err(locate_url)?;
             let mismatches = bulkinup::catalog::check(&db, &registry, args.prefix.as_deref()).await;
             db.close().await;
             let mismatches = mismatches?;

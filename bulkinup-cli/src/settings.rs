@@ -14,17 +14,37 @@ use crate::args::WriteArgs;
 use crate::files::{self, Rejects};
 use bulkinup::input::Source;
 
-/// The database `url` names, checked by the library; its error names `--database-url`.
+/// The database `url` names, checked by the library; its error names the flag or the
+/// environment variable the URL came from ([`locate_url`]).
 ///
 /// # Errors
 /// [`Error::InvalidOption`] for a scheme of no supported database.
 pub fn database_kind(url: &str) -> Result<DbKind> {
-    DbKind::from_url(url).map_err(|e| match e {
-        Error::InvalidOption { message, valid, .. } => {
-            bulkinup::options::Place::flag("--database-url").error(message, valid.as_deref())
+    DbKind::from_url(url).map_err(locate_url)
+}
+
+/// The library's error about the database URL (`database_url`), named by where the user
+/// gave it: `--database-url` on the command line (also for the default, which the flag
+/// overrides), else the environment variable, as `$DATABASE_URL`. Other errors pass through.
+pub fn locate_url(error: Error) -> Error {
+    match error {
+        Error::InvalidOption {
+            name,
+            message,
+            valid,
+        } if name == "database_url" => {
+            let on_command_line = std::env::args_os().any(|a| {
+                a.to_str()
+                    .is_some_and(|a| a == "--database-url" || a.starts_with("--database-url="))
+            });
+            let place = match on_command_line || std::env::var_os("DATABASE_URL").is_none() {
+                true => "--database-url",
+                false => "$DATABASE_URL",
+            };
+            bulkinup::options::Place::flag(place).error(message, valid.as_deref())
         }
         other => other,
-    })
+    }
 }
 
 /// The option flags of `upsert`/`insert`, as typed.
@@ -97,12 +117,18 @@ impl Settings {
             other => other,
         })?;
         let registry = file.registry.clone();
-        registry.get(&args.root).map_err(|e| match e {
-            Error::Schema { message, .. } => {
-                Error::option("--root", message, Some(&registry.schema_names().join(", ")))
-            }
-            other => other,
-        })?;
+        if registry.get(&args.root).is_err() {
+            let names = registry.schema_names();
+            return Err(Error::option(
+                "--root",
+                format!(
+                    "unknown schema `{}`{}",
+                    args.root,
+                    bulkinup::options::did_you_mean(&args.root, &names)
+                ),
+                Some(&names.join(", ")),
+            ));
+        }
         let (shared, per_verb) = schema_file_layers(&file, &schema_path, verb)?;
         let flags = Layer::from_flags(&flags(&args), verb)?;
         let merged = Layer::command_line_defaults()

@@ -768,7 +768,10 @@ fn option_values_are_checked_naming_the_flag_and_the_valid_choices() {
             &["--database-url", "oracle://x"],
             &["`--database-url`", "sqlite://PATH"],
         ),
-        (&["missing.ndjson"], &["cannot read `missing.ndjson`"]),
+        (
+            &["missing.ndjson"],
+            &["input file `missing.ndjson` does not exist"],
+        ),
         (&["--quiet", "--verbose"], &["cannot be used with"]),
     ];
     for (extra, fragments) in cases {

@@ -171,8 +171,61 @@ impl Db {
     /// [`Error::Connect`] when the connection fails or `limit` runs out, with the reason and
     /// the URL without its password.
     pub async fn connect_timeout(url: &str, limit: Duration) -> Result<Db> {
+        Db::open(url, limit, false).await
+    }
+
+    /// Connects as [`Db::connect`] to read only, for looking at a database that must exist:
+    /// a SQLite file is opened read-only (`mode=ro`) and never created. PostgreSQL and
+    /// MySQL/MariaDB connect as with [`Db::connect`].
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let e = bulkinup::Db::connect_read_only("sqlite://no/such/file.db").await.unwrap_err();
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "cannot connect to sqlite://no/such/file.db: the SQLite file `no/such/file.db` does not exist (it is opened read-only, never created)"
+    /// );
+    /// assert!(!std::path::Path::new("no/such/file.db").exists());
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Db::connect_timeout`], and [`Error::Connect`] naming the path of a SQLite file
+    /// that does not exist.
+    pub async fn connect_read_only(url: &str) -> Result<Db> {
+        Db::open(url, crate::options::DEFAULT_CONNECT_TIMEOUT, true).await
+    }
+
+    /// The file a `sqlite://PATH` URL names (`None` for another database or an in-memory
+    /// one), as the driver reads the URL.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// assert_eq!(bulkinup::Db::sqlite_file("sqlite://bulkinup.db").as_deref(), Some(Path::new("bulkinup.db")));
+    /// assert_eq!(bulkinup::Db::sqlite_file("sqlite::memory:"), None);
+    /// assert_eq!(bulkinup::Db::sqlite_file("postgres://h/db"), None);
+    /// ```
+    pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+        if DbKind::from_url(url).ok()? != DbKind::Sqlite {
+            return None;
+        }
+        let (sqlite_url, _) = sqlite_attachments(url).ok()?;
+        if sqlite_url.contains(":memory:") || sqlite_url.contains("mode=memory") {
+            return None;
+        }
+        let opts = SqliteConnectOptions::from_str(&sqlite_url).ok()?;
+        Some(opts.get_filename().to_path_buf())
+    }
+
+    /// Connects to `url` within `limit`; `read_only` opens a SQLite file read-only and never
+    /// creates it.
+    async fn open(url: &str, limit: Duration, read_only: bool) -> Result<Db> {
         let bad_url = |e: sqlx::Error| {
-            Error::option("database_url", format!("cannot parse the URL: {e}"), None)
+            Error::option(
+                "database_url",
+                format!("cannot parse the URL: {}", configuration_reason(&e)),
+                None,
+            )
         };
         let limit = limit.min(MAX_CONNECT_TIMEOUT);
         let kind = DbKind::from_url(url)?;
@@ -180,9 +233,32 @@ impl Db {
             let (sqlite_url, attach) = sqlite_attachments(url)?;
             let opts = SqliteConnectOptions::from_str(&sqlite_url)
                 .map_err(bad_url)?
-                .create_if_missing(true)
+                .create_if_missing(!read_only)
+                .read_only(read_only)
                 .foreign_keys(true);
             let memory = sqlite_url.contains(":memory:") || sqlite_url.contains("mode=memory");
+            let dir = opts
+                .get_filename()
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty());
+            if let Some(dir) = dir.filter(|d| !memory && !d.is_dir()) {
+                return Err(not_found(
+                    url,
+                    format!(
+                        "the directory `{}` of the SQLite file does not exist",
+                        dir.display()
+                    ),
+                ));
+            }
+            if read_only && !memory && !opts.get_filename().exists() {
+                return Err(not_found(
+                    url,
+                    format!(
+                        "the SQLite file `{}` does not exist (it is opened read-only, never created)",
+                        opts.get_filename().display()
+                    ),
+                ));
+            }
             let pool = if memory {
                 // Each connection to `:memory:` is its own database: keep exactly one.
                 SqlitePoolOptions::new()
@@ -481,8 +557,30 @@ fn connect_reason(e: &sqlx::Error) -> String {
     }
     match e {
         sqlx::Error::Database(db) => db.message().to_string(),
-        other => other.to_string(),
+        other => configuration_reason(other),
     }
+}
+
+/// An [`Error::Connect`] for a SQLite `url` whose file or directory is missing, found before
+/// connecting.
+fn not_found(url: &str, reason: String) -> Error {
+    Error::Connect {
+        url: redact(url),
+        reason,
+        timed_out_after: None,
+        source: None,
+    }
+}
+
+/// A driver's configuration error without sqlx's repeated `error with configuration: `
+/// prefix (a configuration error wrapping another one says it twice).
+fn configuration_reason(e: &sqlx::Error) -> String {
+    let text = e.to_string();
+    let mut reason = text.as_str();
+    while let Some(rest) = reason.strip_prefix("error with configuration: ") {
+        reason = rest;
+    }
+    reason.to_string()
 }
 
 /// The TLS parameters PostgreSQL's driver reads from a URL (each spelling it takes).

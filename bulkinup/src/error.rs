@@ -116,13 +116,14 @@ pub enum Error {
 
     /// An option is unknown, out of range, or does not apply. Reported before anything is
     /// written.
-    #[error("invalid option `{name}`: {message}{}", valid.as_ref().map(|v| format!(" (valid: {v})")).unwrap_or_default())]
+    #[error("{}{message}{}", option_head(name), valid_ctx(valid))]
     InvalidOption {
         /// The option's name, as in the docs (`chunk_size`, `on_conflict`, …).
         name: String,
         /// What is wrong with it.
         message: String,
-        /// The valid choices, when they can be listed.
+        /// The valid choices, when they can be listed (never empty: an empty list is not
+        /// shown).
         valid: Option<String>,
     },
 
@@ -371,6 +372,23 @@ fn loc_ctx(location: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+/// `invalid option `NAME`: ` for an option or flag; nothing for a positional argument
+/// (`INPUT`, all capitals), whose message says what it is.
+fn option_head(name: &str) -> String {
+    match name.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+        true => String::new(),
+        false => format!("invalid option `{name}`: "),
+    }
+}
+
+/// ` (valid: a, b)`, once, and nothing when there is no choice to list.
+fn valid_ctx(valid: &Option<String>) -> String {
+    match valid.as_deref().map(str::trim) {
+        Some(v) if !v.is_empty() => format!(" (valid: {v})"),
+        _ => String::new(),
+    }
+}
+
 fn tried(attempts: u32, restartable: bool) -> String {
     match (restartable, attempts) {
         (false, _) => {
@@ -423,7 +441,18 @@ impl Error {
         }
     }
 
-    /// Builds an [`Error::InvalidOption`].
+    /// Builds an [`Error::InvalidOption`]. Its message lists the valid choices once, and
+    /// none when the list is empty; a positional argument (`INPUT`) is not called an option.
+    ///
+    /// ```
+    /// use bulkinup::Error;
+    /// let e = Error::option("--root", "unknown schema `Autor`", Some("Author, Post"));
+    /// assert_eq!(e.to_string(), "invalid option `--root`: unknown schema `Autor` (valid: Author, Post)");
+    /// let e = Error::option("tables", "the database has no table `x`", Some(""));
+    /// assert_eq!(e.to_string(), "invalid option `tables`: the database has no table `x`");
+    /// let e = Error::option("INPUT", "input file `a.ndjson` does not exist", None);
+    /// assert_eq!(e.to_string(), "input file `a.ndjson` does not exist");
+    /// ```
     pub fn option(
         name: impl Into<String>,
         message: impl Into<String>,

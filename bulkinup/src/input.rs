@@ -85,14 +85,21 @@ impl Source {
                 let unreadable = |why: String| {
                     Error::option(
                         "INPUT",
-                        format!("cannot read `{}`: {why}", p.display()),
+                        format!("cannot read the input file `{}`: {why}", p.display()),
                         None,
                     )
                 };
                 if p.is_dir() {
                     return Err(unreadable("it is a directory".into()));
                 }
-                File::open(p).map_err(|e| unreadable(e.to_string()))?;
+                File::open(p).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => Error::option(
+                        "INPUT",
+                        format!("input file `{}` does not exist", p.display()),
+                        None,
+                    ),
+                    _ => unreadable(e.to_string()),
+                })?;
                 Ok(Source::File(p.clone()))
             })
             .collect()

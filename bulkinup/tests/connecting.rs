@@ -117,7 +117,10 @@ async fn sqlite_a_file_that_cannot_be_opened_fails_at_once_with_the_reason() {
     let (err, elapsed) = failed_connect(&url, Some(Duration::from_secs(5))).await;
     assert_eq!(
         err.to_string(),
-        format!("cannot connect to {url}: unable to open database file")
+        format!(
+            "cannot connect to {url}: the directory `{}` of the SQLite file does not exist",
+            dir.path().join("missing").display()
+        )
     );
     assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
 }

@@ -155,7 +155,10 @@ fn select<'c>(
                     let known: Vec<&str> = catalog.tables.keys().map(String::as_str).collect();
                     Error::option(
                         "tables",
-                        format!("{place} has no table `{name}`"),
+                        format!(
+                            "{place} has no table `{name}`{}",
+                            crate::options::did_you_mean(name, &known)
+                        ),
                         Some(&Choices(&known).to_string()),
                     )
                 })

@@ -40,9 +40,15 @@ pub const OPTION_KEYS: &[&str] = &[
     "max_skipped",
 ];
 
-/// `, did you mean `x`?` when one of `valid` is close to `given` (edit distance), else
-/// nothing.
-pub(crate) fn did_you_mean(given: &str, valid: &[&str]) -> String {
+/// `: did you mean `x`?` when one of `valid` is close to `given` (edit distance), else
+/// nothing: the one suggestion for every unknown name (option key, schema, field, table).
+///
+/// ```
+/// use bulkinup::options::did_you_mean;
+/// assert_eq!(did_you_mean("Autor", &["Author", "Post"]), ": did you mean `Author`?");
+/// assert_eq!(did_you_mean("Zebra", &["Author", "Post"]), "");
+/// ```
+pub fn did_you_mean(given: &str, valid: &[&str]) -> String {
     valid
         .iter()
         .map(|v| (strsim::levenshtein(given, v), *v))

@@ -34,7 +34,7 @@ use crate::plan::{Batch, ConflictPolicy, IntoPolicy, Policy};
 pub use crate::plan::{CONFLICT_ACTIONS, ConflictAction, Verb};
 use crate::schema::{Registry, Schema};
 use crate::summary::Summary;
-pub(crate) use layer::did_you_mean;
+pub use layer::did_you_mean;
 pub use layer::{
     Flags, Given, Layer, OPTION_KEYS, Place, Placeholder, file_layers, schema_file_layers,
 };
@@ -776,7 +776,10 @@ impl Options {
             let s = registry.get(key).map_err(|_| {
                 Error::option(
                     "recover_changeset_errors",
-                    format!("unknown schema `{key}`"),
+                    format!(
+                        "unknown schema `{key}`{}",
+                        layer::did_you_mean(key, &registry.schema_names())
+                    ),
                     Some(&Choices(&registry.schema_names()).to_string()),
                 )
             })?;

@@ -294,8 +294,9 @@ fn resolve_associations(
             d.err(
                 &format!("{key}.related"),
                 format!(
-                    "unknown related schema `{}` (known: {})",
+                    "unknown related schema `{}`{} (known: {})",
                     a.related,
+                    crate::options::did_you_mean(&a.related, &names),
                     Choices(&names)
                 ),
             )
@@ -687,7 +688,8 @@ fn unknown_field(d: &SchemaDef, key: &str, f: &str, s: &Schema) -> Error {
     d.err(
         key,
         format!(
-            "unknown field `{f}` (fields of `{}`: {})",
+            "unknown field `{f}`{} (fields of `{}`: {})",
+            crate::options::did_you_mean(f, &field_names(s)),
             s.name,
             Choices(&field_names(s))
         ),

@@ -225,7 +225,11 @@ impl<'a> Loader<'a> {
         self.error(
             &join(path, name),
             &key.span(),
-            format!("unknown key `{name}` (valid: {})", valid.join(", ")),
+            format!(
+                "unknown key `{name}`{} (valid: {})",
+                crate::options::did_you_mean(name, valid),
+                valid.join(", ")
+            ),
         )
     }
 

@@ -204,7 +204,11 @@ impl Schema {
         self.changesets.get(name).ok_or_else(|| {
             Error::option(
                 "changeset",
-                format!("schema `{}` has no changeset named `{name}`", self.name),
+                format!(
+                    "schema `{}` has no changeset named `{name}`{}",
+                    self.name,
+                    crate::options::did_you_mean(name, &self.changeset_names())
+                ),
                 Some(&Choices(&self.changeset_names()).to_string()),
             )
         })
@@ -255,7 +259,8 @@ impl Registry {
                 None,
                 None,
                 format!(
-                    "unknown schema `{name}` (known: {})",
+                    "unknown schema `{name}`{} (known: {})",
+                    crate::options::did_you_mean(name, &self.schema_names()),
                     Choices(&self.schema_names())
                 ),
             )
