@@ -180,12 +180,12 @@ impl Db {
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// let e = bulkinup::Db::connect_read_only("sqlite://no/such/file.db").await.unwrap_err();
+    /// let e = bulkinup::Db::connect_read_only("sqlite://no-such-file.db").await.unwrap_err();
     /// assert_eq!(
     ///     e.to_string(),
-    ///     "cannot connect to sqlite://no/such/file.db: the SQLite file `no/such/file.db` does not exist (it is opened read-only, never created)"
+    ///     "cannot connect to sqlite://no-such-file.db: the SQLite file `no-such-file.db` does not exist (it is opened read-only, never created)"
     /// );
-    /// assert!(!std::path::Path::new("no/such/file.db").exists());
+    /// assert!(!std::path::Path::new("no-such-file.db").exists());
     /// # });
     /// ```
     ///
