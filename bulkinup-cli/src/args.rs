@@ -184,9 +184,11 @@ pub struct WriteArgs {
     )]
     pub max_concurrency: Option<String>,
 
-    /// Time limit in seconds for the whole transaction (per chunk with --max-concurrency)
-    /// and for each statement; `infinity` for none [default: 15]. Reading the input counts:
-    /// raise it for long imports.
+    /// Time limit in seconds for the whole transaction (per chunk with --max-concurrency),
+    /// reading the input included, and for each statement; `infinity` for none. Default:
+    /// none (`infinity`), each statement still bounded by --statement-timeout; a schema
+    /// file's `[options] timeout` applies when this flag is not given. (The library's
+    /// default is 15 s.)
     #[arg(
         long,
         value_name = "SECONDS",

@@ -2,7 +2,7 @@
 //! the middle of a run (a local TCP proxy in front of the real server stops forwarding when
 //! the statement writing `posts` is sent) ends the run with exit status 1 within `--timeout`
 //! (or `--statement-timeout`) plus a few seconds, with nothing committed; the schema file's
-//! `statement_timeout` applies and the flag overrides it; bad values exit 2.
+//! `statement_timeout` and `timeout` apply and the flags override them; bad values exit 2.
 
 mod common;
 
@@ -14,6 +14,7 @@ on_database_servers!(blog:
     a_stalled_connection_exits_1_within_the_timeout_and_commits_nothing,
     a_stalled_connection_exits_1_at_the_statement_timeout_when_the_call_has_no_limit,
     the_schema_file_statement_timeout_applies_and_the_flag_overrides_it,
+    the_schema_file_timeout_applies_and_the_flag_overrides_it,
 );
 
 const ITEM: &str = "{\"id\": 1, \"name\": \"Alice\", \"posts\": [{\"id\": 1, \"author_id\": 1, \"title\": \"t\"}]}\n";
@@ -98,6 +99,30 @@ async fn the_schema_file_statement_timeout_applies_and_the_flag_overrides_it(t: 
     let (out, elapsed, proxy) = stalled_upsert(t, &file, &["--statement-timeout", "0.5"]);
     out.assert_code(1)
         .assert_stderr(&["timed out after 0.5 s (statement_timeout)"]);
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    drop(proxy);
+    assert_eq!(t.count("authors").await, 0);
+}
+
+/// The CLI sets no limit on the whole call by default, but a schema file's `[options]
+/// timeout` still sets one, and `--timeout` overrides it.
+async fn the_schema_file_timeout_applies_and_the_flag_overrides_it(t: &TestDb) {
+    let blog = std::fs::read_to_string(blog_schema()).expect("the blog schema");
+    let file = t
+        .dir
+        .write("short.toml", &format!("{blog}\n[options]\ntimeout = 1\n"));
+    let (out, elapsed, proxy) = stalled_upsert(t, &file, &[]);
+    out.assert_code(1)
+        .assert_stderr(&["timed out after 1 s (timeout) writing table `posts`"]);
+    assert!(elapsed < Duration::from_secs(1 + 5), "{elapsed:?}");
+    drop(proxy);
+
+    let file = t
+        .dir
+        .write("long.toml", &format!("{blog}\n[options]\ntimeout = 60\n"));
+    let (out, elapsed, proxy) = stalled_upsert(t, &file, &["--timeout", "0.5"]);
+    out.assert_code(1)
+        .assert_stderr(&["timed out after 0.5 s (timeout) writing table `posts`"]);
     assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
     drop(proxy);
     assert_eq!(t.count("authors").await, 0);

@@ -13,7 +13,9 @@
 //! Each item carries its [`Origin`]: the file (`-` for standard input) and the 1-based line
 //! (NDJSON) or element (JSON array). Malformed input ends the stream with an
 //! [`Error::Input`] naming the file, the line and serde_json's message, which rolls back the
-//! call.
+//! call. Numbers are kept as written (serde_json's `arbitrary_precision`), so a valid number
+//! out of a 64-bit float's range (`1e400`) is well-formed input: its field's cast decides
+//! (`is invalid` for `integer`, `float`, `decimal`; kept exactly in a `map`).
 //!
 //! Every item is bounded: an NDJSON line (its bytes before the `\n`) or a JSON-array element
 //! (its bytes from its first non-blank one up to the `,` or `]` that ends it) longer than

@@ -324,25 +324,30 @@ fn statement_timeout_zero_is_refused_naming_the_option() {
 }
 
 #[test]
-fn the_command_line_default_statement_timeout_is_60_s_under_the_schema_file_and_the_flags() {
+fn the_command_line_sets_no_call_timeout_and_a_60_s_statement_timeout_under_the_schema_file_and_the_flags()
+ {
     use bulkinup::options::{Flags, Layer};
     let registry = common::blog();
     let now = chrono::Utc::now();
+    let secs = |s: u64| Some(Duration::from_secs(s));
+    // (timeout, statement_timeout) resolved from the layers
     let resolve = |layer: Layer| {
-        layer
+        let options = layer
             .resolve(&registry, bulkinup::Verb::Upsert, "Author", false, now)
-            .expect("resolves")
-            .statement_timeout
+            .expect("resolves");
+        (options.timeout, options.statement_timeout)
     };
-    assert_eq!(Options::default().statement_timeout, None);
+    let library = Options::default();
     assert_eq!(
-        resolve(Layer::command_line_defaults()),
-        Some(Duration::from_secs(60))
+        (library.timeout, library.statement_timeout),
+        (secs(15), None)
     );
+    assert_eq!(resolve(Layer::default()), (secs(15), None));
+    assert_eq!(resolve(Layer::command_line_defaults()), (None, secs(60)));
     let file = bulkinup::Registry::from_toml_str(
         "[schemas.Tag]\nsource = \"tags\"\nfields = { id = \"integer\" }\n\
          [schemas.Tag.changesets.changeset]\ncast = [\"id\"]\n\
-         [options]\nstatement_timeout = 5\n",
+         [options]\ntimeout = 5\nstatement_timeout = 2\n",
         "defaults.toml",
     )
     .expect("loads");
@@ -352,15 +357,16 @@ fn the_command_line_default_statement_timeout_is_60_s_under_the_schema_file_and_
     let under_file = Layer::command_line_defaults()
         .overlay(shared.clone())
         .overlay(per_verb.clone());
-    assert_eq!(resolve(under_file), Some(Duration::from_secs(5)));
+    assert_eq!(resolve(under_file), (secs(5), secs(2)));
     let mut flags = Flags::default();
+    flags.timeout = Some("30".into());
     flags.statement_timeout = Some("infinity".into());
     let flags = Layer::from_flags(&flags, bulkinup::Verb::Upsert).expect("flags");
     let all = Layer::command_line_defaults()
         .overlay(shared)
         .overlay(per_verb)
         .overlay(flags);
-    assert_eq!(resolve(all), None);
+    assert_eq!(resolve(all), (secs(30), None));
 }
 
 #[tokio::test]

@@ -94,6 +94,14 @@ impl Dir {
         std::fs::read_to_string(self.path().join(name)).expect("read test file")
     }
 
+    /// The JSON values of an NDJSON file of the dir (a rejects file), one per line.
+    pub fn read_ndjson(&self, name: &str) -> Vec<J> {
+        self.read(name)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("an NDJSON line is JSON"))
+            .collect()
+    }
+
     /// The binary, in this dir, without `DATABASE_URL` from the environment.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);

@@ -326,11 +326,31 @@ pub struct Flags {
 
 impl Layer {
     /// The command-line tool's own defaults, where they differ from the library's: the
-    /// lowest layer, under the schema file's `[options]` and the flags. Only
-    /// `statement_timeout`, 60 s ([`CLI_DEFAULT_STATEMENT_TIMEOUT`](super::CLI_DEFAULT_STATEMENT_TIMEOUT)),
-    /// so that no wait of a run with default flags is unbounded.
+    /// lowest layer, under the schema file's `[options]` and the flags. Two options:
+    /// - `timeout`: none (`infinity`), where the library has 15 s
+    ///   ([`DEFAULT_TIMEOUT`](super::DEFAULT_TIMEOUT)): a bulk load from the command line
+    ///   takes as long as its input, as `psql \copy` or `mysqlimport` do;
+    /// - `statement_timeout`: 60 s ([`CLI_DEFAULT_STATEMENT_TIMEOUT`](super::CLI_DEFAULT_STATEMENT_TIMEOUT)),
+    ///   where the library has none of its own, so that no wait of a run with default flags
+    ///   is unbounded.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bulkinup::options::Layer;
+    ///
+    /// let defaults = Layer::command_line_defaults();
+    /// assert_eq!(defaults.timeout.map(|g| g.value), Some(None));
+    /// assert_eq!(
+    ///     defaults.statement_timeout.map(|g| g.value),
+    ///     Some(Some(Duration::from_secs(60)))
+    /// );
+    /// ```
     pub fn command_line_defaults() -> Layer {
         Layer {
+            timeout: Some(Given {
+                value: None,
+                place: Place::flag("--timeout"),
+            }),
             statement_timeout: Some(Given {
                 value: Some(super::CLI_DEFAULT_STATEMENT_TIMEOUT),
                 place: Place::flag("--statement-timeout"),

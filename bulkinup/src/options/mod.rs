@@ -64,7 +64,9 @@ impl<T: ?Sized> fmt::Debug for Handler<T> {
     }
 }
 
-/// The default `timeout`: 15 seconds, as Ecto's.
+/// The library's default `timeout`: 15 seconds, as Ecto's. The command-line tool has none
+/// (`--timeout infinity`, [`Layer::command_line_defaults`]); each of its statements is
+/// bounded by [`CLI_DEFAULT_STATEMENT_TIMEOUT`] instead.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The default `connect_timeout`: 10 seconds.
@@ -74,7 +76,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_ITEM_BYTES: usize = 256 << 20;
 /// The command-line tool's default `statement_timeout` (`--statement-timeout`): 60 seconds,
 /// so that with default flags no statement waits without a limit, even when the whole call
-/// has none (`--timeout infinity`). The library's default is no limit of its own: each
+/// has none (the command line's default, `--timeout infinity`). The library's default is no limit of its own: each
 /// statement is then bounded by what remains of `timeout`.
 pub const CLI_DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -160,7 +162,8 @@ pub struct Options {
     /// Per schema (by name): `field → fallback` used to recover an invalid changeset.
     pub recover_changeset_errors: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
     /// Limit for the whole transaction (per chunk with `max_concurrency`) and each
-    /// statement; `None` for no limit. Default 15 s.
+    /// statement; `None` for no limit. Default 15 s ([`DEFAULT_TIMEOUT`]); the command-line
+    /// tool's default is `None` ([`Layer::command_line_defaults`]).
     ///
     /// Enforced on the client's clock, whatever the server or the network does: it is
     /// checked before each statement and before the commit, and each statement (the
