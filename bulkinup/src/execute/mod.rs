@@ -34,7 +34,7 @@ use crate::schema::Registry;
 use crate::summary::Summary;
 use deadline::{Deadline, Held};
 pub(crate) use deadline::{fetch_json_within, statement_limit};
-use producer::{Producer, YIELD_EVERY};
+use producer::{Chunk, Producer, YIELD_EVERY};
 use unique::UniqueKeys;
 #[cfg(test)] // the dialect's tests check it where the executor's callers know it
 pub(crate) use writer::rows_per_statement;
@@ -144,8 +144,8 @@ where
     let unique = Arc::new(UniqueKeys::new(&B::default(), options.any_unique_key));
     let summary = match (options.dry_run, options.max_concurrency) {
         (true, _) => {
-            while let Some(batches) = producer.next_chunk().await? {
-                producer.planned(&batches);
+            while let Some(chunk) = producer.next_chunk().await? {
+                producer.planned(&chunk.batches);
             }
             producer.check_invalid_at_end()?;
             producer.finish();
@@ -187,12 +187,12 @@ where
     // statements of the previous one (the producer yields every few items so the writer's
     // I/O is served promptly). Both run in this task; the channel holds one chunk.
     let mut writer = Writer::<B>::new(Arc::clone(&producer.resolved), deadline, unique);
-    let (mut send, mut recv) = futures::channel::mpsc::channel::<Vec<Batch>>(1);
+    let (mut send, mut recv) = futures::channel::mpsc::channel::<Chunk>(1);
     producer.yield_every = YIELD_EVERY;
     let produce = async {
-        while let Some(batches) = producer.next_chunk().await? {
-            producer.planned(&batches);
-            if send.send(batches).await.is_err() {
+        while let Some(chunk) = producer.next_chunk().await? {
+            producer.planned(&chunk.batches);
+            if send.send(chunk).await.is_err() {
                 break; // the writer failed; its error is returned
             }
         }
@@ -201,8 +201,8 @@ where
     };
     let consume = async {
         let result = async {
-            while let Some(batches) = recv.next().await {
-                writer.write_all(tx, batches).await?;
+            while let Some(chunk) = recv.next().await {
+                writer.write_all(tx, chunk.batches).await?;
             }
             Ok::<(), Error>(())
         }
@@ -242,7 +242,7 @@ where
     loop {
         while first_error.is_none() && tasks.len() < n {
             match producer.next_chunk().await {
-                Ok(Some(batches)) => {
+                Ok(Some(chunk)) => {
                     let pool = pool.clone();
                     let resolved = Arc::clone(&producer.resolved);
                     let unique = Arc::clone(&unique);
@@ -250,7 +250,7 @@ where
                         pool,
                         resolved,
                         unique,
-                        batches,
+                        chunk,
                         (timeout, statement_timeout),
                     ));
                 }
@@ -290,7 +290,7 @@ async fn write_chunk<B>(
     pool: Pool<B::DB>,
     resolved: Arc<ResolvedOptions>,
     unique: Arc<UniqueKeys>,
-    batches: Vec<Batch>,
+    chunk: Chunk,
     (timeout, statement_timeout): (Option<Duration>, Option<Duration>),
 ) -> Result<Counts>
 where
@@ -307,7 +307,7 @@ where
             let mut tx = deadline::begin::<B>(&mut conn, &deadline).await?;
             let mut writer =
                 Writer::<B>::new(Arc::clone(&resolved), deadline.clone(), Arc::clone(&unique));
-            writer.write_all(&mut tx, batches.clone()).await?;
+            writer.write_all(&mut tx, chunk.batches.clone()).await?;
             deadline::commit::<B>(tx, &deadline).await?;
             Ok(writer.counts)
         }

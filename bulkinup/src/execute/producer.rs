@@ -8,7 +8,7 @@ use futures::{Stream, StreamExt};
 
 use crate::changeset::{CastCtx, Changeset, cast_with, recover, recoverable};
 use crate::error::{Error, Result};
-use crate::item::Item;
+use crate::item::{Item, Origin};
 use crate::options::{Handler, MaxSkipped, ResolvedOptions, Skipped};
 use crate::plan::{Batch, Planner};
 use crate::schema::{Registry, Schema};
@@ -16,6 +16,22 @@ use crate::summary::{SkippedReport, Summary};
 
 /// How many items the producer validates between two yields when it runs beside a writer.
 pub(super) const YIELD_EVERY: usize = 32;
+
+/// One chunk of the input, planned: its batches, the valid items they were planned from
+/// (so that a failing chunk can be planned again item by item, to find the item the
+/// database refused), and where the chunk began and ended in the input.
+#[derive(Debug, Clone)]
+#[allow(dead_code)] // `items`, `first` and `last` are read by the work that follows
+pub(crate) struct Chunk {
+    /// The batches, in write order.
+    pub(crate) batches: Vec<Batch>,
+    /// The valid items, in input order (the skipped ones are not written).
+    pub(crate) items: Vec<Item>,
+    /// Where the chunk's first item (valid or not) came from, when known.
+    pub(crate) first: Option<Origin>,
+    /// Where the chunk's last item (valid or not) came from, when known.
+    pub(crate) last: Option<Origin>,
+}
 
 /// Reads, validates, recovers and plans the input, one chunk at a time.
 pub(super) struct Producer<'r, S> {
@@ -53,13 +69,15 @@ impl<'r, S: Stream<Item = Result<Item>>> Producer<'r, S> {
         }
     }
 
-    /// The next chunk's batches, or `None` at the end of the input.
-    pub(super) async fn next_chunk(&mut self) -> Result<Option<Vec<Batch>>> {
+    /// The next chunk, or `None` at the end of the input.
+    pub(super) async fn next_chunk(&mut self) -> Result<Option<Chunk>> {
         let options = &self.resolved.options;
         let chunk_size = options.chunk_size;
         let mut invalid: Vec<Skipped> = Vec::new();
         let mut recovered: Vec<Changeset> = Vec::new();
         let recovery = !options.recover_changeset_errors.is_empty();
+        let mut valid: Vec<Item> = Vec::new();
+        let (mut first, mut last) = (None, None);
         // Each item is cast and planned as soon as it is pulled, while its JSON is still in
         // the CPU's cache (casting a whole chunk after reading it missed the cache on every
         // attrs lookup).
@@ -70,6 +88,10 @@ impl<'r, S: Stream<Item = Result<Item>>> Producer<'r, S> {
                 None => break,
             };
             n += 1;
+            if n == 1 {
+                first.clone_from(&item.origin);
+            }
+            last.clone_from(&item.origin);
             if self.yield_every > 0 && n % self.yield_every == 0 {
                 tokio::task::yield_now().await;
             }
@@ -96,6 +118,7 @@ impl<'r, S: Stream<Item = Result<Item>>> Producer<'r, S> {
             if cs.is_valid() {
                 self.summary.written += 1;
                 self.planner.add(cs);
+                valid.push(item);
             } else {
                 self.summary.skipped += 1;
                 self.skipped.record(&cs, &item);
@@ -132,7 +155,12 @@ impl<'r, S: Stream<Item = Result<Item>>> Producer<'r, S> {
         {
             f(&recovered);
         }
-        Ok(Some(self.planner.take()))
+        Ok(Some(Chunk {
+            batches: self.planner.take(),
+            items: valid,
+            first,
+            last,
+        }))
     }
 
     /// [`Error::TooManyInvalid`] if the invalid items read so far pass `limit`.
