@@ -29,7 +29,6 @@ use crate::dialect::Backend;
 use crate::error::{Error, Result};
 use crate::item::Item;
 use crate::options::{Options, ResolvedOptions, Verb};
-use crate::plan::Batch;
 use crate::schema::Registry;
 use crate::summary::Summary;
 use deadline::{Deadline, Held};
