@@ -291,6 +291,17 @@ pub struct WriteArgs {
     #[arg(long, value_name = "N|N%", help_heading = "Write options")]
     pub max_skipped: Option<String>,
 
+    /// What to do when the database refuses a row (a foreign-key, unique, NOT NULL or CHECK
+    /// violation, a value too long or not accepted): `rollback` (the default) fails the call
+    /// naming the input item (file:line, primary key) and the database's message and detail,
+    /// everything rolled back; `reject` sets the refused items aside (into --rejects, with
+    /// "stage": "database"), counts them as `rejected`, and commits the rest. Either way the
+    /// failing chunk's items are written again in halves, in savepoints, to find the item.
+    /// Errors not about a row (connection lost, timeout, permission) always roll back.
+    /// Rejected items count toward --max-skipped.
+    #[arg(long, value_name = "rollback|reject", help_heading = "Write options")]
+    pub on_error: Option<String>,
+
     /// Write every skipped (invalid) item to FILE as NDJSON: file, line (or index), item and
     /// the nested error tree. FILE is replaced when the call ends, if it read its input (also
     /// when it then failed); it may not be an input, the schema file, or standard input or

@@ -67,6 +67,7 @@ fn flags(args: &WriteArgs) -> Flags {
     f.prefix = args.prefix.clone();
     f.any_unique_key = args.any_unique_key;
     f.max_skipped = args.max_skipped.clone();
+    f.on_error = args.on_error.clone();
     f
 }
 

@@ -92,6 +92,38 @@ impl Waited {
     }
 }
 
+/// The input item an error is about: where it came from, its schema and its primary key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemRef {
+    /// Where the item came from (file and line, or array element), when known.
+    pub origin: Option<crate::Origin>,
+    /// The item's (root) schema.
+    pub schema: String,
+    /// Its primary key as the input gave it (`null` when it has none; an array for a
+    /// composite key).
+    pub primary_key: serde_json::Value,
+}
+
+/// `feed.ndjson:3 (Author, primary key 7)`; `feed.json element 3 (…)`; `item 3 (…)` for an
+/// item without a file.
+impl fmt::Display for ItemRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.origin {
+            Some(o) => match (o.line, o.index) {
+                (Some(line), _) => write!(f, "{}:{line}", o.file)?,
+                (None, Some(index)) => write!(f, "{} element {index}", o.file)?,
+                (None, None) => write!(f, "{}", o.file)?,
+            },
+            None => f.write_str("an unnamed input")?,
+        }
+        write!(f, " ({}", self.schema)?;
+        match &self.primary_key {
+            serde_json::Value::Null => f.write_str(", no primary key)"),
+            key => write!(f, ", primary key {key})"),
+        }
+    }
+}
+
 /// Everything that can make a bulkinup call fail.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -141,7 +173,32 @@ pub enum Error {
 
     /// The database refused a statement, or the connection failed. The transaction was
     /// rolled back.
-    #[error("database error{}: {message}", table.as_ref().map(|t| format!(" writing table `{t}`")).unwrap_or_default())]
+    ///
+    /// When the database refused a row (a constraint violation, a value it does not accept),
+    /// `item` names the input item whose rows it refused: the call found it by writing the
+    /// failing chunk's items again in halves, each in a savepoint, down to one item.
+    ///
+    /// ```
+    /// use bulkinup::{Error, ItemRef, Origin};
+    /// let e = Error::database(Some("posts"), sqlx::Error::Protocol("violates a foreign key".into()))
+    ///     .with_item(ItemRef {
+    ///         origin: Some(Origin { file: "feed.ndjson".into(), line: Some(3), index: None }),
+    ///         schema: "Author".into(),
+    ///         primary_key: serde_json::json!(7),
+    ///     });
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "database error writing table `posts`, for the item at feed.ndjson:3 \
+    ///      (Author, primary key 7): encountered unexpected or invalid data: violates a foreign key"
+    /// );
+    /// ```
+    #[error(
+        "database error{}{}: {message}{}{}",
+        table.as_ref().map(|t| format!(" writing table `{t}`")).unwrap_or_default(),
+        item.as_ref().map(|i| format!(", for the item at {i}")).unwrap_or_default(),
+        detail.as_ref().map(|d| format!("; detail: {d}")).unwrap_or_default(),
+        hint.as_ref().map(|h| format!("; hint: {h}")).unwrap_or_default(),
+    )]
     Database {
         /// The table the failing statement wrote to, when the failure came from a write.
         table: Option<String>,
@@ -153,6 +210,13 @@ pub enum Error {
         constraint: Option<String>,
         /// The database's message.
         message: String,
+        /// The database's detail (PostgreSQL's `DETAIL`: `Key (category_id)=(99) is not
+        /// present in table "categories".`), when it gives one.
+        detail: Option<String>,
+        /// The database's hint (PostgreSQL's `HINT`), when it gives one.
+        hint: Option<String>,
+        /// The input item whose rows the database refused, when it was found.
+        item: Option<Box<ItemRef>>,
         /// The underlying driver error.
         #[source]
         source: Box<sqlx::Error>,
@@ -491,13 +555,38 @@ impl Error {
             ),
             other => (DbErrorKind::Other, None, None, other.to_string()),
         };
+        let pg = match &source {
+            sqlx::Error::Database(db) => db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>(),
+            _ => None,
+        };
         Error::Database {
             table: table.map(str::to_string),
             kind,
             code,
             constraint,
             message,
+            detail: pg.and_then(|e| e.detail()).map(str::to_string),
+            hint: pg.and_then(|e| e.hint()).map(str::to_string),
+            item: None,
             source: Box::new(source),
+        }
+    }
+
+    /// This error naming the input item whose rows the database refused (a database error;
+    /// any other error is returned as it is).
+    pub fn with_item(mut self, refused: ItemRef) -> Self {
+        if let Error::Database { item, .. } = &mut self {
+            *item = Some(Box::new(refused));
+        }
+        self
+    }
+
+    /// The input item a database error names ([`Error::with_item`]), if any.
+    pub fn item(&self) -> Option<&ItemRef> {
+        match self {
+            Error::Database { item, .. } => item.as_deref(),
+            Error::Contention { source, .. } => source.item(),
+            _ => None,
         }
     }
 

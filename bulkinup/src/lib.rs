@@ -234,13 +234,13 @@ use futures::Stream;
 pub use catalog::Mismatch;
 pub use changeset::{AssocChange, Changeset, FieldError};
 pub use db::{Db, DbKind, URL_FORMS, redact};
-pub use error::{DbErrorKind, Error, Result, Waited};
+pub use error::{DbErrorKind, Error, ItemRef, Result, Waited};
 pub use execute::{CALL_ATTEMPTS, CHUNK_ATTEMPTS};
 pub use item::{Item, Origin};
 pub use options::{
     CLI_DEFAULT_STATEMENT_TIMEOUT, CONFLICT_ACTIONS, ConflictAction, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_ITEM_BYTES, DEFAULT_TIMEOUT, Handler, MaxSkipped, Options, Skipped, Verb,
-    WriteContext, WriterHook,
+    DEFAULT_MAX_ITEM_BYTES, DEFAULT_TIMEOUT, Handler, MaxSkipped, ON_ERROR_CHOICES, OnError,
+    Options, Rejected, Skipped, Verb, WriteContext, WriterHook,
 };
 pub use repo::Repo;
 pub use schema::{

@@ -43,6 +43,12 @@ pub struct Summary {
     /// the parent (not part of the JSON summary). When they are most of the skipped items,
     /// [`Summary::skipped_line`] ends with a hint.
     pub skipped_for_missing_foreign_key: u64,
+    /// Top-level items the database refused and that were set aside, with `on_error` =
+    /// `reject` ([`OnError::Reject`](crate::OnError::Reject)); not counted in `written`.
+    pub rejected: u64,
+    /// The primary keys of the first [`SKIPPED_KEYS_LISTED`] rejected items, in input order
+    /// (not part of the JSON summary).
+    pub rejected_keys: Vec<J>,
 }
 
 impl Summary {
@@ -58,6 +64,8 @@ impl Summary {
             statements: BTreeMap::new(),
             skipped_keys: Vec::new(),
             skipped_for_missing_foreign_key: 0,
+            rejected: 0,
+            rejected_keys: Vec::new(),
         }
     }
 
@@ -84,7 +92,7 @@ impl Summary {
         if self.skipped == 0 {
             return None;
         }
-        let total = self.written + self.skipped;
+        let total = self.read();
         let more = if self.skipped as usize > self.skipped_keys.len() {
             format!("first {} ", self.skipped_keys.len())
         } else {
@@ -103,8 +111,47 @@ impl Summary {
         ))
     }
 
+    /// The top-level items the call read: written, skipped and rejected.
+    pub fn read(&self) -> u64 {
+        self.written + self.skipped + self.rejected
+    }
+
+    /// The one line that reports the items the database refused and that were set aside
+    /// (`on_error` = `reject`), or `None` when there were none.
+    ///
+    /// ```
+    /// # use bulkinup::{Summary, Verb};
+    /// let mut s = Summary::new(Verb::Upsert);
+    /// s.root = "Author".into();
+    /// s.written = 997;
+    /// s.rejected = 3;
+    /// s.rejected_keys = vec![serde_json::json!(4), serde_json::json!(9), serde_json::json!(12)];
+    /// assert_eq!(
+    ///     s.rejected_line().unwrap(),
+    ///     "upsert Author: rejected 3 of 1000 items refused by the database; primary keys: [4,9,12]"
+    /// );
+    /// ```
+    pub fn rejected_line(&self) -> Option<String> {
+        if self.rejected == 0 {
+            return None;
+        }
+        let more = match self.rejected as usize > self.rejected_keys.len() {
+            true => format!("first {} ", self.rejected_keys.len()),
+            false => String::new(),
+        };
+        Some(format!(
+            "{} {}: rejected {} of {} items refused by the database; {more}primary keys: {}",
+            self.verb,
+            self.root,
+            self.rejected,
+            self.read(),
+            J::from(self.rejected_keys.clone())
+        ))
+    }
+
     /// The summary as the CLI prints it: `{"upserted":2,"skipped":0,"rows":{"authors":2}}`
-    /// (`inserted` for an insert; `"recovered": N` is added when items were recovered).
+    /// (`inserted` for an insert; `"recovered": N` is added when items were recovered, and
+    /// `"rejected": N` when the database refused items that were set aside).
     pub fn to_json(&self) -> J {
         let verb = match self.verb {
             Verb::Upsert => "upserted",
@@ -114,12 +161,16 @@ impl Summary {
         if self.recovered > 0 {
             out["recovered"] = json!(self.recovered);
         }
+        if self.rejected > 0 {
+            out["rejected"] = json!(self.rejected);
+        }
         out
     }
 }
 
 /// Serializes as the CLI prints it, keys in this order: `upserted`/`inserted`, `skipped`,
-/// `recovered` (only when items were recovered), `rows` (table → rows, sorted by table).
+/// `recovered` (only when items were recovered), `rejected` (only when the database refused
+/// items, with `on_error` = `reject`), `rows` (table → rows, sorted by table).
 ///
 /// ```
 /// # use bulkinup::{Summary, Verb};
@@ -138,6 +189,9 @@ impl serde::Serialize for Summary {
         map.serialize_entry("skipped", &self.skipped)?;
         if self.recovered > 0 {
             map.serialize_entry("recovered", &self.recovered)?;
+        }
+        if self.rejected > 0 {
+            map.serialize_entry("rejected", &self.rejected)?;
         }
         map.serialize_entry("rows", &self.rows)?;
         map.end()

@@ -377,6 +377,15 @@ pub trait Dialect: Send + Sync {
     /// Whether an error code means a deadlock or serialization failure (worth a retry).
     fn is_retryable(&self, code: &str) -> bool;
 
+    /// Whether the database's error `code` (with the driver's `error`) means it refused a
+    /// row of the statement — a value it does not accept, a constraint the row violates —
+    /// rather than the statement, the connection or the session failing. The kinds sqlx
+    /// classifies (unique, foreign-key, NOT NULL, CHECK violations) are such errors on every
+    /// database; this adds the dialect's own codes.
+    fn refuses_row(&self, _code: &str, _error: &sqlx::Error) -> bool {
+        false
+    }
+
     /// The statement that bounds each statement of the current transaction by `limit`
     /// (`None` for no limit), where the database has one.
     fn statement_timeout_sql(&self, _limit: Option<std::time::Duration>) -> Option<String> {

@@ -180,6 +180,21 @@ impl Dialect for MySqlDialect {
 
     /// SQLSTATE `40001` (a deadlock), `1213` ER_LOCK_DEADLOCK, `1205` ER_LOCK_WAIT_TIMEOUT.
     /// sqlx reports MySQL's SQLSTATE as the code; the error numbers are matched too.
+    /// SQLSTATE classes 22 (a value too long or out of range, a date not valid) and 23
+    /// (integrity constraint violations), and the errors MySQL and MariaDB report as
+    /// `HY000` for a value they do not accept: 1366 (an incorrect string or number value),
+    /// 1292 (an incorrect date or number), 1364 (a field without a value or default),
+    /// 3819 and 4025 (a CHECK constraint).
+    fn refuses_row(&self, code: &str, error: &sqlx::Error) -> bool {
+        let number = error
+            .as_database_error()
+            .and_then(|e| e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
+            .map(|e| e.number());
+        code.starts_with("22")
+            || code.starts_with("23")
+            || matches!(number, Some(1366 | 1292 | 1364 | 3819 | 4025))
+    }
+
     fn is_retryable(&self, code: &str) -> bool {
         matches!(
             code,

@@ -57,6 +57,14 @@ impl Dialect for SqliteDialect {
         false
     }
 
+    /// `SQLITE_CONSTRAINT` (19) and its extended codes (unique, primary key, foreign key,
+    /// NOT NULL, CHECK, a STRICT table's datatype), `SQLITE_MISMATCH` (20) and
+    /// `SQLITE_TOOBIG` (18, a value longer than the database's limit).
+    fn refuses_row(&self, code: &str, _error: &sqlx::Error) -> bool {
+        code.parse::<u32>()
+            .is_ok_and(|c| matches!(c & 0xff, 18..=20))
+    }
+
     /// `PRAGMA busy_timeout` (milliseconds): how long a statement waits for a lock another
     /// connection holds (a write lock, or the readers a commit waits out) before failing with
     /// `SQLITE_BUSY`. Set for the connection at the start of each transaction; without a

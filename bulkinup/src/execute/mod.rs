@@ -13,6 +13,7 @@
 //! `max_concurrency`, or a whole one-transaction call whose input can be read again.
 
 mod deadline;
+mod isolate;
 mod producer;
 mod returning;
 mod unique;
@@ -28,12 +29,12 @@ use tokio::task::JoinSet;
 use crate::dialect::Backend;
 use crate::error::{Error, Result};
 use crate::item::Item;
-use crate::options::{Options, ResolvedOptions, Verb};
+use crate::options::{Options, Rejected, Verb};
 use crate::schema::Registry;
 use crate::summary::Summary;
 use deadline::{Deadline, Held};
 pub(crate) use deadline::{fetch_json_within, statement_limit};
-use producer::{Chunk, Producer, YIELD_EVERY};
+use producer::{Caster, Chunk, Producer, RejectedTally, YIELD_EVERY};
 use unique::UniqueKeys;
 #[cfg(test)] // the dialect's tests check it where the executor's callers know it
 pub(crate) use writer::rows_per_statement;
@@ -129,7 +130,7 @@ fn is_contention<B: Backend>(e: &Error) -> bool {
 /// One attempt of a call: a dry run, one transaction, or concurrent chunks.
 async fn attempt_once<B, S>(
     pool: &Pool<B::DB>,
-    mut producer: Producer<'_, S>,
+    mut producer: Producer<S>,
     options: &Options,
 ) -> Result<Summary>
 where
@@ -171,7 +172,7 @@ where
 /// Writes every chunk into one transaction.
 async fn write_in<B, S>(
     tx: &mut Transaction<'_, B::DB>,
-    producer: &mut Producer<'_, S>,
+    producer: &mut Producer<S>,
     deadline: Deadline,
     unique: Arc<UniqueKeys>,
 ) -> Result<()>
@@ -186,6 +187,8 @@ where
     // statements of the previous one (the producer yields every few items so the writer's
     // I/O is served promptly). Both run in this task; the channel holds one chunk.
     let mut writer = Writer::<B>::new(Arc::clone(&producer.resolved), deadline, unique);
+    let caster = producer.caster().clone();
+    let mut tally = RejectedTally::default();
     let (mut send, mut recv) = futures::channel::mpsc::channel::<Chunk>(1);
     producer.yield_every = YIELD_EVERY;
     let produce = async {
@@ -201,7 +204,8 @@ where
     let consume = async {
         let result = async {
             while let Some(chunk) = recv.next().await {
-                writer.write_all(tx, chunk.batches).await?;
+                let rejected = writer.write_chunk(tx, chunk, &caster).await?;
+                tally.add(&rejected, caster.resolved());
             }
             Ok::<(), Error>(())
         }
@@ -213,6 +217,7 @@ where
     let (produced, consumed) = futures::join!(produce, consume);
     consumed?;
     produced?;
+    producer.rejected(tally);
     // What was written, after the writer hook, is what the summary reports.
     producer.summary.rows.clear();
     writer.add_counts(&mut producer.summary);
@@ -223,7 +228,7 @@ where
 /// when a later one fails; the first error is returned once the chunks in flight have ended.
 async fn concurrent<B, S>(
     pool: &Pool<B::DB>,
-    mut producer: Producer<'_, S>,
+    mut producer: Producer<S>,
     n: usize,
     unique: Arc<UniqueKeys>,
 ) -> Result<Summary>
@@ -234,7 +239,8 @@ where
     <B::DB as Database>::Arguments: sqlx::IntoArguments<B::DB>,
     B::DB: sqlx::database::HasStatementCache,
 {
-    let mut tasks: JoinSet<Result<Counts>> = JoinSet::new();
+    let mut tasks: JoinSet<Result<(Counts, Vec<Rejected>)>> = JoinSet::new();
+    let caster = Arc::new(producer.caster().clone());
     let mut first_error: Option<Error> = None;
     let timeout = producer.resolved.options.timeout;
     let statement_timeout = producer.resolved.options.statement_timeout;
@@ -243,11 +249,11 @@ where
             match producer.next_chunk().await {
                 Ok(Some(chunk)) => {
                     let pool = pool.clone();
-                    let resolved = Arc::clone(&producer.resolved);
+                    let caster = Arc::clone(&caster);
                     let unique = Arc::clone(&unique);
                     tasks.spawn(write_chunk::<B>(
                         pool,
-                        resolved,
+                        caster,
                         unique,
                         chunk,
                         (timeout, statement_timeout),
@@ -261,8 +267,11 @@ where
             break;
         };
         match done {
-            Ok(Ok(counts)) => {
+            Ok(Ok((counts, rejected))) => {
                 counts.add_to(&mut producer.summary);
+                let mut tally = RejectedTally::default();
+                tally.add(&rejected, caster.resolved());
+                producer.rejected(tally);
                 producer.progress();
             }
             Ok(Err(e)) => {
@@ -287,11 +296,11 @@ where
 /// One chunk in its own transaction, retried on deadlock or serialization failure.
 async fn write_chunk<B>(
     pool: Pool<B::DB>,
-    resolved: Arc<ResolvedOptions>,
+    caster: Arc<Caster>,
     unique: Arc<UniqueKeys>,
     chunk: Chunk,
     (timeout, statement_timeout): (Option<Duration>, Option<Duration>),
-) -> Result<Counts>
+) -> Result<(Counts, Vec<Rejected>)>
 where
     B: Backend + Send + Sync,
     for<'c> &'c mut <B::DB as Database>::Connection: Executor<'c, Database = B::DB>,
@@ -304,11 +313,11 @@ where
             let deadline = Deadline::start(timeout, statement_timeout);
             let mut conn = Held::acquire(&pool, &B::default(), &deadline).await?;
             let mut tx = deadline::begin::<B>(&mut conn, &deadline).await?;
-            let mut writer =
-                Writer::<B>::new(Arc::clone(&resolved), deadline.clone(), Arc::clone(&unique));
-            writer.write_all(&mut tx, chunk.batches.clone()).await?;
+            let resolved = Arc::clone(caster.resolved());
+            let mut writer = Writer::<B>::new(resolved, deadline.clone(), Arc::clone(&unique));
+            let rejected = writer.write_chunk(&mut tx, chunk.clone(), &caster).await?;
             deadline::commit::<B>(tx, &deadline).await?;
-            Ok(writer.counts)
+            Ok((writer.counts, rejected))
         }
         .await;
         match result {

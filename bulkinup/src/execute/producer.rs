@@ -6,13 +6,15 @@ use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 
+use serde_json::Value as J;
+
 use crate::changeset::{CastCtx, Changeset, cast_with, recover, recoverable};
-use crate::error::{Error, Result};
+use crate::error::{Error, ItemRef, Result};
 use crate::item::{Item, Origin};
-use crate::options::{Handler, MaxSkipped, ResolvedOptions, Skipped};
+use crate::options::{Handler, MaxSkipped, Rejected, ResolvedOptions, Skipped};
 use crate::plan::{Batch, Planner};
 use crate::schema::{Registry, Schema};
-use crate::summary::{SkippedReport, Summary};
+use crate::summary::{SKIPPED_KEYS_LISTED, SkippedReport, Summary};
 
 /// How many items the producer validates between two yields when it runs beside a writer.
 pub(super) const YIELD_EVERY: usize = 32;
@@ -33,10 +35,108 @@ pub(crate) struct Chunk {
     pub(crate) last: Option<Origin>,
 }
 
-/// Reads, validates, recovers and plans the input, one chunk at a time.
-pub(super) struct Producer<'r, S> {
-    registry: &'r Registry,
+/// Casts items with the call's changeset and recovers what can be recovered: the producer's
+/// first step, and how a failing chunk's items are planned again one part at a time.
+#[derive(Debug, Clone)]
+pub(crate) struct Caster {
+    registry: Registry,
     root: Arc<Schema>,
+    resolved: Arc<ResolvedOptions>,
+}
+
+impl Caster {
+    /// The item's changeset, cast with the call's changeset, placeholders and clock.
+    pub(crate) fn cast(&self, item: &Item) -> Changeset {
+        let options = &self.resolved.options;
+        cast_with(
+            &self.registry,
+            &self.root,
+            &options.changeset,
+            &item.attrs,
+            &CastCtx {
+                placeholders: &self.resolved.placeholders,
+                infer_foreign_keys: options.infer_foreign_keys,
+                now: Some(&self.resolved.now),
+            },
+            None,
+            &[],
+        )
+    }
+
+    /// Whether an invalid changeset can be recovered (`recover_changeset_errors`).
+    pub(crate) fn recoverable(&self, cs: &Changeset) -> bool {
+        !self.resolved.options.recover_changeset_errors.is_empty()
+            && recoverable(cs, &self.resolved.recover)
+    }
+
+    /// Recovers an invalid changeset.
+    pub(crate) fn recover(&self, cs: &mut Changeset) {
+        recover(cs, &self.resolved.recover);
+    }
+
+    /// The batches of `items` alone, cast (and recovered) again and planned afresh: shared
+    /// `many_to_many` rows that an earlier chunk sent are sent again (as the conflict rules
+    /// of the call write them), so that the batches need nothing the database may not hold.
+    pub(crate) fn plan(&self, items: &[Item]) -> Vec<Batch> {
+        let mut planner = Planner::new(self.registry.clone(), Arc::clone(&self.resolved), false);
+        for item in items {
+            let mut cs = self.cast(item);
+            if !cs.is_valid() && self.recoverable(&cs) {
+                self.recover(&mut cs);
+            }
+            if cs.is_valid() {
+                planner.add(cs);
+            }
+        }
+        planner.take()
+    }
+
+    /// The item as errors name it: origin, schema and primary key.
+    pub(crate) fn item_ref(&self, item: &Item) -> ItemRef {
+        ItemRef {
+            origin: item.origin.clone(),
+            schema: self.root.name.clone(),
+            primary_key: self.cast(item).primary_key_json(),
+        }
+    }
+
+    /// The call's options.
+    pub(crate) fn resolved(&self) -> &Arc<ResolvedOptions> {
+        &self.resolved
+    }
+}
+
+/// The items the database refused, as the writer side counts them until the producer's
+/// summary takes them ([`Producer::rejected`]).
+#[derive(Debug, Default)]
+pub(super) struct RejectedTally {
+    count: u64,
+    /// The primary keys of the first [`SKIPPED_KEYS_LISTED`].
+    keys: Vec<J>,
+}
+
+impl RejectedTally {
+    /// Counts a chunk's refused items and hands them to the `on_rejected` handler.
+    pub(super) fn add(&mut self, rejected: &[Rejected], resolved: &ResolvedOptions) {
+        if rejected.is_empty() {
+            return;
+        }
+        self.count += rejected.len() as u64;
+        for r in rejected {
+            if self.keys.len() < SKIPPED_KEYS_LISTED {
+                let key = r.error.item().map_or(J::Null, |i| i.primary_key.clone());
+                self.keys.push(key);
+            }
+        }
+        if let Some(Handler(f)) = &resolved.options.on_rejected {
+            f(rejected);
+        }
+    }
+}
+
+/// Reads, validates, recovers and plans the input, one chunk at a time.
+pub(super) struct Producer<S> {
+    caster: Caster,
     planner: Planner,
     pub(super) resolved: Arc<ResolvedOptions>,
     pub(super) summary: Summary,
@@ -46,11 +146,11 @@ pub(super) struct Producer<'r, S> {
     pub(super) yield_every: usize,
 }
 
-impl<'r, S: Stream<Item = Result<Item>>> Producer<'r, S> {
+impl<S: Stream<Item = Result<Item>>> Producer<S> {
     /// A producer of the items of the schema `root`; `across_chunks` as the planner's (rows
     /// shared by several chunks are written once: one transaction).
     pub(super) fn new(
-        registry: &'r Registry,
+        registry: &Registry,
         root: Arc<Schema>,
         resolved: Arc<ResolvedOptions>,
         summary: Summary,
@@ -58,8 +158,11 @@ impl<'r, S: Stream<Item = Result<Item>>> Producer<'r, S> {
         across_chunks: bool,
     ) -> Self {
         Producer {
-            registry,
-            root,
+            caster: Caster {
+                registry: registry.clone(),
+                root,
+                resolved: Arc::clone(&resolved),
+            },
             planner: Planner::new(registry.clone(), Arc::clone(&resolved), across_chunks),
             resolved,
             summary,
@@ -95,24 +198,12 @@ impl<'r, S: Stream<Item = Result<Item>>> Producer<'r, S> {
             if self.yield_every > 0 && n % self.yield_every == 0 {
                 tokio::task::yield_now().await;
             }
-            let mut cs = cast_with(
-                self.registry,
-                &self.root,
-                &options.changeset,
-                &item.attrs,
-                &CastCtx {
-                    placeholders: &self.resolved.placeholders,
-                    infer_foreign_keys: options.infer_foreign_keys,
-                    now: Some(&self.resolved.now),
-                },
-                None,
-                &[],
-            );
-            if !cs.is_valid() && recovery && recoverable(&cs, &self.resolved.recover) {
+            let mut cs = self.caster.cast(&item);
+            if !cs.is_valid() && recovery && self.caster.recoverable(&cs) {
                 if options.on_recovered.is_some() {
                     recovered.push(cs.clone());
                 }
-                recover(&mut cs, &self.resolved.recover);
+                self.caster.recover(&mut cs);
                 self.summary.recovered += 1;
             }
             if cs.is_valid() {
@@ -163,11 +254,12 @@ impl<'r, S: Stream<Item = Result<Item>>> Producer<'r, S> {
         }))
     }
 
-    /// [`Error::TooManyInvalid`] if the invalid items read so far pass `limit`.
+    /// [`Error::TooManyInvalid`] if the invalid items read so far — skipped, and rejected by
+    /// the database — pass `limit`.
     fn check_invalid(&self, limit: MaxSkipped) -> Result<()> {
         let (invalid, total) = (
-            self.summary.skipped,
-            self.summary.written + self.summary.skipped,
+            self.summary.skipped + self.summary.rejected,
+            self.summary.read(),
         );
         match limit.exceeded(invalid, total) {
             true => Err(Error::TooManyInvalid {
@@ -197,6 +289,22 @@ impl<'r, S: Stream<Item = Result<Item>>> Producer<'r, S> {
             *self.summary.rows.entry(b.display_name()).or_insert(0) += b.rows.len() as u64;
         }
         self.progress();
+    }
+
+    /// The caster of the call's items.
+    pub(super) fn caster(&self) -> &Caster {
+        &self.caster
+    }
+
+    /// Counts the items the database refused and that were set aside (`on_error` =
+    /// `reject`): they were counted as written when they were planned.
+    pub(super) fn rejected(&mut self, tally: RejectedTally) {
+        self.summary.written = self.summary.written.saturating_sub(tally.count);
+        self.summary.rejected += tally.count;
+        let room = SKIPPED_KEYS_LISTED.saturating_sub(self.summary.rejected_keys.len());
+        self.summary
+            .rejected_keys
+            .extend(tally.keys.into_iter().take(room));
     }
 
     /// Calls the progress handler with the summary so far.

@@ -163,6 +163,7 @@ impl UniqueKeys {
             table,
             code,
             source,
+            item,
             ..
         } = error
         else {
@@ -206,6 +207,9 @@ impl UniqueKeys {
             code,
             constraint,
             message,
+            detail: None,
+            hint: None,
+            item,
             source,
         }
     }

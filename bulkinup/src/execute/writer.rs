@@ -22,7 +22,7 @@ pub(crate) fn rows_per_statement(chunk_size: usize, bind_limit: usize, ncols: us
 }
 
 /// Rows and statements written, per table.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Counts {
     rows: BTreeMap<String, u64>,
     statements: BTreeMap<String, u64>,

@@ -14,7 +14,7 @@ use serde_json::Value as J;
 pub use super::place::Place;
 pub use super::value::Placeholder;
 use super::value::*;
-use super::{MaxSkipped, Options};
+use super::{MaxSkipped, ON_ERROR_CHOICES, OnError, Options};
 use crate::error::{Error, Result};
 use crate::plan::{ConflictAction, Verb};
 use crate::schema::{Registry, SchemaFile};
@@ -38,6 +38,7 @@ pub const OPTION_KEYS: &[&str] = &[
     "prefix",
     "any_unique_key",
     "max_skipped",
+    "on_error",
 ];
 
 /// `: did you mean `x`?` when one of `valid` is close to `given` (edit distance), else
@@ -104,6 +105,8 @@ pub struct Layer {
     pub any_unique_key: Option<Given<bool>>,
     /// `max_skipped`
     pub max_skipped: Option<Given<MaxSkipped>>,
+    /// `on_error`
+    pub on_error: Option<Given<OnError>>,
 }
 
 impl Layer {
@@ -130,6 +133,7 @@ impl Layer {
         self.prefix = pick(self.prefix, higher.prefix);
         self.any_unique_key = pick(self.any_unique_key, higher.any_unique_key);
         self.max_skipped = pick(self.max_skipped, higher.max_skipped);
+        self.on_error = pick(self.on_error, higher.on_error);
         self
     }
 
@@ -156,6 +160,7 @@ impl Layer {
             "replace_all_except" => self.replace_all_except.as_ref().map(|g| &g.place),
             "prefix" => self.prefix.as_ref().map(|g| &g.place),
             "max_skipped" => self.max_skipped.as_ref().map(|g| &g.place),
+            "on_error" => self.on_error.as_ref().map(|g| &g.place),
             "on_conflict" => at
                 .and_then(|(k, _)| self.on_conflict.get(k))
                 .map(|g| &g.place),
@@ -249,6 +254,9 @@ impl Layer {
         if let Some(g) = &self.max_skipped {
             o.max_skipped = Some(g.value);
         }
+        if let Some(g) = &self.on_error {
+            o.on_error = g.value;
+        }
         o.dry_run = dry_run;
         Ok(o)
     }
@@ -322,6 +330,8 @@ pub struct Flags {
     pub any_unique_key: bool,
     /// `--max-skipped N|N%`
     pub max_skipped: Option<String>,
+    /// `--on-error rollback|reject`
+    pub on_error: Option<String>,
 }
 
 impl Layer {
@@ -496,8 +506,21 @@ impl Layer {
                 place,
             });
         }
+        if let Some(text) = &args.on_error {
+            let place = given("--on-error");
+            layer.on_error = Some(Given {
+                value: parse_on_error(&place, text)?,
+                place,
+            });
+        }
         Ok(layer)
     }
+}
+
+/// `rollback` or `reject` (`on_error`).
+fn parse_on_error(place: &Place, text: &str) -> Result<OnError> {
+    text.parse()
+        .map_err(|m: String| place.error(m, Some(ON_ERROR_CHOICES)))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -708,6 +731,12 @@ fn table_layer(
             "max_skipped" => {
                 layer.max_skipped = Some(Given {
                     value: toml_max_skipped(&place, value)?,
+                    place,
+                });
+            }
+            "on_error" => {
+                layer.on_error = Some(Given {
+                    value: parse_on_error(&place, toml_str(&place, value)?)?,
                     place,
                 });
             }

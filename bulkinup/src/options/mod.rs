@@ -13,6 +13,7 @@
 //! | `connect_timeout` | [`Options`] | `value` (finite: no `infinity`) | `resolve` | [`Db::connect_timeout`](crate::Db::connect_timeout) |
 //! | `any_unique_key` | [`Options`] | `value` | — | execute (the MySQL/MariaDB guard) |
 //! | `max_item_bytes` | [`Options`] | `value` (bytes, or with a unit: `64MiB`) | `resolve` | [`input`](crate::input) (the reader) |
+//! | `on_error` | [`Options`] ([`OnError`]) | `value` | `value` | execute (`isolate`) |
 //! | `max_skipped` | [`Options`] ([`MaxSkipped`]) | `value` (`N` or `N%`) | `value` | execute (`producer`: [`Error::TooManyInvalid`](crate::Error::TooManyInvalid)) |
 //! | `statement_timeout` | [`Options`] (the command line's default: [`Layer::command_line_defaults`]) | `value` (as `timeout`) | `resolve` | execute (`deadline`) |
 
@@ -46,6 +47,69 @@ pub struct Skipped {
     pub changeset: Changeset,
     /// The item as it was read, with its origin.
     pub item: Item,
+}
+
+/// An item the database refused (with `on_error` = [`OnError::Reject`]): its rows were
+/// rolled back to a savepoint, the rest of its chunk was written.
+#[derive(Debug)]
+pub struct Rejected {
+    /// The item as it was read, with its origin.
+    pub item: Item,
+    /// The database's error for the item's rows ([`Error::Database`], naming the table,
+    /// the database's message and detail, and the item).
+    pub error: Error,
+}
+
+/// What a call does when the database refuses a row (a constraint violation, a value the
+/// database does not accept; option `on_error`, flag `--on-error`). Either way the call
+/// first finds the input item whose rows were refused — it writes the failing chunk's items
+/// again in halves, each in a savepoint, down to one item — so that the error names it.
+///
+/// ```
+/// use bulkinup::OnError;
+/// assert_eq!("reject".parse::<OnError>(), Ok(OnError::Reject));
+/// assert_eq!(OnError::default(), OnError::Rollback);
+/// assert_eq!(OnError::Reject.to_string(), "reject");
+/// assert!("skip".parse::<OnError>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OnError {
+    /// The call fails with the database's error naming the item, and rolls back (in one
+    /// transaction, everything; with `max_concurrency`, the failing chunk).
+    #[default]
+    Rollback,
+    /// The refused items are set aside (the `on_rejected` handler; the command line's
+    /// rejects file), counted in [`Summary::rejected`], and the rest of the call is
+    /// committed. Errors that are not about a row (a lost connection, a timeout, a missing
+    /// permission or table) still fail the call and roll it back.
+    Reject,
+}
+
+/// The choices of `on_error`.
+pub const ON_ERROR_CHOICES: &str = "rollback, reject";
+
+impl std::str::FromStr for OnError {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim() {
+            "rollback" => Ok(OnError::Rollback),
+            "reject" => Ok(OnError::Reject),
+            other => Err(format!(
+                "unknown on_error `{other}`{}",
+                did_you_mean(other, &["rollback", "reject"])
+            )),
+        }
+    }
+}
+
+impl fmt::Display for OnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OnError::Rollback => "rollback",
+            OnError::Reject => "reject",
+        })
+    }
 }
 
 /// A handler called with a slice of values once per chunk (`on_skipped`, …) or with the
@@ -247,6 +311,12 @@ pub struct Options {
     /// back in one transaction (nothing written); with `max_concurrency`, the chunks
     /// committed before stay committed.
     pub max_skipped: Option<MaxSkipped>,
+    /// What the call does when the database refuses a row ([`OnError`]; default
+    /// [`OnError::Rollback`]).
+    pub on_error: OnError,
+    /// Called once per chunk with the items the database refused, with
+    /// [`OnError::Reject`].
+    pub on_rejected: Option<Handler<[Rejected]>>,
 }
 
 /// What the writer hook is told about a write besides its batch.
@@ -303,6 +373,8 @@ impl Default for Options {
             now: None,
             any_unique_key: false,
             max_skipped: None,
+            on_error: OnError::Rollback,
+            on_rejected: None,
         }
     }
 }
@@ -540,6 +612,38 @@ impl Options {
     /// ```
     pub fn max_skipped(mut self, limit: MaxSkipped) -> Self {
         self.max_skipped = Some(limit);
+        self
+    }
+
+    /// Sets `on_error`: what the call does when the database refuses a row ([`OnError`]).
+    ///
+    /// ```
+    /// # use bulkinup::{OnError, Options};
+    /// let opts = Options::default().on_error(OnError::Reject);
+    /// assert_eq!(opts.on_error, OnError::Reject);
+    /// ```
+    pub fn on_error(mut self, on_error: OnError) -> Self {
+        self.on_error = on_error;
+        self
+    }
+
+    /// Sets the handler of the items the database refused ([`OnError::Reject`]), called
+    /// once per chunk.
+    ///
+    /// ```
+    /// # use bulkinup::{OnError, Options};
+    /// let opts = Options::default().on_error(OnError::Reject).on_rejected(|rejected| {
+    ///     for r in rejected {
+    ///         eprintln!("{:?}: {}", r.item.origin, r.error);
+    ///     }
+    /// });
+    /// assert!(opts.on_rejected.is_some());
+    /// ```
+    pub fn on_rejected<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&[Rejected]) + Send + Sync + 'static,
+    {
+        self.on_rejected = Some(Handler(Arc::new(f)));
         self
     }
 

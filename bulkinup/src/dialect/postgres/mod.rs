@@ -52,6 +52,13 @@ impl Dialect for PgDialect {
         matches!(code, DEADLOCK_DETECTED | SERIALIZATION_FAILURE)
     }
 
+    /// SQLSTATE classes 22 (data exception: a value too long, out of range, not valid in
+    /// the encoding — a NUL in text —, not a valid date) and 23 (integrity constraint
+    /// violation).
+    fn refuses_row(&self, code: &str, _error: &sqlx::Error) -> bool {
+        code.starts_with("22") || code.starts_with("23")
+    }
+
     /// `SET LOCAL statement_timeout` (milliseconds; 0 is no limit; at most PostgreSQL's
     /// largest, about 24.8 days): ends with the transaction.
     fn statement_timeout_sql(&self, limit: Option<std::time::Duration>) -> Option<String> {
