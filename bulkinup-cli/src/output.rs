@@ -9,6 +9,8 @@
 //! - `upserted` (upsert) or `inserted` (insert): valid top-level items sent to the database,
 //!   duplicates included;
 //! - `skipped`: top-level items skipped as invalid;
+//! - `rejected`: top-level items the database refused and that were set aside
+//!   (`--on-error reject`), only when there were some;
 //! - `rows`: an object, table name → rows sent to that table (after in-call
 //!   de-duplication; join tables included);
 //! - `dry_run`: `true`, only with `--dry-run` (nothing was written; the counts are what would
@@ -16,14 +18,18 @@
 //!
 //! ## The rejects record (`--rejects FILE`)
 //!
-//! One JSON object per line per skipped item, in input order:
+//! One JSON object per line per skipped item (and, with `--on-error reject`, per item the
+//! database refused), in input order of each chunk:
 //!
 //! - `file`: the input file as given on the command line, `-` for standard input;
 //! - `line`: the 1-based line of the item in an NDJSON input, *or* `index`: the 1-based
 //!   element of a JSON array input;
 //! - `item`: the item as read (the same JSON value; object keys may be reordered);
 //! - `errors`: the error tree — `{"field": ["message", …]}`, an association's errors under its
-//!   name (an object for a single child, a list with `{}` for each valid child of a list).
+//!   name (an object for a single child, a list with `{}` for each valid child of a list);
+//!   for an item the database refused, `{"database": {"table", "code", "constraint",
+//!   "message", "detail", "hint"}}` (each key when the database gave it);
+//! - `stage`: `"database"` for an item the database refused; absent for a skipped item.
 //!
 //! The records go to a temporary file beside FILE, moved over it by [`Report::finish`] when
 //! the call succeeded, or when it failed after it started reading its input
@@ -39,7 +45,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use bulkinup::{Error, Origin, Result, Skipped, Summary, Waited};
+use bulkinup::{Error, Item, Origin, Rejected, Result, Skipped, Summary, Waited};
 use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value as J;
@@ -247,21 +253,34 @@ pub struct RejectRecord<'a> {
     pub index: Option<u64>,
     /// The item as read.
     pub item: &'a J,
-    /// The error tree.
+    /// The error tree (a skipped item), or the database's error (a rejected one).
     pub errors: J,
+    /// `database` for an item the database refused (`--on-error reject`); absent for an
+    /// item skipped as invalid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<&'static str>,
 }
 
 impl<'a> RejectRecord<'a> {
     /// The record of a skipped item.
     pub fn new(skipped: &'a Skipped) -> RejectRecord<'a> {
-        let origin = skipped.item.origin.as_ref();
-        let index = origin.and_then(|o| o.index);
+        Self::of(&skipped.item, skipped.changeset.errors_json(), None)
+    }
+
+    /// The record of an item the database refused.
+    pub fn rejected(rejected: &'a Rejected) -> RejectRecord<'a> {
+        Self::of(&rejected.item, rejected.errors_json(), Some("database"))
+    }
+
+    fn of(item: &'a Item, errors: J, stage: Option<&'static str>) -> RejectRecord<'a> {
+        let origin = item.origin.as_ref();
         RejectRecord {
             file: origin.map_or("-", |o| &o.file),
             line: origin.and_then(|o| o.line),
-            index,
-            item: &skipped.item.attrs,
-            errors: skipped.changeset.errors_json(),
+            index: origin.and_then(|o| o.index),
+            item: &item.attrs,
+            errors,
+            stage,
         }
     }
 }
@@ -331,30 +350,51 @@ impl Report {
         let mut state = self.state();
         for s in skipped {
             if self.verbose {
-                let line = format!(
+                self.eprint(&format!(
                     "skipped {} ({} {}): {}",
                     origin_text(s.item.origin.as_ref()),
                     s.changeset.schema_name(),
                     s.changeset.primary_key_json(),
                     s.changeset.errors_json()
-                );
-                match &self.progress {
-                    Some(bar) => bar.suspend(|| eprint_line(&line)),
-                    None => eprint_line(&line),
-                }
+                ));
             }
-            if state.failure.is_some() {
-                continue;
+            Self::write_record(&mut state, &RejectRecord::new(s));
+        }
+    }
+
+    /// The `on_rejected` handler (`--on-error reject`): prints each refused item's error
+    /// with `-v`, writes rejects.
+    pub fn on_rejected(&self, rejected: &[Rejected]) {
+        let mut state = self.state();
+        for r in rejected {
+            if self.verbose {
+                self.eprint(&format!("rejected: {}", r.error));
             }
-            if let Some((name, sink)) = &mut state.rejects {
-                let out = sink.writer();
-                let written = serde_json::to_writer(&mut *out, &RejectRecord::new(s))
-                    .map_err(std::io::Error::from)
-                    .and_then(|()| out.write_all(b"\n"));
-                if let Err(source) = written {
-                    let path = Some(name.clone());
-                    state.failure = Some(Error::Io { path, source });
-                }
+            Self::write_record(&mut state, &RejectRecord::rejected(r));
+        }
+    }
+
+    /// A line on standard error, above the progress bar if there is one.
+    fn eprint(&self, line: &str) {
+        match &self.progress {
+            Some(bar) => bar.suspend(|| eprint_line(line)),
+            None => eprint_line(line),
+        }
+    }
+
+    /// Writes one record to the rejects file, if there is one and no write to it failed.
+    fn write_record(state: &mut State, record: &RejectRecord<'_>) {
+        if state.failure.is_some() {
+            return;
+        }
+        if let Some((name, sink)) = &mut state.rejects {
+            let out = sink.writer();
+            let written = serde_json::to_writer(&mut *out, record)
+                .map_err(std::io::Error::from)
+                .and_then(|()| out.write_all(b"\n"));
+            if let Err(source) = written {
+                let path = Some(name.clone());
+                state.failure = Some(Error::Io { path, source });
             }
         }
     }

@@ -77,11 +77,13 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
     };
 
     let on_skipped = Arc::clone(&report);
+    let on_rejected = Arc::clone(&report);
     let on_progress = Arc::clone(&report);
     let options = settings
         .options
         .clone()
         .on_skipped(move |s| on_skipped.on_skipped(s))
+        .on_rejected(move |r| on_rejected.on_rejected(r))
         .on_progress(move |s| on_progress.on_progress(s));
 
     // A failed write to the rejects file stops the call (rolled back): no invalid item is lost.
@@ -169,10 +171,13 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
         other => other,
     })?;
 
-    if !settings.quiet
-        && let Some(line) = summary.skipped_line()
-    {
-        output::eprint_line(&line);
+    if !settings.quiet {
+        for line in [summary.skipped_line(), summary.rejected_line()]
+            .into_iter()
+            .flatten()
+        {
+            output::eprint_line(&line);
+        }
     }
     let line = output::SummaryLine {
         summary: &summary,

@@ -182,6 +182,7 @@ write_belongs_to = false
 prefix = "main"
 any_unique_key = false
 max_skipped = "5%"
+on_error = "reject"
 [options.upsert]
 chunk_size = 5
 [options.insert]

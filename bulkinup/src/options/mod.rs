@@ -60,6 +60,53 @@ pub struct Rejected {
     pub error: Error,
 }
 
+impl Rejected {
+    /// The database's error as the rejects record's `errors`:
+    /// `{"database": {"table": …, "code": …, "constraint": …, "message": …, "detail": …,
+    /// "hint": …}}`, each key present when the database gave it.
+    ///
+    /// ```
+    /// use bulkinup::{Error, Item, Rejected};
+    /// let r = Rejected {
+    ///     item: Item::from(serde_json::json!({"id": 1})),
+    ///     error: Error::database(Some("things"), sqlx::Error::Protocol("refused".into())),
+    /// };
+    /// assert_eq!(
+    ///     r.errors_json(),
+    ///     serde_json::json!({"database": {"table": "things",
+    ///         "message": "encountered unexpected or invalid data: refused"}})
+    /// );
+    /// ```
+    pub fn errors_json(&self) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        let mut put = |key: &str, value: Option<&str>| {
+            if let Some(v) = value {
+                out.insert(key.into(), v.into());
+            }
+        };
+        match &self.error {
+            Error::Database {
+                table,
+                code,
+                constraint,
+                message,
+                detail,
+                hint,
+                ..
+            } => {
+                put("table", table.as_deref());
+                put("code", code.as_deref());
+                put("constraint", constraint.as_deref());
+                put("message", Some(message));
+                put("detail", detail.as_deref());
+                put("hint", hint.as_deref());
+            }
+            other => put("message", Some(&other.to_string())),
+        }
+        serde_json::json!({ "database": out })
+    }
+}
+
 /// What a call does when the database refuses a row (a constraint violation, a value the
 /// database does not accept; option `on_error`, flag `--on-error`). Either way the call
 /// first finds the input item whose rows were refused — it writes the failing chunk's items
