@@ -77,6 +77,11 @@ pub struct Args {
     #[arg(long)]
     pub any_unique_key: bool,
 
+    /// bulkinup's `on_error` (`rollback` or `reject`), for measuring what setting refused
+    /// items aside costs on a clean load.
+    #[arg(long, default_value = "rollback")]
+    pub on_error: bulkinup::OnError,
+
     /// Run only a bulkinup upsert of the workload (into a fresh SQLite temporary file or
     /// the given server) and print the process's peak resident memory (VmHWM).
     #[arg(long)]
@@ -166,6 +171,7 @@ pub async fn run(args: Args) -> Result<()> {
         expected_rows: expected_total,
         chunk_size: args.chunk_size,
         any_unique_key: args.any_unique_key,
+        on_error: args.on_error,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         methods: Vec::new(),
         dry_run: None,
@@ -333,13 +339,15 @@ pub async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// bulkinup's options for the timed calls: the given `chunk_size` and `any_unique_key`, and
+/// bulkinup's options for the timed calls: the given `chunk_size`, `any_unique_key` and
+/// `on_error`, and
 /// no `timeout` (the default 15 s would cut a large run short; the baselines have none
 /// either).
 fn bulkinup_options(args: &Args) -> Options {
     Options::default()
         .chunk_size(args.chunk_size)
         .any_unique_key(args.any_unique_key)
+        .on_error(args.on_error)
         .timeout(None)
 }
 

@@ -68,6 +68,8 @@ pub struct Report {
     pub chunk_size: usize,
     /// bulkinup's `any_unique_key` (no MySQL/MariaDB unique-key guard).
     pub any_unique_key: bool,
+    /// bulkinup's `on_error`.
+    pub on_error: bulkinup::OnError,
     /// Cores the process can use.
     pub cores: usize,
     /// The methods run, in order.
@@ -127,6 +129,7 @@ impl Report {
             "expected_rows": self.expected_rows,
             "chunk_size": self.chunk_size,
             "any_unique_key": self.any_unique_key,
+            "on_error": self.on_error.to_string(),
             "cores": self.cores,
             "methods": methods,
             "dry_run": dry,
@@ -142,10 +145,11 @@ impl Report {
             group(self.authors),
             group(self.expected_rows),
             self.chunk_size,
-            if self.any_unique_key {
-                ", any_unique_key"
-            } else {
-                ""
+            match (self.any_unique_key, self.on_error) {
+                (true, bulkinup::OnError::Reject) => ", any_unique_key, on_error reject",
+                (true, _) => ", any_unique_key",
+                (false, bulkinup::OnError::Reject) => ", on_error reject",
+                (false, _) => "",
             },
             self.cores
         );
@@ -239,6 +243,7 @@ mod tests {
             expected_rows: 1,
             chunk_size: 1,
             any_unique_key: false,
+            on_error: bulkinup::OnError::Rollback,
             cores: 1,
             methods: vec![m("a", 100, 2.0), m("d", 100, 1.0)],
             dry_run: None,

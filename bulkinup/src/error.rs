@@ -104,19 +104,30 @@ pub struct ItemRef {
     pub primary_key: serde_json::Value,
 }
 
-/// `feed.ndjson:3 (Author, primary key 7)`; `feed.json element 3 (…)`; `item 3 (…)` for an
-/// item without a file.
+/// `at feed.ndjson:3 (Author, primary key 7)`, `at feed.json element 3 (…)`, and for an
+/// item that came from no file (the library's iterators) `(Author, primary key 7)`.
+///
+/// ```
+/// use bulkinup::{ItemRef, Origin};
+/// let mut item = ItemRef {
+///     origin: Some(Origin { file: "feed.json".into(), line: None, index: Some(3) }),
+///     schema: "Author".into(),
+///     primary_key: serde_json::json!(7),
+/// };
+/// assert_eq!(item.to_string(), "at feed.json element 3 (Author, primary key 7)");
+/// item.origin = None;
+/// assert_eq!(item.to_string(), "(Author, primary key 7)");
+/// ```
 impl fmt::Display for ItemRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.origin {
-            Some(o) => match (o.line, o.index) {
-                (Some(line), _) => write!(f, "{}:{line}", o.file)?,
-                (None, Some(index)) => write!(f, "{} element {index}", o.file)?,
-                (None, None) => write!(f, "{}", o.file)?,
-            },
-            None => f.write_str("an unnamed input")?,
+        if let Some(o) = &self.origin {
+            match (o.line, o.index) {
+                (Some(line), _) => write!(f, "at {}:{line} ", o.file)?,
+                (None, Some(index)) => write!(f, "at {} element {index} ", o.file)?,
+                (None, None) => write!(f, "in {} ", o.file)?,
+            }
         }
-        write!(f, " ({}", self.schema)?;
+        write!(f, "({}", self.schema)?;
         match &self.primary_key {
             serde_json::Value::Null => f.write_str(", no primary key)"),
             key => write!(f, ", primary key {key})"),
@@ -195,7 +206,7 @@ pub enum Error {
     #[error(
         "database error{}{}: {message}{}{}",
         table.as_ref().map(|t| format!(" writing table `{t}`")).unwrap_or_default(),
-        item.as_ref().map(|i| format!(", for the item at {i}")).unwrap_or_default(),
+        item.as_ref().map(|i| format!(", for the item {i}")).unwrap_or_default(),
         detail.as_ref().map(|d| format!("; detail: {d}")).unwrap_or_default(),
         hint.as_ref().map(|h| format!("; hint: {h}")).unwrap_or_default(),
     )]

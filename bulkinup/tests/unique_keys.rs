@@ -271,13 +271,14 @@ async fn the_error_names_the_key_its_columns_and_both_rows(t: &TestDb) {
     assert_eq!(constraint.as_deref(), Some("author_id"), "{e}");
     assert_eq!(
         e.to_string(),
-        "database error writing table `profiles`: duplicate entry: the row with id = 3 has \
+        "database error writing table `profiles`, for the item (Profile, primary key 3): \
+         duplicate entry: the row with id = 3 has \
          author_id = 1 of unique key `author_id` (author_id), as the existing row with id = 1 \
          has; an upsert updates only the row its conflict target (id) matches (option \
          `any_unique_key`, flag `--any-unique-key`: MySQL's update of whichever row a unique \
          key matches)"
     );
-    // Two new rows of one statement: named the same way.
+    // Two new rows of one call with the same second key: the later one is named.
     t.db.execute_script("INSERT INTO authors (id, name) VALUES (3, 'Cy')")
         .await
         .unwrap();
@@ -288,10 +289,13 @@ async fn the_error_names_the_key_its_columns_and_both_rows(t: &TestDb) {
     )
     .await
     .expect_err("a unique violation");
+    // The chunk written again item by item: profile 4 is accepted, profile 5 is the item
+    // refused, colliding with profile 4 written just before it.
+    assert_eq!(e.item().map(|i| &i.primary_key), Some(&json!(5)), "{e}");
     assert!(
         e.to_string().contains(
-            "the rows with id = 4 and with id = 5 both have author_id = 3 of unique key \
-             `author_id` (author_id)"
+            "the row with id = 5 has author_id = 3 of unique key `author_id` (author_id), as \
+             the existing row with id = 4 has"
         ),
         "{e}"
     );
