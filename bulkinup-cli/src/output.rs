@@ -36,6 +36,16 @@
 //! ([`Report::finish_failed`]), so that the invalid items of a failed call are not lost. A
 //! call that ends before reading (an error before connecting, a failed connection, a missing
 //! prefix) drops the temporary file: an existing FILE stays as it was. Where FILE may point is checked first ([`crate::files`]).
+//!
+//! ## The progress bar (standard error, on a terminal, not with `--quiet`)
+//!
+//! When every input is a regular file, a bar of the bytes read of the inputs' total, with
+//! the percentage and the estimated time left; otherwise (standard input, a FIFO) a spinner
+//! with the bytes read and their rate. Both go on with the items read and the rows:
+//! `N rows sent` while the one transaction is open, `N rows committed` once it committed;
+//! with `--max-concurrency` the rows are those of the chunks that committed
+//! (`N rows committed` all along); `N rows planned` in a dry run. A call that starts again
+//! after a deadlock starts the bar over.
 
 use std::fmt;
 use std::fs::File;
@@ -45,8 +55,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use bulkinup::input::Progress;
 use bulkinup::{Error, Item, Origin, Rejected, Result, Skipped, Summary, Waited};
-use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value as J;
 use tempfile::NamedTempFile;
@@ -296,7 +307,11 @@ pub struct Report {
     verbose: bool,
     /// Whether notices (a retry) are printed: not with `--quiet`.
     notices: bool,
+    /// Whether the call is a dry run (its rows are planned, not sent).
+    dry_run: bool,
     progress: Option<ProgressBar>,
+    /// How far the input reader has got (the bar's position).
+    input: Mutex<Option<Progress>>,
 }
 
 #[derive(Debug)]
@@ -309,11 +324,17 @@ struct State {
 impl Report {
     /// A report; creates the rejects file's temporary file beside it (or opens a device or
     /// FIFO as it is). With `progress` (not `--quiet`) notices are printed, and the progress
-    /// bar is shown when standard error is a terminal.
+    /// bar is shown when standard error is a terminal. With `dry_run` the bar counts rows
+    /// planned.
     ///
     /// # Errors
     /// [`Error::InvalidOption`] (`--rejects`) when the file cannot be created.
-    pub fn new(rejects: Option<&Rejects>, verbose: bool, progress: bool) -> Result<Report> {
+    pub fn new(
+        rejects: Option<&Rejects>,
+        verbose: bool,
+        progress: bool,
+        dry_run: bool,
+    ) -> Result<Report> {
         let rejects = match rejects {
             Some(r) => {
                 let sink = Sink::create(&r.target).map_err(|e| {
@@ -328,7 +349,8 @@ impl Report {
             None => None,
         };
         let notices = progress;
-        let progress = (progress && std::io::stderr().is_terminal()).then(progress_bar);
+        let progress = (progress && std::io::stderr().is_terminal())
+            .then(|| progress_bar(ProgressDrawTarget::stderr(), dry_run));
         Ok(Report {
             state: Mutex::new(State {
                 rejects,
@@ -337,7 +359,9 @@ impl Report {
             read: AtomicBool::new(false),
             verbose,
             notices,
+            dry_run,
             progress,
+            input: Mutex::new(None),
         })
     }
 
@@ -436,17 +460,52 @@ impl Report {
         }
         if let Some(bar) = &self.progress {
             bar.reset();
-            bar.set_message("0 rows written");
+            bar.set_message(progress_message(0, 0, false, self.dry_run));
         }
         Ok(())
     }
 
-    /// The `on_progress` handler: updates the progress bar.
+    fn input(&self) -> MutexGuard<'_, Option<Progress>> {
+        self.input.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Follows the reading of the inputs: the bar's position is the bytes `progress` counts,
+    /// of their total when it is known (every input a regular file: a bar with the
+    /// percentage and the time left), or with no total (a spinner).
+    pub fn reading(&self, progress: &Progress) {
+        if let Some(bar) = &self.progress {
+            let style = match progress.total_bytes() {
+                Some(total) => {
+                    bar.set_length(total);
+                    BAR
+                }
+                None => {
+                    bar.unset_length();
+                    SPINNER
+                }
+            };
+            if let Ok(style) = ProgressStyle::with_template(style) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_position(progress.bytes_read());
+        }
+        *self.input() = Some(progress.clone());
+    }
+
+    /// The `on_progress` handler: updates the progress bar (bytes read, items, rows).
     pub fn on_progress(&self, summary: &Summary) {
         if let Some(bar) = &self.progress {
-            bar.set_position(summary.written + summary.skipped);
+            if let Some(input) = &*self.input() {
+                bar.set_position(input.bytes_read());
+            }
             let rows: u64 = summary.rows.values().sum();
-            bar.set_message(format!("{} rows written", HumanCount(rows)));
+            let items = summary.written + summary.skipped;
+            bar.set_message(progress_message(
+                items,
+                rows,
+                summary.committed,
+                self.dry_run,
+            ));
         }
     }
 
@@ -590,18 +649,38 @@ impl Sink {
     }
 }
 
-/// A spinner with the items read, items per second and rows written.
-fn progress_bar() -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} {human_pos} items ({rate} items/s), {msg} [{elapsed}]",
-    ) {
-        let style = style.with_key("rate", |state: &ProgressState, w: &mut dyn fmt::Write| {
-            let _ = write!(w, "{}", HumanCount(state.per_sec().round() as u64));
-        });
+/// The progress line when the inputs' total size is not known (standard input, a FIFO):
+/// bytes read, their rate, then the message ([`progress_message`]).
+const SPINNER: &str = "{spinner} {bytes} read ({bytes_per_sec}), {msg} [{elapsed}]";
+
+/// The progress line when every input is a regular file: a bar of the bytes read of the
+/// total (as wide as the terminal leaves room for), the percentage and the time left, then
+/// the message ([`progress_message`]).
+const BAR: &str = "{spinner} {percent:>3}% [{wide_bar}] {bytes}/{total_bytes}, ETA {eta}, {msg}";
+
+/// The progress line's message: `N items, M rows sent` — `committed` once the rows are
+/// committed, `planned` in a dry run.
+fn progress_message(items: u64, rows: u64, committed: bool, dry_run: bool) -> String {
+    let state = match (dry_run, committed) {
+        (true, _) => "planned",
+        (false, true) => "committed",
+        (false, false) => "sent",
+    };
+    format!(
+        "{} items, {} rows {state}",
+        HumanCount(items),
+        HumanCount(rows)
+    )
+}
+
+/// The progress line drawn to `target`: a spinner until the inputs are known
+/// ([`Report::reading`]).
+fn progress_bar(target: ProgressDrawTarget, dry_run: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, target);
+    if let Ok(style) = ProgressStyle::with_template(SPINNER) {
         bar.set_style(style);
     }
-    bar.set_message("0 rows written");
+    bar.set_message(progress_message(0, 0, false, dry_run));
     bar.enable_steady_tick(Duration::from_millis(150));
     bar
 }
@@ -644,7 +723,7 @@ mod tests {
             given: "rejects.ndjson".into(),
             target: Target::Replace(path.clone()),
         };
-        let report = Report::new(Some(&rejects), false, false).expect("report");
+        let report = Report::new(Some(&rejects), false, false, false).expect("report");
         assert!(report.restartable());
         // The first attempt reports two items, then is rolled back; the second reports them
         // again and one more.
@@ -667,10 +746,10 @@ mod tests {
             given: "/dev/null".into(),
             target: Target::Direct(PathBuf::from("/dev/null")),
         };
-        let report = Report::new(Some(&rejects), false, false).expect("report");
+        let report = Report::new(Some(&rejects), false, false, false).expect("report");
         assert!(!report.restartable());
         assert!(
-            Report::new(None, false, false)
+            Report::new(None, false, false, false)
                 .expect("report")
                 .restartable()
         );
