@@ -690,6 +690,7 @@ mod tests {
     use super::*;
     use bulkinup::{Changeset, Item, Registry};
     use serde_json::json;
+    use std::sync::Arc;
 
     /// A skipped Tag (no name) with id `id`.
     fn skipped(registry: &Registry, id: i64) -> Skipped {
@@ -753,5 +754,154 @@ mod tests {
                 .expect("report")
                 .restartable()
         );
+    }
+
+    /// A terminal that keeps what is drawn on it.
+    #[derive(Debug, Clone, Default)]
+    struct Screen(Arc<Mutex<Vec<String>>>);
+
+    impl Screen {
+        /// The last line drawn, without the blank space that pads it.
+        fn last(&self) -> String {
+            let drawn = self.0.lock().expect("screen");
+            drawn
+                .iter()
+                .rev()
+                .map(|l| l.trim_end())
+                .find(|l| !l.is_empty())
+                .unwrap_or_default()
+                .to_string()
+        }
+    }
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            120
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.write_str(s)
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            self.0.lock().expect("screen").push(s.to_string());
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A report whose progress bar draws on the returned screen.
+    fn on_screen(dry_run: bool) -> (Report, Screen) {
+        let screen = Screen::default();
+        let mut report = Report::new(None, false, true, dry_run).expect("report");
+        let target = ProgressDrawTarget::term_like(Box::new(screen.clone()));
+        report.progress = Some(progress_bar(target, dry_run));
+        (report, screen)
+    }
+
+    /// The progress of a 43-byte file read to its end.
+    fn file_read() -> Progress {
+        use futures::StreamExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("in.ndjson");
+        std::fs::write(
+            &path,
+            "{\"id\": 1, \"name\": \"a\"}\n{\"id\": 2}\n{\"id\": 3}\n",
+        )
+        .expect("write");
+        let sources = vec![bulkinup::input::Source::File(path)];
+        let (items, progress) =
+            bulkinup::input::stream_with_progress(sources, 1024).expect("stream");
+        let items: Vec<_> = futures::executor::block_on(items.collect());
+        assert_eq!(items.len(), 3);
+        progress
+    }
+
+    /// A summary of `items` items and `rows` author rows.
+    fn summary(items: u64, rows: u64, committed: bool) -> Summary {
+        let mut s = Summary::new(bulkinup::Verb::Upsert);
+        s.written = items;
+        s.rows.insert("authors".into(), rows);
+        s.committed = committed;
+        s
+    }
+
+    /// Draws the bar now and returns its line.
+    fn drawn(report: &Report, screen: &Screen) -> String {
+        report.progress.as_ref().expect("a bar").force_draw();
+        screen.last()
+    }
+
+    #[test]
+    fn a_regular_file_input_draws_the_bytes_of_the_total_the_percentage_and_rows_sent() {
+        let (report, screen) = on_screen(false);
+        let progress = file_read();
+        assert_eq!(progress.total_bytes(), Some(43));
+        report.reading(&progress);
+        report.on_progress(&summary(3, 5, false));
+        let line = drawn(&report, &screen);
+        assert!(line.contains("100% ["), "{line:?}");
+        assert!(line.contains("] 43 B/43 B, ETA "), "{line:?}");
+        assert!(line.ends_with(", 3 items, 5 rows sent"), "{line:?}");
+    }
+
+    #[test]
+    fn rows_committed_are_said_committed() {
+        let (report, screen) = on_screen(false);
+        report.reading(&file_read());
+        report.on_progress(&summary(3, 1_500, true));
+        let line = drawn(&report, &screen);
+        assert!(
+            line.ends_with(", 3 items, 1,500 rows committed"),
+            "{line:?}"
+        );
+    }
+
+    #[test]
+    fn an_input_of_unknown_size_draws_a_spinner_with_the_bytes_read() {
+        let (report, screen) = on_screen(false);
+        report.reading(&Progress::new(None));
+        report.on_progress(&summary(2, 2, false));
+        let line = drawn(&report, &screen);
+        assert!(line.contains(" 0 B read ("), "{line:?}");
+        assert!(line.contains("), 2 items, 2 rows sent ["), "{line:?}");
+        assert!(!line.contains('%'), "{line:?}");
+    }
+
+    #[test]
+    fn a_dry_run_draws_rows_planned() {
+        let (report, screen) = on_screen(true);
+        report.reading(&file_read());
+        report.on_progress(&summary(3, 3, false));
+        let line = drawn(&report, &screen);
+        assert!(line.ends_with(", 3 items, 3 rows planned"), "{line:?}");
+    }
+
+    #[test]
+    fn a_restart_starts_the_bar_over() {
+        let (report, screen) = on_screen(false);
+        report.reading(&file_read());
+        report.on_progress(&summary(3, 3, false));
+        report.restart(2).expect("restart");
+        report.reading(&Progress::new(Some(43)));
+        let line = drawn(&report, &screen);
+        assert!(line.contains("  0% ["), "{line:?}");
+        assert!(line.contains("] 0 B/43 B, ETA "), "{line:?}");
+        assert!(line.ends_with(", 0 items, 0 rows sent"), "{line:?}");
     }
 }

@@ -814,4 +814,31 @@ mod tests {
             "{e}"
         );
     }
+
+    #[test]
+    fn the_progress_counts_every_byte_of_each_input_once_read() {
+        use futures::StreamExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let array = dir.path().join("a.json");
+        let ndjson = dir.path().join("b.ndjson");
+        std::fs::write(&array, "\u{feff} \n[{\"id\": 1},\n {\"id\": 2}]\n\n").expect("write");
+        std::fs::write(&ndjson, "\n{\"id\": 3}\n\n{\"id\": 4}").expect("write");
+        let size = |p: &Path| std::fs::metadata(p).expect("metadata").len();
+        let sources = vec![Source::File(array.clone()), Source::File(ndjson.clone())];
+        let (items, progress) = stream_with_progress(sources, 1024).expect("stream");
+        assert_eq!(progress.total_bytes(), Some(size(&array) + size(&ndjson)));
+        let items: Vec<Result<Item>> = futures::executor::block_on(items.collect());
+        assert_eq!(items.len(), 4);
+        assert_eq!(progress.bytes_read(), size(&array) + size(&ndjson));
+    }
+
+    #[test]
+    fn only_a_regular_file_has_a_size() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("a.ndjson");
+        std::fs::write(&file, "{}\n").expect("write");
+        assert_eq!(Source::File(file.clone()).size(), Some(3));
+        assert_eq!(Source::Stdin.size(), None);
+        assert_eq!(Source::File(dir.path().to_path_buf()).size(), None);
+    }
 }
