@@ -151,16 +151,16 @@ impl Source {
 /// without error, its whole size is counted.
 ///
 /// ```
-/// use bulkinup::input::{Progress, Source, stream_with_progress};
+/// use bulkinup::input::{Source, stream_with_progress};
 /// use futures::StreamExt;
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("in.ndjson");
 /// std::fs::write(&path, "{\"id\": 1}\n{\"id\": 2}\n")?;
 /// let (items, progress) = stream_with_progress(vec![Source::File(path)], 1024)?;
-/// assert_eq!(progress.total_bytes(), Some(22));
+/// assert_eq!(progress.total_bytes(), Some(20));
 /// let items: Vec<_> = futures::executor::block_on(items.collect());
 /// assert_eq!(items.len(), 2);
-/// assert_eq!(progress.bytes_read(), 22);
+/// assert_eq!(progress.bytes_read(), 20);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Default)]
