@@ -499,9 +499,8 @@ impl Report {
                 bar.set_position(input.bytes_read());
             }
             let rows: u64 = summary.rows.values().sum();
-            let items = summary.written + summary.skipped;
             bar.set_message(progress_message(
-                items,
+                summary.read(),
                 rows,
                 summary.committed,
                 self.dry_run,
@@ -658,8 +657,8 @@ const SPINNER: &str = "{spinner} {bytes} read ({bytes_per_sec}), {msg} [{elapsed
 /// the message ([`progress_message`]).
 const BAR: &str = "{spinner} {percent:>3}% [{wide_bar}] {bytes}/{total_bytes}, ETA {eta}, {msg}";
 
-/// The progress line's message: `N items, M rows sent` — `committed` once the rows are
-/// committed, `planned` in a dry run.
+/// The progress line's message: `N items, M rows sent` — the items read (written, skipped
+/// and rejected), the rows `committed` once they are, `planned` in a dry run.
 fn progress_message(items: u64, rows: u64, committed: bool, dry_run: bool) -> String {
     let state = match (dry_run, committed) {
         (true, _) => "planned",
