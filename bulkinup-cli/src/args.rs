@@ -314,7 +314,8 @@ pub struct WriteArgs {
     #[arg(long, help_heading = "Output")]
     pub dry_run: bool,
 
-    /// Print nothing on standard error but errors: no skipped-items summary, no progress.
+    /// Print nothing on standard error but errors: no skipped-items summary, no progress
+    /// line (the bar of the bytes read, or a spinner for standard input).
     #[arg(short, long, conflicts_with = "verbose", help_heading = "Output")]
     pub quiet: bool,
 

@@ -36,6 +36,16 @@
 //! ([`Report::finish_failed`]), so that the invalid items of a failed call are not lost. A
 //! call that ends before reading (an error before connecting, a failed connection, a missing
 //! prefix) drops the temporary file: an existing FILE stays as it was. Where FILE may point is checked first ([`crate::files`]).
+//!
+//! ## The progress bar (standard error, on a terminal, not with `--quiet`)
+//!
+//! When every input is a regular file, a bar of the bytes read of the inputs' total, with
+//! the percentage and the estimated time left; otherwise (standard input, a FIFO) a spinner
+//! with the bytes read and their rate. Both go on with the items read and the rows:
+//! `N rows sent` while the one transaction is open, `N rows committed` once it committed;
+//! with `--max-concurrency` the rows are those of the chunks that committed
+//! (`N rows committed` all along); `N rows planned` in a dry run. A call that starts again
+//! after a deadlock starts the bar over.
 
 use std::fmt;
 use std::fs::File;
@@ -45,8 +55,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use bulkinup::input::Progress;
 use bulkinup::{Error, Item, Origin, Rejected, Result, Skipped, Summary, Waited};
-use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value as J;
 use tempfile::NamedTempFile;
@@ -296,7 +307,11 @@ pub struct Report {
     verbose: bool,
     /// Whether notices (a retry) are printed: not with `--quiet`.
     notices: bool,
+    /// Whether the call is a dry run (its rows are planned, not sent).
+    dry_run: bool,
     progress: Option<ProgressBar>,
+    /// How far the input reader has got (the bar's position).
+    input: Mutex<Option<Progress>>,
 }
 
 #[derive(Debug)]
@@ -309,11 +324,17 @@ struct State {
 impl Report {
     /// A report; creates the rejects file's temporary file beside it (or opens a device or
     /// FIFO as it is). With `progress` (not `--quiet`) notices are printed, and the progress
-    /// bar is shown when standard error is a terminal.
+    /// bar is shown when standard error is a terminal. With `dry_run` the bar counts rows
+    /// planned.
     ///
     /// # Errors
     /// [`Error::InvalidOption`] (`--rejects`) when the file cannot be created.
-    pub fn new(rejects: Option<&Rejects>, verbose: bool, progress: bool) -> Result<Report> {
+    pub fn new(
+        rejects: Option<&Rejects>,
+        verbose: bool,
+        progress: bool,
+        dry_run: bool,
+    ) -> Result<Report> {
         let rejects = match rejects {
             Some(r) => {
                 let sink = Sink::create(&r.target).map_err(|e| {
@@ -328,7 +349,8 @@ impl Report {
             None => None,
         };
         let notices = progress;
-        let progress = (progress && std::io::stderr().is_terminal()).then(progress_bar);
+        let progress = (progress && std::io::stderr().is_terminal())
+            .then(|| progress_bar(ProgressDrawTarget::stderr(), dry_run));
         Ok(Report {
             state: Mutex::new(State {
                 rejects,
@@ -337,7 +359,9 @@ impl Report {
             read: AtomicBool::new(false),
             verbose,
             notices,
+            dry_run,
             progress,
+            input: Mutex::new(None),
         })
     }
 
@@ -436,17 +460,51 @@ impl Report {
         }
         if let Some(bar) = &self.progress {
             bar.reset();
-            bar.set_message("0 rows written");
+            bar.set_message(progress_message(0, 0, false, self.dry_run));
         }
         Ok(())
     }
 
-    /// The `on_progress` handler: updates the progress bar.
+    fn input(&self) -> MutexGuard<'_, Option<Progress>> {
+        self.input.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Follows the reading of the inputs: the bar's position is the bytes `progress` counts,
+    /// of their total when it is known (every input a regular file: a bar with the
+    /// percentage and the time left), or with no total (a spinner).
+    pub fn reading(&self, progress: &Progress) {
+        if let Some(bar) = &self.progress {
+            let style = match progress.total_bytes() {
+                Some(total) => {
+                    bar.set_length(total);
+                    BAR
+                }
+                None => {
+                    bar.unset_length();
+                    SPINNER
+                }
+            };
+            if let Ok(style) = ProgressStyle::with_template(style) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_position(progress.bytes_read());
+        }
+        *self.input() = Some(progress.clone());
+    }
+
+    /// The `on_progress` handler: updates the progress bar (bytes read, items, rows).
     pub fn on_progress(&self, summary: &Summary) {
         if let Some(bar) = &self.progress {
-            bar.set_position(summary.written + summary.skipped);
+            if let Some(input) = &*self.input() {
+                bar.set_position(input.bytes_read());
+            }
             let rows: u64 = summary.rows.values().sum();
-            bar.set_message(format!("{} rows written", HumanCount(rows)));
+            bar.set_message(progress_message(
+                summary.read(),
+                rows,
+                summary.committed,
+                self.dry_run,
+            ));
         }
     }
 
@@ -590,18 +648,38 @@ impl Sink {
     }
 }
 
-/// A spinner with the items read, items per second and rows written.
-fn progress_bar() -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} {human_pos} items ({rate} items/s), {msg} [{elapsed}]",
-    ) {
-        let style = style.with_key("rate", |state: &ProgressState, w: &mut dyn fmt::Write| {
-            let _ = write!(w, "{}", HumanCount(state.per_sec().round() as u64));
-        });
+/// The progress line when the inputs' total size is not known (standard input, a FIFO):
+/// bytes read, their rate, then the message ([`progress_message`]).
+const SPINNER: &str = "{spinner} {bytes} read ({bytes_per_sec}), {msg} [{elapsed}]";
+
+/// The progress line when every input is a regular file: a bar of the bytes read of the
+/// total (as wide as the terminal leaves room for), the percentage and the time left, then
+/// the message ([`progress_message`]).
+const BAR: &str = "{spinner} {percent:>3}% [{wide_bar}] {bytes}/{total_bytes}, ETA {eta}, {msg}";
+
+/// The progress line's message: `N items, M rows sent` — the items read (written, skipped
+/// and rejected), the rows `committed` once they are, `planned` in a dry run.
+fn progress_message(items: u64, rows: u64, committed: bool, dry_run: bool) -> String {
+    let state = match (dry_run, committed) {
+        (true, _) => "planned",
+        (false, true) => "committed",
+        (false, false) => "sent",
+    };
+    format!(
+        "{} items, {} rows {state}",
+        HumanCount(items),
+        HumanCount(rows)
+    )
+}
+
+/// The progress line drawn to `target`: a spinner until the inputs are known
+/// ([`Report::reading`]).
+fn progress_bar(target: ProgressDrawTarget, dry_run: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, target);
+    if let Ok(style) = ProgressStyle::with_template(SPINNER) {
         bar.set_style(style);
     }
-    bar.set_message("0 rows written");
+    bar.set_message(progress_message(0, 0, false, dry_run));
     bar.enable_steady_tick(Duration::from_millis(150));
     bar
 }
@@ -611,6 +689,7 @@ mod tests {
     use super::*;
     use bulkinup::{Changeset, Item, Registry};
     use serde_json::json;
+    use std::sync::Arc;
 
     /// A skipped Tag (no name) with id `id`.
     fn skipped(registry: &Registry, id: i64) -> Skipped {
@@ -644,7 +723,7 @@ mod tests {
             given: "rejects.ndjson".into(),
             target: Target::Replace(path.clone()),
         };
-        let report = Report::new(Some(&rejects), false, false).expect("report");
+        let report = Report::new(Some(&rejects), false, false, false).expect("report");
         assert!(report.restartable());
         // The first attempt reports two items, then is rolled back; the second reports them
         // again and one more.
@@ -667,12 +746,161 @@ mod tests {
             given: "/dev/null".into(),
             target: Target::Direct(PathBuf::from("/dev/null")),
         };
-        let report = Report::new(Some(&rejects), false, false).expect("report");
+        let report = Report::new(Some(&rejects), false, false, false).expect("report");
         assert!(!report.restartable());
         assert!(
-            Report::new(None, false, false)
+            Report::new(None, false, false, false)
                 .expect("report")
                 .restartable()
         );
+    }
+
+    /// A terminal that keeps what is drawn on it.
+    #[derive(Debug, Clone, Default)]
+    struct Screen(Arc<Mutex<Vec<String>>>);
+
+    impl Screen {
+        /// The last line drawn, without the blank space that pads it.
+        fn last(&self) -> String {
+            let drawn = self.0.lock().expect("screen");
+            drawn
+                .iter()
+                .rev()
+                .map(|l| l.trim_end())
+                .find(|l| !l.is_empty())
+                .unwrap_or_default()
+                .to_string()
+        }
+    }
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            120
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.write_str(s)
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            self.0.lock().expect("screen").push(s.to_string());
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A report whose progress bar draws on the returned screen.
+    fn on_screen(dry_run: bool) -> (Report, Screen) {
+        let screen = Screen::default();
+        let mut report = Report::new(None, false, true, dry_run).expect("report");
+        let target = ProgressDrawTarget::term_like(Box::new(screen.clone()));
+        report.progress = Some(progress_bar(target, dry_run));
+        (report, screen)
+    }
+
+    /// The progress of a 43-byte file read to its end.
+    fn file_read() -> Progress {
+        use futures::StreamExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("in.ndjson");
+        std::fs::write(
+            &path,
+            "{\"id\": 1, \"name\": \"a\"}\n{\"id\": 2}\n{\"id\": 3}\n",
+        )
+        .expect("write");
+        let sources = vec![bulkinup::input::Source::File(path)];
+        let (items, progress) =
+            bulkinup::input::stream_with_progress(sources, 1024).expect("stream");
+        let items: Vec<_> = futures::executor::block_on(items.collect());
+        assert_eq!(items.len(), 3);
+        progress
+    }
+
+    /// A summary of `items` items and `rows` author rows.
+    fn summary(items: u64, rows: u64, committed: bool) -> Summary {
+        let mut s = Summary::new(bulkinup::Verb::Upsert);
+        s.written = items;
+        s.rows.insert("authors".into(), rows);
+        s.committed = committed;
+        s
+    }
+
+    /// Draws the bar now and returns its line.
+    fn drawn(report: &Report, screen: &Screen) -> String {
+        report.progress.as_ref().expect("a bar").force_draw();
+        screen.last()
+    }
+
+    #[test]
+    fn a_regular_file_input_draws_the_bytes_of_the_total_the_percentage_and_rows_sent() {
+        let (report, screen) = on_screen(false);
+        let progress = file_read();
+        assert_eq!(progress.total_bytes(), Some(43));
+        report.reading(&progress);
+        report.on_progress(&summary(3, 5, false));
+        let line = drawn(&report, &screen);
+        assert!(line.contains("100% ["), "{line:?}");
+        assert!(line.contains("] 43 B/43 B, ETA "), "{line:?}");
+        assert!(line.ends_with(", 3 items, 5 rows sent"), "{line:?}");
+    }
+
+    #[test]
+    fn rows_committed_are_said_committed() {
+        let (report, screen) = on_screen(false);
+        report.reading(&file_read());
+        report.on_progress(&summary(3, 1_500, true));
+        let line = drawn(&report, &screen);
+        assert!(
+            line.ends_with(", 3 items, 1,500 rows committed"),
+            "{line:?}"
+        );
+    }
+
+    #[test]
+    fn an_input_of_unknown_size_draws_a_spinner_with_the_bytes_read() {
+        let (report, screen) = on_screen(false);
+        report.reading(&Progress::new(None));
+        report.on_progress(&summary(2, 2, false));
+        let line = drawn(&report, &screen);
+        assert!(line.contains(" 0 B read ("), "{line:?}");
+        assert!(line.contains("), 2 items, 2 rows sent ["), "{line:?}");
+        assert!(!line.contains('%'), "{line:?}");
+    }
+
+    #[test]
+    fn a_dry_run_draws_rows_planned() {
+        let (report, screen) = on_screen(true);
+        report.reading(&file_read());
+        report.on_progress(&summary(3, 3, false));
+        let line = drawn(&report, &screen);
+        assert!(line.ends_with(", 3 items, 3 rows planned"), "{line:?}");
+    }
+
+    #[test]
+    fn a_restart_starts_the_bar_over() {
+        let (report, screen) = on_screen(false);
+        report.reading(&file_read());
+        report.on_progress(&summary(3, 3, false));
+        report.restart(2).expect("restart");
+        report.reading(&Progress::new(Some(43)));
+        let line = drawn(&report, &screen);
+        assert!(line.contains("  0% ["), "{line:?}");
+        assert!(line.contains("] 0 B/43 B, ETA "), "{line:?}");
+        assert!(line.ends_with(", 0 items, 0 rows sent"), "{line:?}");
     }
 }

@@ -52,6 +52,7 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
         settings.rejects.as_ref(),
         settings.verbose,
         !settings.quiet,
+        settings.dry_run,
     )?);
 
     // A dry run uses no connection: it runs on an in-memory database, so nothing can touch
@@ -87,18 +88,18 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
         .on_progress(move |s| on_progress.on_progress(s));
 
     // A failed write to the rejects file stops the call (rolled back): no invalid item is lost.
+    // The progress bar follows the bytes the reader consumes.
     let items = |report: Arc<Report>| {
-        Ok(
-            input::stream(settings.inputs.clone(), settings.options.max_item_bytes)?
-                .fuse()
-                .map(move |item| {
-                    report.mark_read();
-                    match report.take_failure() {
-                        Some(e) => Err(e),
-                        None => item,
-                    }
-                }),
-        )
+        let (items, progress) =
+            input::stream_with_progress(settings.inputs.clone(), settings.options.max_item_bytes)?;
+        report.reading(&progress);
+        Ok(items.fuse().map(move |item| {
+            report.mark_read();
+            match report.take_failure() {
+                Some(e) => Err(e),
+                None => item,
+            }
+        }))
     };
     // Files can be read again: after a deadlock the library retries the call from the start,
     // and the report forgets what the rolled-back attempt reported.

@@ -24,11 +24,16 @@
 //! Input is read in pieces of at most the read buffer, and an item's bytes are never kept
 //! beyond the limit: a line that never ends fails as soon as it passes the limit, with no
 //! more than about the limit buffered.
+//!
+//! How far the reader has got is counted in a [`Progress`] ([`stream_with_progress`]): the
+//! bytes consumed so far across the inputs, and their total size when every input is a
+//! regular file.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::item::{Item, Origin};
@@ -117,12 +122,100 @@ impl Source {
         }
     }
 
+    /// The size in bytes of a regular file; `None` for standard input, a named pipe or a
+    /// device (their size is not known before they end).
+    pub fn size(&self) -> Option<u64> {
+        match self {
+            Source::Stdin => None,
+            Source::File(p) => std::fs::metadata(p)
+                .ok()
+                .filter(std::fs::Metadata::is_file)
+                .map(|m| m.len()),
+        }
+    }
+
     /// The name items from this input carry in their origin: the path, or `-`.
     pub fn name(&self) -> Arc<str> {
         match self {
             Source::Stdin => Arc::from("-"),
             Source::File(p) => Arc::from(p.display().to_string()),
         }
+    }
+}
+
+/// How far a [`stream`] has read its inputs: the bytes consumed so far (counted as the
+/// reader takes them from its buffer, across all the inputs, a byte-order mark and blank
+/// lines included), and the inputs' total size when every one is a regular file. A cheap
+/// handle (clones share the count), updated by the reader thread as it goes; the reader runs
+/// at most [`READ_AHEAD`] items ahead of the call. Once an input has been read to its end
+/// without error, its whole size is counted.
+///
+/// ```
+/// use bulkinup::input::{Source, stream_with_progress};
+/// use futures::StreamExt;
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("in.ndjson");
+/// std::fs::write(&path, "{\"id\": 1}\n{\"id\": 2}\n")?;
+/// let (items, progress) = stream_with_progress(vec![Source::File(path)], 1024)?;
+/// assert_eq!(progress.total_bytes(), Some(20));
+/// let items: Vec<_> = futures::executor::block_on(items.collect());
+/// assert_eq!(items.len(), 2);
+/// assert_eq!(progress.bytes_read(), 20);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    read: Arc<AtomicU64>,
+    total: Option<u64>,
+}
+
+impl Progress {
+    /// A count at zero, of inputs whose total is `total` bytes (`None`: not known).
+    pub fn new(total: Option<u64>) -> Progress {
+        Progress {
+            read: Arc::default(),
+            total,
+        }
+    }
+
+    /// The bytes consumed so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    /// The inputs' total size in bytes, measured when the stream started: `None` unless every
+    /// input is a regular file ([`Source::size`]).
+    pub fn total_bytes(&self) -> Option<u64> {
+        self.total
+    }
+
+    fn add(&self, n: usize) {
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// A reader that counts the bytes consumed from it into a [`Progress`].
+struct Counted<R> {
+    inner: R,
+    progress: Progress,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.add(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Counted<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.inner.consume(amt);
+        self.progress.add(amt);
     }
 }
 
@@ -136,30 +229,61 @@ pub fn stream(
     sources: Vec<Source>,
     max_item_bytes: usize,
 ) -> Result<impl Stream<Item = Result<Item>> + Send + 'static> {
+    stream_with_progress(sources, max_item_bytes).map(|(items, _)| items)
+}
+
+/// As [`stream`], with the [`Progress`] of the reading: the bytes consumed so far, and the
+/// total size when every input is a regular file.
+///
+/// # Errors
+/// [`Error::Io`] when the reader thread cannot be started.
+pub fn stream_with_progress(
+    sources: Vec<Source>,
+    max_item_bytes: usize,
+) -> Result<(impl Stream<Item = Result<Item>> + Send + 'static, Progress)> {
+    let total = sources.iter().map(Source::size).sum::<Option<u64>>();
+    let progress = Progress::new(total);
+    let counter = progress.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Item>>(READ_AHEAD);
     std::thread::Builder::new()
         .name("bulkinup-input".into())
         .spawn(move || {
             let mut sink = |item: Result<Item>| tx.blocking_send(item).is_ok();
-            read_all(&sources, max_item_bytes, &mut sink);
+            read_all(&sources, max_item_bytes, &counter, &mut sink);
         })
         .map_err(|source| Error::Io { path: None, source })?;
-    Ok(futures::stream::unfold(rx, |mut rx| async move {
+    let items = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
-    }))
+    });
+    Ok((items, progress))
 }
 
 /// Receives each item (or the one error that ends the input); returns `false` to stop.
 pub type Sink<'a> = dyn FnMut(Result<Item>) -> bool + 'a;
 
-/// Reads every source in order into `sink`, stopping at the first error.
-fn read_all(sources: &[Source], max_item_bytes: usize, sink: &mut Sink<'_>) {
+/// Reads every source in order into `sink`, counting the bytes consumed into `progress`,
+/// stopping at the first error.
+fn read_all(sources: &[Source], max_item_bytes: usize, progress: &Progress, sink: &mut Sink<'_>) {
     for source in sources {
         let name = source.name();
         let going_on = match source {
-            Source::Stdin => read_source(std::io::stdin().lock(), &name, max_item_bytes, sink),
+            Source::Stdin => read_source(
+                Counted {
+                    inner: std::io::stdin().lock(),
+                    progress: progress.clone(),
+                },
+                &name,
+                max_item_bytes,
+                sink,
+            ),
             Source::File(path) => match open(path) {
-                Ok(reader) => read_source(reader, &name, max_item_bytes, sink),
+                Ok(reader) => {
+                    let reader = Counted {
+                        inner: reader,
+                        progress: progress.clone(),
+                    };
+                    read_source(reader, &name, max_item_bytes, sink)
+                }
                 Err(e) => {
                     sink(Err(e));
                     false
@@ -689,5 +813,32 @@ mod tests {
             e.contains(&format!("array element 2 is longer than {n} bytes")),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_progress_counts_every_byte_of_each_input_once_read() {
+        use futures::StreamExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let array = dir.path().join("a.json");
+        let ndjson = dir.path().join("b.ndjson");
+        std::fs::write(&array, "\u{feff} \n[{\"id\": 1},\n {\"id\": 2}]\n\n").expect("write");
+        std::fs::write(&ndjson, "\n{\"id\": 3}\n\n{\"id\": 4}").expect("write");
+        let size = |p: &Path| std::fs::metadata(p).expect("metadata").len();
+        let sources = vec![Source::File(array.clone()), Source::File(ndjson.clone())];
+        let (items, progress) = stream_with_progress(sources, 1024).expect("stream");
+        assert_eq!(progress.total_bytes(), Some(size(&array) + size(&ndjson)));
+        let items: Vec<Result<Item>> = futures::executor::block_on(items.collect());
+        assert_eq!(items.len(), 4);
+        assert_eq!(progress.bytes_read(), size(&array) + size(&ndjson));
+    }
+
+    #[test]
+    fn only_a_regular_file_has_a_size() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("a.ndjson");
+        std::fs::write(&file, "{}\n").expect("write");
+        assert_eq!(Source::File(file.clone()).size(), Some(3));
+        assert_eq!(Source::Stdin.size(), None);
+        assert_eq!(Source::File(dir.path().to_path_buf()).size(), None);
     }
 }

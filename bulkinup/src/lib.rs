@@ -100,7 +100,7 @@
 //! | `replace_all_except` | upsert only: fields kept on conflict besides the primary key | none |
 //! | `on_conflict(key, action)` | `Nothing`, `ReplaceAll`, `Replace(fields)`, `ReplaceAllExcept(fields)`, `Raise`, per schema or join table | upsert: replace all but the key (join rows: nothing); insert: raise |
 //! | `conflict_target(key, columns)` | the unique columns that conflict (required for an upsert of a schema without primary key) | the primary key / join keys |
-//! | `on_skipped`, `on_recovered`, `on_progress` | handlers called once per chunk | none |
+//! | `on_skipped`, `on_recovered`, `on_progress` | handlers called once per chunk (`on_progress` also once after a one-transaction call's commit, with [`Summary::committed`] set) | none |
 //! | `writer` | the writer hook: sees each [`plan::Batch`] with its conflict clause and the [`WriteContext`] (verb, timeout), returns the batches to write | the default writer |
 //! | `dry_run` | validate and plan, write nothing | false |
 //! | `max_skipped` | [`MaxSkipped`]: more invalid items than a count (checked as soon as it is passed) or a percentage of the items read (checked at the end, before the commit) fail the call with [`Error::TooManyInvalid`], rolled back (with `max_concurrency`, committed chunks stay) | no limit |

@@ -33,6 +33,12 @@ pub struct Summary {
     pub recovered: u64,
     /// Rows sent to each table after de-duplication, join tables included.
     pub rows: BTreeMap<String, u64>,
+    /// Whether the counts of `rows` are of committed rows (not part of the JSON summary).
+    /// `false` while a one-transaction call runs (its rows are sent, not yet committed) and
+    /// in a dry run; `true` in the summary a call that wrote returns, in the progress report
+    /// a one-transaction call makes once its commit succeeded, and in every progress report
+    /// of a call with `max_concurrency` (its counts come only from chunks that committed).
+    pub committed: bool,
     /// Statements sent to each table (not part of the JSON summary).
     pub statements: BTreeMap<String, u64>,
     /// The primary keys of the first [`SKIPPED_KEYS_LISTED`] skipped items, in input order
@@ -52,7 +58,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// An empty summary for `verb`.
+    /// An empty summary for `verb`: no counts, nothing committed.
     pub fn new(verb: Verb) -> Self {
         Summary {
             verb,
@@ -61,6 +67,7 @@ impl Summary {
             skipped: 0,
             recovered: 0,
             rows: BTreeMap::new(),
+            committed: false,
             statements: BTreeMap::new(),
             skipped_keys: Vec::new(),
             skipped_for_missing_foreign_key: 0,

@@ -161,6 +161,9 @@ where
             // Before the commit: too many invalid items roll everything back.
             producer.check_invalid_at_end()?;
             deadline::commit::<B>(tx, &deadline).await?;
+            // Only now are the rows committed: one last progress report says so.
+            producer.summary.committed = true;
+            producer.progress();
             producer.finish();
             producer.summary
         }
@@ -242,6 +245,8 @@ where
     let mut tasks: JoinSet<Result<(Counts, Vec<Rejected>)>> = JoinSet::new();
     let caster = Arc::new(producer.caster().clone());
     let mut first_error: Option<Error> = None;
+    // The row counts come only from chunks that committed.
+    producer.summary.committed = true;
     let timeout = producer.resolved.options.timeout;
     let statement_timeout = producer.resolved.options.statement_timeout;
     loop {

@@ -265,7 +265,9 @@ pub struct Options {
     pub dry_run: bool,
     /// Called once per chunk with the chunk's skipped items.
     pub on_skipped: Option<Handler<[Skipped]>>,
-    /// Called after each chunk with the running summary (for progress reports).
+    /// Called after each chunk with the running summary (for progress reports), and once
+    /// more after a one-transaction call's commit succeeded, with
+    /// [`Summary::committed`] set: before it, the rows counted were sent, not committed.
     pub on_progress: Option<Handler<Summary>>,
     /// Per schema (by name) or join table: `field → value` shared by every row, injected
     /// into the attrs before validation.
@@ -480,7 +482,9 @@ impl Options {
         self
     }
 
-    /// Sets the handler called after each chunk with the running summary.
+    /// Sets the handler called after each chunk with the running summary, and once more after
+    /// a one-transaction call's commit ([`Summary::committed`] says whether the rows it
+    /// counts are committed).
     pub fn on_progress<F>(mut self, f: F) -> Self
     where
         F: Fn(&Summary) + Send + Sync + 'static,
