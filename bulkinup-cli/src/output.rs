@@ -16,6 +16,19 @@
 //! - `dry_run`: `true`, only with `--dry-run` (nothing was written; the counts are what would
 //!   have been).
 //!
+//! ## The failure line (standard output, `--max-concurrency`)
+//!
+//! A call with `--max-concurrency` that fails (or is interrupted) prints instead one line,
+//! one JSON object, saying what of its input was committed ([`FailureLine`]):
+//!
+//! - `error`: the error's message (`interrupted` for Ctrl-C);
+//! - `committed`: with one input, a list of `[first, last]` pairs — the 1-based lines
+//!   (NDJSON) or elements (JSON array) of the input whose items are committed, both included,
+//!   merged and ascending (`[]`: nothing was committed); with several inputs, a list of
+//!   objects, one per input that has committed items, in input order:
+//!   `{"file": "a.ndjson", "lines": [[1, 1000]]}` (`elements` instead of `lines` for a JSON
+//!   array), `file` as given on the command line (`-` for standard input).
+//!
 //! ## The rejects record (`--rejects FILE`)
 //!
 //! One JSON object per line per skipped item (and, with `--on-error reject`, per item the
@@ -45,7 +58,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use bulkinup::{Error, Item, Origin, Rejected, Result, Skipped, Summary, Waited};
+use bulkinup::{
+    Committed, Error, InputRange, Item, Numbering, Origin, Rejected, Result, Skipped, Summary,
+    Waited,
+};
 use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value as J;
@@ -62,6 +78,9 @@ pub struct Failure {
     pub note: Option<&'static str>,
     /// The database the call used (its URL, password hidden), named under a database error.
     pub database: Option<String>,
+    /// What a call with `--max-concurrency` committed before it failed (said instead of the
+    /// note).
+    pub committed: Option<Vec<InputRange>>,
 }
 
 /// The note of an error during the call.
@@ -78,6 +97,18 @@ impl Failure {
             error: Box::new(error),
             note: Some(note),
             database: None,
+            committed: None,
+        }
+    }
+
+    /// The error that ended a call with `--max-concurrency`, and the input ranges it had
+    /// committed by then.
+    pub fn partly(error: Error, committed: Vec<InputRange>) -> Failure {
+        Failure {
+            error: Box::new(error),
+            note: None,
+            database: None,
+            committed: Some(committed),
         }
     }
 
@@ -104,6 +135,7 @@ impl From<Error> for Failure {
             error: Box::new(error),
             note: None,
             database: None,
+            committed: None,
         }
     }
 }
@@ -139,14 +171,23 @@ impl fmt::Display for Failure {
                 ..
             }
         );
-        match self.note {
+        match (&self.committed, self.note) {
+            (Some(committed), _) => {
+                if unknown {
+                    write!(
+                        f,
+                        "\nwhether the failing chunk was committed is unknown: check the tables"
+                    )?;
+                }
+                write!(f, "\n{}", InputRange::describe_committed(committed))?;
+            }
             // The commit was sent and not answered: the note would claim too much.
-            Some(_) if unknown => write!(
+            (None, Some(_)) if unknown => write!(
                 f,
                 "\nwhether the call was committed is unknown: check the tables"
             )?,
-            Some(note) => write!(f, "\n{note}")?,
-            None => {}
+            (None, Some(note)) => write!(f, "\n{note}")?,
+            (None, None) => {}
         }
         if let Error::Timeout { option, .. } = *self.error {
             let hint = match option {
@@ -240,6 +281,68 @@ impl SummaryLine<'_> {
     }
 }
 
+/// The failure line of a call with `--max-concurrency` (see the module docs).
+#[derive(Debug)]
+pub struct FailureLine<'a> {
+    /// The error's message.
+    pub error: String,
+    /// What the call committed, merged and in input order.
+    pub committed: &'a [InputRange],
+    /// Whether the call read several inputs (each range then names its file).
+    pub several_inputs: bool,
+}
+
+impl FailureLine<'_> {
+    /// The line's JSON text.
+    ///
+    /// # Errors
+    /// [`Error::Serialize`] if serialization fails (it does not for these types).
+    pub fn to_text(&self) -> Result<String> {
+        let pair = |r: &InputRange| J::from(vec![r.first, r.last]);
+        let committed: Vec<J> = match self.several_inputs {
+            false => self.committed.iter().map(pair).collect(),
+            true => {
+                let mut files: Vec<J> = Vec::new();
+                let mut start = 0;
+                for i in 1..=self.committed.len() {
+                    let (first, ranges) = (&self.committed[start], &self.committed[start..i]);
+                    if i < self.committed.len()
+                        && self.committed[i].file == first.file
+                        && self.committed[i].numbering == first.numbering
+                    {
+                        continue;
+                    }
+                    let key = match first.numbering {
+                        Numbering::Lines => "lines",
+                        Numbering::Elements => "elements",
+                        _ => "items",
+                    };
+                    let mut object = serde_json::Map::new();
+                    object.insert("file".into(), J::from(first.file.as_deref().unwrap_or("-")));
+                    object.insert(key.into(), ranges.iter().map(pair).collect());
+                    files.push(J::Object(object));
+                    start = i;
+                }
+                files
+            }
+        };
+        /// The fields, in this order.
+        #[derive(Serialize)]
+        struct Line<'a> {
+            error: &'a str,
+            committed: Vec<J>,
+        }
+        let line = Line {
+            error: &self.error,
+            committed,
+        };
+        serde_json::to_string(&line).map_err(|source| Error::Serialize {
+            what: "the failure line".into(),
+            source,
+        })
+    }
+}
+
 /// The rejects record of a skipped item (see the module docs), fields in that order.
 #[derive(Debug, Serialize)]
 pub struct RejectRecord<'a> {
@@ -304,6 +407,8 @@ struct State {
     rejects: Option<(String, Sink)>,
     /// The first failure to write the rejects file.
     failure: Option<Error>,
+    /// What the call has committed so far (`--max-concurrency`).
+    committed: Vec<InputRange>,
 }
 
 impl Report {
@@ -333,6 +438,7 @@ impl Report {
             state: Mutex::new(State {
                 rejects,
                 failure: None,
+                committed: Vec::new(),
             }),
             read: AtomicBool::new(false),
             verbose,
@@ -448,6 +554,16 @@ impl Report {
             let rows: u64 = summary.rows.values().sum();
             bar.set_message(format!("{} rows written", HumanCount(rows)));
         }
+    }
+
+    /// The `on_committed` handler (`--max-concurrency`): keeps what has committed so far.
+    pub fn on_committed(&self, committed: &Committed) {
+        self.state().committed.clone_from(&committed.so_far);
+    }
+
+    /// What the call has committed so far, as last reported by the library (`--max-concurrency`).
+    pub fn committed(&self) -> Vec<InputRange> {
+        self.state().committed.clone()
     }
 
     /// Takes the error of a failed write to the rejects file, if any (the run stops on it so

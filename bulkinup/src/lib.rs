@@ -236,11 +236,11 @@ pub use changeset::{AssocChange, Changeset, FieldError};
 pub use db::{Db, DbKind, URL_FORMS, redact};
 pub use error::{DbErrorKind, Error, ItemRef, Result, Waited};
 pub use execute::{CALL_ATTEMPTS, CHUNK_ATTEMPTS};
-pub use item::{Item, Origin};
+pub use item::{InputRange, Item, Numbering, Origin};
 pub use options::{
-    CLI_DEFAULT_STATEMENT_TIMEOUT, CONFLICT_ACTIONS, ConflictAction, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_ITEM_BYTES, DEFAULT_TIMEOUT, Handler, MaxSkipped, ON_ERROR_CHOICES, OnError,
-    Options, Rejected, Skipped, Verb, WriteContext, WriterHook,
+    CLI_DEFAULT_STATEMENT_TIMEOUT, CONFLICT_ACTIONS, Committed, ConflictAction,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ITEM_BYTES, DEFAULT_TIMEOUT, Handler, MaxSkipped,
+    ON_ERROR_CHOICES, OnError, Options, Rejected, Skipped, Verb, WriteContext, WriterHook,
 };
 pub use repo::Repo;
 pub use schema::{

@@ -10,7 +10,7 @@ use serde_json::Value as J;
 
 use crate::changeset::{CastCtx, Changeset, cast_with, recover, recoverable};
 use crate::error::{Error, ItemRef, Result};
-use crate::item::{Item, Origin};
+use crate::item::{InputRange, Item, Origin};
 use crate::options::{Handler, MaxSkipped, Rejected, ResolvedOptions, Skipped};
 use crate::plan::{Batch, Planner};
 use crate::schema::{Registry, Schema};
@@ -21,7 +21,8 @@ pub(super) const YIELD_EVERY: usize = 32;
 
 /// One chunk of the input, planned: its batches, the valid items they were planned from
 /// (so that a failing chunk can be planned again item by item, to find the item the
-/// database refused), and where the chunk began and ended in the input.
+/// database refused), where the chunk began and ended in the input, and the input ranges it
+/// was read from.
 #[derive(Debug, Clone)]
 #[allow(dead_code)] // `items`, `first` and `last` are read by the work that follows
 pub(crate) struct Chunk {
@@ -33,6 +34,8 @@ pub(crate) struct Chunk {
     pub(crate) first: Option<Origin>,
     /// Where the chunk's last item (valid or not) came from, when known.
     pub(crate) last: Option<Origin>,
+    /// The input ranges of its items (valid or not), one per input file it was read from.
+    pub(crate) ranges: Vec<InputRange>,
 }
 
 /// Casts items with the call's changeset and recovers what can be recovered: the producer's
@@ -181,6 +184,7 @@ impl<S: Stream<Item = Result<Item>>> Producer<S> {
         let recovery = !options.recover_changeset_errors.is_empty();
         let mut valid: Vec<Item> = Vec::new();
         let (mut first, mut last) = (None, None);
+        let mut ranges = Vec::new();
         // Each item is cast and planned as soon as it is pulled, while its JSON is still in
         // the CPU's cache (casting a whole chunk after reading it missed the cache on every
         // attrs lookup).
@@ -191,6 +195,8 @@ impl<S: Stream<Item = Result<Item>>> Producer<S> {
                 None => break,
             };
             n += 1;
+            let position = self.summary.written + self.summary.skipped + 1;
+            InputRange::extend(&mut ranges, item.origin.as_ref(), position);
             if n == 1 {
                 first.clone_from(&item.origin);
             }
@@ -251,6 +257,7 @@ impl<S: Stream<Item = Result<Item>>> Producer<S> {
             items: valid,
             first,
             last,
+            ranges,
         }))
     }
 
