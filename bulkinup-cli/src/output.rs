@@ -298,40 +298,30 @@ impl FailureLine<'_> {
     /// # Errors
     /// [`Error::Serialize`] if serialization fails (it does not for these types).
     pub fn to_text(&self) -> Result<String> {
-        let pair = |r: &InputRange| J::from(vec![r.first, r.last]);
-        let committed: Vec<J> = match self.several_inputs {
-            false => self.committed.iter().map(pair).collect(),
+        let pair = |r: &InputRange| [r.first, r.last];
+        let committed = match self.several_inputs {
+            false => CommittedJson::Pairs(self.committed.iter().map(pair).collect()),
             true => {
-                let mut files: Vec<J> = Vec::new();
-                let mut start = 0;
-                for i in 1..=self.committed.len() {
-                    let (first, ranges) = (&self.committed[start], &self.committed[start..i]);
-                    if i < self.committed.len()
-                        && self.committed[i].file == first.file
-                        && self.committed[i].numbering == first.numbering
-                    {
-                        continue;
+                let mut files: Vec<FileRanges<'_>> = Vec::new();
+                for r in self.committed {
+                    let file = r.file.as_deref().unwrap_or("-");
+                    let same = files
+                        .last()
+                        .is_some_and(|f| f.file == file && f.numbering == r.numbering);
+                    if !same {
+                        files.push(FileRanges {
+                            file,
+                            numbering: r.numbering,
+                            pairs: Vec::new(),
+                        });
                     }
-                    let key = match first.numbering {
-                        Numbering::Lines => "lines",
-                        Numbering::Elements => "elements",
-                        _ => "items",
-                    };
-                    let mut object = serde_json::Map::new();
-                    object.insert("file".into(), J::from(first.file.as_deref().unwrap_or("-")));
-                    object.insert(key.into(), ranges.iter().map(pair).collect());
-                    files.push(J::Object(object));
-                    start = i;
+                    if let Some(f) = files.last_mut() {
+                        f.pairs.push(pair(r));
+                    }
                 }
-                files
+                CommittedJson::Files(files)
             }
         };
-        /// The fields, in this order.
-        #[derive(Serialize)]
-        struct Line<'a> {
-            error: &'a str,
-            committed: Vec<J>,
-        }
         let line = Line {
             error: &self.error,
             committed,
@@ -340,6 +330,47 @@ impl FailureLine<'_> {
             what: "the failure line".into(),
             source,
         })
+    }
+}
+
+/// The failure line's fields, in this order.
+#[derive(Serialize)]
+struct Line<'a> {
+    error: &'a str,
+    committed: CommittedJson<'a>,
+}
+
+/// `committed`: pairs for one input, one object per file for several.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum CommittedJson<'a> {
+    Pairs(Vec<[u64; 2]>),
+    Files(Vec<FileRanges<'a>>),
+}
+
+/// The committed ranges of one input: `{"file": …, "lines": [[first, last], …]}` (`elements`
+/// for a JSON array, `items` for items without a line or element).
+struct FileRanges<'a> {
+    file: &'a str,
+    numbering: Numbering,
+    pairs: Vec<[u64; 2]>,
+}
+
+impl Serialize for FileRanges<'_> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let key = match self.numbering {
+            Numbering::Lines => "lines",
+            Numbering::Elements => "elements",
+            _ => "items",
+        };
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("file", self.file)?;
+        map.serialize_entry(key, &self.pairs)?;
+        map.end()
     }
 }
 
@@ -775,6 +806,85 @@ mod tests {
             .map(|l| serde_json::from_str::<J>(l).expect("a JSON line")["item"]["id"].clone())
             .collect();
         assert_eq!(ids, [json!(1), json!(2), json!(3)]);
+    }
+
+    fn lines(file: &str, first: u64, last: u64) -> InputRange {
+        InputRange {
+            file: Some(file.into()),
+            numbering: Numbering::Lines,
+            first,
+            last,
+        }
+    }
+
+    #[test]
+    fn the_failure_line_of_one_input_is_pairs_of_lines() {
+        let committed = [
+            lines("feed.ndjson", 1, 1000),
+            lines("feed.ndjson", 3001, 4000),
+        ];
+        let line = FailureLine {
+            error: "boom".into(),
+            committed: &committed,
+            several_inputs: false,
+        };
+        assert_eq!(
+            line.to_text().expect("JSON"),
+            r#"{"error":"boom","committed":[[1,1000],[3001,4000]]}"#
+        );
+    }
+
+    #[test]
+    fn the_failure_line_of_several_inputs_names_each_file() {
+        let committed = [
+            lines("a.ndjson", 1, 3),
+            lines("a.ndjson", 7, 9),
+            InputRange {
+                file: Some("b.json".into()),
+                numbering: Numbering::Elements,
+                first: 1,
+                last: 1,
+            },
+        ];
+        let line = FailureLine {
+            error: "boom".into(),
+            committed: &committed,
+            several_inputs: true,
+        };
+        assert_eq!(
+            line.to_text().expect("JSON"),
+            r#"{"error":"boom","committed":[{"file":"a.ndjson","lines":[[1,3],[7,9]]},{"file":"b.json","elements":[[1,1]]}]}"#
+        );
+        let none = FailureLine {
+            error: "boom".into(),
+            committed: &[],
+            several_inputs: true,
+        };
+        assert_eq!(
+            none.to_text().expect("JSON"),
+            r#"{"error":"boom","committed":[]}"#
+        );
+    }
+
+    #[test]
+    fn a_partial_failure_says_what_committed_instead_of_the_note() {
+        let error = Error::GeneratedKeyMissing {
+            table: "posts".into(),
+        };
+        let failure = Failure::partly(error, vec![lines("-", 1, 2)]).on("sqlite://x.db");
+        assert_eq!(
+            failure.to_string(),
+            "table `posts`: a key generated by the database could not be matched to its row (a returned row matched no row written, or a row's key did not come back); the transaction was rolled back\n\
+             database: sqlite://x.db\n\
+             committed: lines 1-2 of standard input; the rest was rolled back or not read"
+        );
+        let failure = Failure::partly(
+            Error::GeneratedKeyMissing {
+                table: "posts".into(),
+            },
+            Vec::new(),
+        );
+        assert!(failure.to_string().ends_with("\nnothing was committed"));
     }
 
     #[test]
