@@ -626,7 +626,9 @@ impl Error {
     pub fn item(&self) -> Option<&ItemRef> {
         match self {
             Error::Database { item, .. } => item.as_deref(),
-            Error::Contention { source, .. } => source.item(),
+            Error::Contention { source, .. } | Error::PartlyCommitted { source, .. } => {
+                source.item()
+            }
             _ => None,
         }
     }
