@@ -19,7 +19,9 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://bulkinup.db";
 /// Exit status: 0 done (also when items were skipped as invalid); 1 database error, everything
 /// rolled back; 2 usage, option or schema error, nothing touched; 3 malformed input, everything
 /// rolled back; 4 too many invalid items (--max-skipped), everything rolled back; 5 written,
-/// but the rejects file is incomplete; 130 interrupted (Ctrl-C), rolled back.
+/// but the rejects file is incomplete; 130 interrupted (Ctrl-C), rolled back. (With
+/// --max-concurrency, only the chunks not yet committed are rolled back: the failure says
+/// which input lines committed.)
 #[derive(Debug, Parser)]
 #[command(name = "bulkinup", version, propagate_version = true)]
 pub struct Cli {
@@ -175,7 +177,12 @@ pub struct WriteArgs {
     pub chunk_size: Option<String>,
 
     /// Write up to N chunks at once, each in its own transaction on its own connection;
-    /// committed chunks stay committed if a later one fails (≥ 1).
+    /// committed chunks stay committed if a later one fails (≥ 1). A failure, or Ctrl-C, then
+    /// says which input lines (JSON-array elements) committed: in words on standard error
+    /// (committed: lines 1-1000 of `feed.ndjson`; the rest was rolled back or not read),
+    /// and as one JSON line on standard output, `{"error": "…", "committed": [[1, 1000]]}`
+    /// (with several inputs, `[{"file": "a.ndjson", "lines": [[1, 1000]]}, …]`). Write the
+    /// rest to resume.
     #[arg(
         long,
         value_name = "N",

@@ -16,6 +16,19 @@
 //! - `dry_run`: `true`, only with `--dry-run` (nothing was written; the counts are what would
 //!   have been).
 //!
+//! ## The failure line (standard output, `--max-concurrency`)
+//!
+//! A call with `--max-concurrency` that fails (or is interrupted) prints instead one line,
+//! one JSON object, saying what of its input was committed ([`FailureLine`]):
+//!
+//! - `error`: the error's message (`interrupted` for Ctrl-C);
+//! - `committed`: with one input, a list of `[first, last]` pairs — the 1-based lines
+//!   (NDJSON) or elements (JSON array) of the input whose items are committed, both included,
+//!   merged and ascending (`[]`: nothing was committed); with several inputs, a list of
+//!   objects, one per input that has committed items, in input order:
+//!   `{"file": "a.ndjson", "lines": [[1, 1000]]}` (`elements` instead of `lines` for a JSON
+//!   array), `file` as given on the command line (`-` for standard input).
+//!
 //! ## The rejects record (`--rejects FILE`)
 //!
 //! One JSON object per line per skipped item (and, with `--on-error reject`, per item the
@@ -56,7 +69,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bulkinup::input::Progress;
-use bulkinup::{Error, Item, Origin, Rejected, Result, Skipped, Summary, Waited};
+use bulkinup::{
+    Committed, Error, InputRange, Item, Numbering, Origin, Rejected, Result, Skipped, Summary,
+    Waited,
+};
 use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value as J;
@@ -73,6 +89,9 @@ pub struct Failure {
     pub note: Option<&'static str>,
     /// The database the call used (its URL, password hidden), named under a database error.
     pub database: Option<String>,
+    /// What a call with `--max-concurrency` committed before it failed (said instead of the
+    /// note).
+    pub committed: Option<Vec<InputRange>>,
 }
 
 /// The note of an error during the call.
@@ -89,6 +108,18 @@ impl Failure {
             error: Box::new(error),
             note: Some(note),
             database: None,
+            committed: None,
+        }
+    }
+
+    /// The error that ended a call with `--max-concurrency`, and the input ranges it had
+    /// committed by then.
+    pub fn partly(error: Error, committed: Vec<InputRange>) -> Failure {
+        Failure {
+            error: Box::new(error),
+            note: None,
+            database: None,
+            committed: Some(committed),
         }
     }
 
@@ -115,6 +146,7 @@ impl From<Error> for Failure {
             error: Box::new(error),
             note: None,
             database: None,
+            committed: None,
         }
     }
 }
@@ -150,14 +182,23 @@ impl fmt::Display for Failure {
                 ..
             }
         );
-        match self.note {
+        match (&self.committed, self.note) {
+            (Some(committed), _) => {
+                if unknown {
+                    write!(
+                        f,
+                        "\nwhether the failing chunk was committed is unknown: check the tables"
+                    )?;
+                }
+                write!(f, "\n{}", InputRange::describe_committed(committed))?;
+            }
             // The commit was sent and not answered: the note would claim too much.
-            Some(_) if unknown => write!(
+            (None, Some(_)) if unknown => write!(
                 f,
                 "\nwhether the call was committed is unknown: check the tables"
             )?,
-            Some(note) => write!(f, "\n{note}")?,
-            None => {}
+            (None, Some(note)) => write!(f, "\n{note}")?,
+            (None, None) => {}
         }
         if let Error::Timeout { option, .. } = *self.error {
             let hint = match option {
@@ -251,6 +292,99 @@ impl SummaryLine<'_> {
     }
 }
 
+/// The failure line of a call with `--max-concurrency` (see the module docs).
+#[derive(Debug)]
+pub struct FailureLine<'a> {
+    /// The error's message.
+    pub error: String,
+    /// What the call committed, merged and in input order.
+    pub committed: &'a [InputRange],
+    /// Whether the call read several inputs (each range then names its file).
+    pub several_inputs: bool,
+}
+
+impl FailureLine<'_> {
+    /// The line's JSON text.
+    ///
+    /// # Errors
+    /// [`Error::Serialize`] if serialization fails (it does not for these types).
+    pub fn to_text(&self) -> Result<String> {
+        let pair = |r: &InputRange| [r.first, r.last];
+        let committed = match self.several_inputs {
+            false => CommittedJson::Pairs(self.committed.iter().map(pair).collect()),
+            true => {
+                let mut files: Vec<FileRanges<'_>> = Vec::new();
+                for r in self.committed {
+                    let file = r.file.as_deref().unwrap_or("-");
+                    let same = files
+                        .last()
+                        .is_some_and(|f| f.file == file && f.numbering == r.numbering);
+                    if !same {
+                        files.push(FileRanges {
+                            file,
+                            numbering: r.numbering,
+                            pairs: Vec::new(),
+                        });
+                    }
+                    if let Some(f) = files.last_mut() {
+                        f.pairs.push(pair(r));
+                    }
+                }
+                CommittedJson::Files(files)
+            }
+        };
+        let line = Line {
+            error: &self.error,
+            committed,
+        };
+        serde_json::to_string(&line).map_err(|source| Error::Serialize {
+            what: "the failure line".into(),
+            source,
+        })
+    }
+}
+
+/// The failure line's fields, in this order.
+#[derive(Serialize)]
+struct Line<'a> {
+    error: &'a str,
+    committed: CommittedJson<'a>,
+}
+
+/// `committed`: pairs for one input, one object per file for several.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum CommittedJson<'a> {
+    Pairs(Vec<[u64; 2]>),
+    Files(Vec<FileRanges<'a>>),
+}
+
+/// The committed ranges of one input: `{"file": …, "lines": [[first, last], …]}` (`elements`
+/// for a JSON array, `items` for items without a line or element).
+struct FileRanges<'a> {
+    file: &'a str,
+    numbering: Numbering,
+    pairs: Vec<[u64; 2]>,
+}
+
+impl Serialize for FileRanges<'_> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let key = match self.numbering {
+            Numbering::Lines => "lines",
+            Numbering::Elements => "elements",
+            _ => "items",
+        };
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("file", self.file)?;
+        map.serialize_entry(key, &self.pairs)?;
+        map.end()
+    }
+}
+
 /// The rejects record of a skipped item (see the module docs), fields in that order.
 #[derive(Debug, Serialize)]
 pub struct RejectRecord<'a> {
@@ -319,6 +453,8 @@ struct State {
     rejects: Option<(String, Sink)>,
     /// The first failure to write the rejects file.
     failure: Option<Error>,
+    /// What the call has committed so far (`--max-concurrency`).
+    committed: Vec<InputRange>,
 }
 
 impl Report {
@@ -355,6 +491,7 @@ impl Report {
             state: Mutex::new(State {
                 rejects,
                 failure: None,
+                committed: Vec::new(),
             }),
             read: AtomicBool::new(false),
             verbose,
@@ -506,6 +643,16 @@ impl Report {
                 self.dry_run,
             ));
         }
+    }
+
+    /// The `on_committed` handler (`--max-concurrency`): keeps what has committed so far.
+    pub fn on_committed(&self, committed: &Committed) {
+        self.state().committed.clone_from(&committed.so_far);
+    }
+
+    /// What the call has committed so far, as last reported by the library (`--max-concurrency`).
+    pub fn committed(&self) -> Vec<InputRange> {
+        self.state().committed.clone()
     }
 
     /// Takes the error of a failed write to the rejects file, if any (the run stops on it so
@@ -738,6 +885,85 @@ mod tests {
             .map(|l| serde_json::from_str::<J>(l).expect("a JSON line")["item"]["id"].clone())
             .collect();
         assert_eq!(ids, [json!(1), json!(2), json!(3)]);
+    }
+
+    fn lines(file: &str, first: u64, last: u64) -> InputRange {
+        InputRange {
+            file: Some(file.into()),
+            numbering: Numbering::Lines,
+            first,
+            last,
+        }
+    }
+
+    #[test]
+    fn the_failure_line_of_one_input_is_pairs_of_lines() {
+        let committed = [
+            lines("feed.ndjson", 1, 1000),
+            lines("feed.ndjson", 3001, 4000),
+        ];
+        let line = FailureLine {
+            error: "boom".into(),
+            committed: &committed,
+            several_inputs: false,
+        };
+        assert_eq!(
+            line.to_text().expect("JSON"),
+            r#"{"error":"boom","committed":[[1,1000],[3001,4000]]}"#
+        );
+    }
+
+    #[test]
+    fn the_failure_line_of_several_inputs_names_each_file() {
+        let committed = [
+            lines("a.ndjson", 1, 3),
+            lines("a.ndjson", 7, 9),
+            InputRange {
+                file: Some("b.json".into()),
+                numbering: Numbering::Elements,
+                first: 1,
+                last: 1,
+            },
+        ];
+        let line = FailureLine {
+            error: "boom".into(),
+            committed: &committed,
+            several_inputs: true,
+        };
+        assert_eq!(
+            line.to_text().expect("JSON"),
+            r#"{"error":"boom","committed":[{"file":"a.ndjson","lines":[[1,3],[7,9]]},{"file":"b.json","elements":[[1,1]]}]}"#
+        );
+        let none = FailureLine {
+            error: "boom".into(),
+            committed: &[],
+            several_inputs: true,
+        };
+        assert_eq!(
+            none.to_text().expect("JSON"),
+            r#"{"error":"boom","committed":[]}"#
+        );
+    }
+
+    #[test]
+    fn a_partial_failure_says_what_committed_instead_of_the_note() {
+        let error = Error::GeneratedKeyMissing {
+            table: "posts".into(),
+        };
+        let failure = Failure::partly(error, vec![lines("-", 1, 2)]).on("sqlite://x.db");
+        assert_eq!(
+            failure.to_string(),
+            "table `posts`: a key generated by the database could not be matched to its row (a returned row matched no row written, or a row's key did not come back); the transaction was rolled back\n\
+             database: sqlite://x.db\n\
+             committed: lines 1-2 of standard input; the rest was rolled back or not read"
+        );
+        let failure = Failure::partly(
+            Error::GeneratedKeyMissing {
+                table: "posts".into(),
+            },
+            Vec::new(),
+        );
+        assert!(failure.to_string().ends_with("\nnothing was committed"));
     }
 
     #[test]

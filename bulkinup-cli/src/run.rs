@@ -9,15 +9,21 @@ use futures::StreamExt;
 use crate::args::{Cli, Command, SchemaCommand, WriteArgs};
 use crate::demo;
 use crate::files;
-use crate::output::{self, Failure, PER_CHUNK, ROLLED_BACK, Report};
+use crate::output::{self, Failure, FailureLine, PER_CHUNK, ROLLED_BACK, Report};
 use crate::settings::{Settings, locate_url};
 use bulkinup::input::{self, Source};
 
 /// The message of a call interrupted by Ctrl-C (SIGINT).
 const INTERRUPTED: &str = "bulkinup: interrupted: rolled back";
 
-/// The message of a call with `--max-concurrency` interrupted by Ctrl-C.
+/// The message of a call with `--max-concurrency` interrupted by Ctrl-C, followed by a line
+/// that says what had committed.
 const INTERRUPTED_PER_CHUNK: &str = "bulkinup: interrupted: the chunks being written were rolled back; chunks committed before stay written";
+
+/// What an interrupted call with `--max-concurrency` cannot know: after the line of what had
+/// committed.
+const COMMIT_UNDER_WAY: &str =
+    "(a chunk whose commit was under way when interrupted may have committed too)";
 
 /// The exit status of a call interrupted by Ctrl-C: 128 + SIGINT, as shells report it.
 const INTERRUPTED_EXIT: i32 = 130;
@@ -80,12 +86,27 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
     let on_skipped = Arc::clone(&report);
     let on_rejected = Arc::clone(&report);
     let on_progress = Arc::clone(&report);
+    let on_committed = Arc::clone(&report);
     let options = settings
         .options
         .clone()
         .on_skipped(move |s| on_skipped.on_skipped(s))
         .on_rejected(move |r| on_rejected.on_rejected(r))
-        .on_progress(move |s| on_progress.on_progress(s));
+        .on_progress(move |s| on_progress.on_progress(s))
+        .on_committed(move |c| on_committed.on_committed(c));
+    // With --max-concurrency a failure says on standard output what was committed.
+    let several_inputs = settings.inputs.len() > 1;
+    let print_committed = |error: String, committed: &[bulkinup::InputRange]| {
+        let line = FailureLine {
+            error,
+            committed,
+            several_inputs,
+        };
+        // A closed standard output does not hide the failure, which standard error reports.
+        if let Ok(text) = line.to_text() {
+            let _ = output::print_line(&text);
+        }
+    };
 
     // A failed write to the rejects file stops the call (rolled back): no invalid item is lost.
     // The progress bar follows the bytes the reader consumes.
@@ -129,10 +150,18 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
             report.clear_progress();
             let _ = tokio::time::timeout(CLOSE_LIMIT, db.close()).await;
             remove_if_created_empty();
-            output::eprint_line(match settings.options.max_concurrency {
-                Some(_) => INTERRUPTED_PER_CHUNK,
-                None => INTERRUPTED,
-            });
+            match settings.options.max_concurrency {
+                Some(_) => {
+                    let committed = report.committed();
+                    output::eprint_line(INTERRUPTED_PER_CHUNK);
+                    output::eprint_line(&format!(
+                        "{} {COMMIT_UNDER_WAY}",
+                        bulkinup::InputRange::describe_committed(&committed)
+                    ));
+                    print_committed("interrupted".into(), &committed);
+                }
+                None => output::eprint_line(INTERRUPTED),
+            }
             std::process::exit(INTERRUPTED_EXIT);
         }
     };
@@ -154,6 +183,12 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
                 output::eprint_error(&rejects.to_string());
             }
             remove_if_created_empty();
+            // With --max-concurrency: what was committed, on both outputs.
+            if let Error::PartlyCommitted { committed, source } = e {
+                let source = settings.given.locate(*source, None);
+                print_committed(source.to_string(), &committed);
+                return Err(Failure::partly(source, committed).on(url));
+            }
             // Too many invalid items: the message itself says what was written.
             if let Error::TooManyInvalid { .. } = e {
                 return Err(e.into());

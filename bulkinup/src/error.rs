@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use crate::item::InputRange;
+
 /// What kind of database failure an [`Error::Database`] is, so callers can branch on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -319,6 +321,42 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A call with `max_concurrency` (`--max-concurrency`), where each chunk is its own
+    /// transaction, failed with the error in `source` — a database error, a timeout,
+    /// malformed input, too many invalid items, … — and `committed` says what of its input is
+    /// in the database: the input ranges of the chunks that committed (their invalid items
+    /// included, skipped), merged and in input order. The rest of the input was rolled back or
+    /// not read: writing it again resumes the call. The message is the source's, followed by
+    /// the committed ranges in words ([`InputRange::describe_committed`]); the exit status is
+    /// the source's. A one-transaction call never returns it.
+    ///
+    /// ```
+    /// use bulkinup::{Error, InputRange, Numbering};
+    /// let e = Error::PartlyCommitted {
+    ///     committed: vec![InputRange {
+    ///         file: Some("feed.ndjson".into()),
+    ///         numbering: Numbering::Lines,
+    ///         first: 1,
+    ///         last: 1000,
+    ///     }],
+    ///     source: Box::new(Error::GeneratedKeyMissing { table: "posts".into() }),
+    /// };
+    /// assert!(e.to_string().ends_with(
+    ///     "rolled back; committed: lines 1-1000 of `feed.ndjson`; the rest was rolled back or not read"
+    /// ));
+    /// assert_eq!(e.exit_code(), 1);
+    /// assert_eq!(e.table(), Some("posts"));
+    /// assert_eq!(e.committed().map(<[_]>::len), Some(1));
+    /// ```
+    #[error("{source}; {}", InputRange::describe_committed(committed))]
+    PartlyCommitted {
+        /// The input ranges committed, merged and in input order (empty: nothing was
+        /// committed).
+        committed: Vec<InputRange>,
+        /// Why the call failed.
+        source: Box<Error>,
+    },
+
     /// A key the database generated could not be matched to its row: a returned row matched
     /// no row written (the database changed a written value: a trigger, MySQL's truncation
     /// without strict mode), a written row's key did not come back, or a child needed a key
@@ -493,7 +531,9 @@ impl Error {
     /// touched), `3` malformed input (rolled back), or a file or stream that cannot be read
     /// or written, or output that cannot be serialized, `4` more invalid items than
     /// `max_skipped` allows ([`Error::TooManyInvalid`], rolled back), `5` the data was
-    /// written but the rejects file is incomplete ([`Error::RejectsIncomplete`]).
+    /// written but the rejects file is incomplete ([`Error::RejectsIncomplete`]). A call with
+    /// `max_concurrency` that committed part of its input ([`Error::PartlyCommitted`]) has
+    /// the status of the error that ended it.
     ///
     /// ```
     /// let e = bulkinup::Error::option("chunk_size", "must be at least 1", None);
@@ -513,6 +553,7 @@ impl Error {
             Error::Input { .. } | Error::Io { .. } | Error::Serialize { .. } => 3,
             Error::TooManyInvalid { .. } => 4,
             Error::RejectsIncomplete { .. } => 5,
+            Error::PartlyCommitted { source, .. } => source.exit_code(),
         }
     }
 
@@ -596,7 +637,9 @@ impl Error {
     pub fn item(&self) -> Option<&ItemRef> {
         match self {
             Error::Database { item, .. } => item.as_deref(),
-            Error::Contention { source, .. } => source.item(),
+            Error::Contention { source, .. } | Error::PartlyCommitted { source, .. } => {
+                source.item()
+            }
             _ => None,
         }
     }
@@ -606,17 +649,30 @@ impl Error {
         match self {
             Error::Database { table, .. } | Error::Timeout { table, .. } => table.as_deref(),
             Error::GeneratedKeyMissing { table } => Some(table),
-            Error::Contention { source, .. } => source.table(),
+            Error::Contention { source, .. } | Error::PartlyCommitted { source, .. } => {
+                source.table()
+            }
             _ => None,
         }
     }
 
-    /// The kind of a database error (also the one behind an [`Error::Contention`]), if this
-    /// is one.
+    /// The kind of a database error (also the one behind an [`Error::Contention`] or an
+    /// [`Error::PartlyCommitted`]), if this is one.
     pub fn db_kind(&self) -> Option<DbErrorKind> {
         match self {
             Error::Database { kind, .. } => Some(*kind),
-            Error::Contention { source, .. } => source.db_kind(),
+            Error::Contention { source, .. } | Error::PartlyCommitted { source, .. } => {
+                source.db_kind()
+            }
+            _ => None,
+        }
+    }
+
+    /// The input ranges committed before a call with `max_concurrency` failed
+    /// ([`Error::PartlyCommitted`]); `None` for any other error.
+    pub fn committed(&self) -> Option<&[InputRange]> {
+        match self {
+            Error::PartlyCommitted { committed, .. } => Some(committed),
             _ => None,
         }
     }

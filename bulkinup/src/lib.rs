@@ -71,8 +71,9 @@
 //!   malformed input rolls back every chunk and every table, and is returned as an
 //!   [`Error`] naming the table and the database's reason. With `max_concurrency`, each chunk
 //!   is its own transaction: an error leaves the chunks already committed in place, and is
-//!   returned once the chunks in flight have ended; a chunk that hits a deadlock or
-//!   serialization failure is retried (up to 4 attempts).
+//!   returned once the chunks in flight have ended, as [`Error::PartlyCommitted`] naming the
+//!   input ranges ([`InputRange`]: lines, array elements, or item positions) that committed;
+//!   a chunk that hits a deadlock or serialization failure is retried (up to 4 attempts).
 //! - **Concurrent imports.** The rows of every statement are sorted by their conflict key
 //!   (upsert), primary key (insert) or join keys, so concurrent writers lock shared rows
 //!   (tags) in one order. A one-transaction call that still hits a deadlock or serialization
@@ -90,7 +91,7 @@
 //! |---|---|---|
 //! | `changeset` | the root schema's changeset | `changeset` |
 //! | `chunk_size` | items per chunk, and max rows per statement per table (≥ 1) | 1000 |
-//! | `max_concurrency` | write up to N chunks at once, each in its own transaction; committed chunks stay committed if a later one fails; deadlocks are retried | one transaction |
+//! | `max_concurrency` | write up to N chunks at once, each in its own transaction; committed chunks stay committed if a later one fails ([`Error::PartlyCommitted`] says which input ranges); deadlocks are retried | one transaction |
 //! | `timeout` | limit for the whole transaction (per chunk with `max_concurrency`), which bounds each statement too, on the client's clock; `None` for no limit | 15 s |
 //! | `statement_timeout` | limit for each statement (`BEGIN`, each write, the commit, prefix checks): told to the database where it has one, and enforced by the client, which abandons a statement the server has not answered and closes its connection ([`Options::statement_timeout`]); `None`: what remains of `timeout` | none (CLI: 60 s) |
 //! | `connect_timeout` | limit for connecting ([`Db::connect_timeout`]): a refused connection fails at once with the reason, a server that does not answer within it fails the connection; finite, > 0 | 10 s |
@@ -101,6 +102,7 @@
 //! | `on_conflict(key, action)` | `Nothing`, `ReplaceAll`, `Replace(fields)`, `ReplaceAllExcept(fields)`, `Raise`, per schema or join table | upsert: replace all but the key (join rows: nothing); insert: raise |
 //! | `conflict_target(key, columns)` | the unique columns that conflict (required for an upsert of a schema without primary key) | the primary key / join keys |
 //! | `on_skipped`, `on_recovered`, `on_progress` | handlers called once per chunk (`on_progress` also once after a one-transaction call's commit, with [`Summary::committed`] set) | none |
+//! | `on_committed` | with `max_concurrency`: a handler called as soon as each chunk has committed, with its input ranges and all committed so far ([`Committed`]) | none |
 //! | `writer` | the writer hook: sees each [`plan::Batch`] with its conflict clause and the [`WriteContext`] (verb, timeout), returns the batches to write | the default writer |
 //! | `dry_run` | validate and plan, write nothing | false |
 //! | `max_skipped` | [`MaxSkipped`]: more invalid items than a count (checked as soon as it is passed) or a percentage of the items read (checked at the end, before the commit) fail the call with [`Error::TooManyInvalid`], rolled back (with `max_concurrency`, committed chunks stay) | no limit |
@@ -236,11 +238,11 @@ pub use changeset::{AssocChange, Changeset, FieldError};
 pub use db::{Db, DbKind, URL_FORMS, redact};
 pub use error::{DbErrorKind, Error, ItemRef, Result, Waited};
 pub use execute::{CALL_ATTEMPTS, CHUNK_ATTEMPTS};
-pub use item::{Item, Origin};
+pub use item::{InputRange, Item, Numbering, Origin};
 pub use options::{
-    CLI_DEFAULT_STATEMENT_TIMEOUT, CONFLICT_ACTIONS, ConflictAction, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_ITEM_BYTES, DEFAULT_TIMEOUT, Handler, MaxSkipped, ON_ERROR_CHOICES, OnError,
-    Options, Rejected, Skipped, Verb, WriteContext, WriterHook,
+    CLI_DEFAULT_STATEMENT_TIMEOUT, CONFLICT_ACTIONS, Committed, ConflictAction,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ITEM_BYTES, DEFAULT_TIMEOUT, Handler, MaxSkipped,
+    ON_ERROR_CHOICES, OnError, Options, Rejected, Skipped, Verb, WriteContext, WriterHook,
 };
 pub use repo::Repo;
 pub use schema::{
@@ -257,6 +259,8 @@ pub use summary::{INFER_FOREIGN_KEYS_HINT, SKIPPED_KEYS_LISTED, Summary};
 /// [`Error::Database`] when the database refuses a statement (everything rolled back);
 /// [`Error::Contention`] on a deadlock or serialization failure, which is not retried: an
 /// iterator cannot be read twice ([`write_restartable`] retries the call from the start).
+/// With `max_concurrency`, an error while reading or writing the items is
+/// [`Error::PartlyCommitted`]: the error, and the input ranges of the chunks that committed.
 pub async fn upsert<I>(
     db: &Db,
     registry: &Registry,

@@ -107,9 +107,12 @@ async fn with_max_concurrency_the_chunks_committed_before_the_limit_stay(t: &Tes
         .max_concurrency(1)
         .max_skipped(MaxSkipped::Items(1));
     let e = too_many_invalid(t, authors(4, 2), &options).await;
+    let Error::PartlyCommitted { committed, source } = &e else {
+        panic!("not PartlyCommitted: {e:?}");
+    };
     assert!(
         matches!(
-            e,
+            **source,
             Error::TooManyInvalid {
                 per_chunk: true,
                 ..
@@ -118,9 +121,18 @@ async fn with_max_concurrency_the_chunks_committed_before_the_limit_stay(t: &Tes
         "{e:?}"
     );
     assert!(
-        e.to_string()
+        source
+            .to_string()
             .ends_with("chunks already committed stay committed (--max-concurrency)"),
         "{e}"
+    );
+    // Items 1-4: the two chunks committed.
+    assert_eq!(
+        committed
+            .iter()
+            .map(|r| (r.first, r.last))
+            .collect::<Vec<_>>(),
+        [(1, 4)]
     );
     assert_eq!(t.count("authors").await, 4);
 }

@@ -19,7 +19,7 @@ mod returning;
 mod unique;
 mod writer;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::{SinkExt, Stream, StreamExt};
@@ -28,8 +28,8 @@ use tokio::task::JoinSet;
 
 use crate::dialect::Backend;
 use crate::error::{Error, Result};
-use crate::item::Item;
-use crate::options::{Options, Rejected, Verb};
+use crate::item::{InputRange, Item, Ledger};
+use crate::options::{Committed, Handler, Options, Rejected, Verb};
 use crate::schema::Registry;
 use crate::summary::Summary;
 use deadline::{Deadline, Held};
@@ -228,7 +228,10 @@ where
 }
 
 /// Up to `n` chunks at once, each in its own transaction. Committed chunks stay committed
-/// when a later one fails; the first error is returned once the chunks in flight have ended.
+/// when a later one fails; the first error is returned once the chunks in flight have ended,
+/// as [`Error::PartlyCommitted`] with the input ranges that committed. Each chunk's task
+/// records its ranges (and calls `on_committed`) as soon as it has committed, even while the
+/// producer waits for input.
 async fn concurrent<B, S>(
     pool: &Pool<B::DB>,
     mut producer: Producer<S>,
@@ -244,6 +247,7 @@ where
 {
     let mut tasks: JoinSet<Result<(Counts, Vec<Rejected>)>> = JoinSet::new();
     let caster = Arc::new(producer.caster().clone());
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
     let mut first_error: Option<Error> = None;
     // The row counts come only from chunks that committed.
     producer.summary.committed = true;
@@ -256,13 +260,17 @@ where
                     let pool = pool.clone();
                     let caster = Arc::clone(&caster);
                     let unique = Arc::clone(&unique);
-                    tasks.spawn(write_chunk::<B>(
-                        pool,
-                        caster,
-                        unique,
-                        chunk,
-                        (timeout, statement_timeout),
-                    ));
+                    let ranges = chunk.ranges.clone();
+                    lock(&ledger).read(&ranges);
+                    let on_committed = producer.resolved.options.on_committed.clone();
+                    let write =
+                        write_chunk::<B>(pool, caster, unique, chunk, (timeout, statement_timeout));
+                    let ledger = Arc::clone(&ledger);
+                    tasks.spawn(async move {
+                        let written = write.await?;
+                        record(&ledger, ranges, on_committed.as_ref());
+                        Ok(written)
+                    });
                 }
                 Ok(None) => break,
                 Err(e) => first_error = Some(e),
@@ -289,13 +297,39 @@ where
             }
         }
     }
+    let partly = |source: Error| Error::PartlyCommitted {
+        committed: lock(&ledger).ranges().to_vec(),
+        source: Box::new(source),
+    };
     if let Some(e) = first_error {
-        return Err(e);
+        return Err(partly(e));
     }
     // Each chunk has committed by now: a percentage passed fails the call all the same.
-    producer.check_invalid_at_end()?;
+    producer.check_invalid_at_end().map_err(partly)?;
     producer.finish();
     Ok(producer.summary)
+}
+
+/// The ledger of a concurrent call (a panicking handler does not lose it).
+fn lock(ledger: &Mutex<Ledger>) -> std::sync::MutexGuard<'_, Ledger> {
+    ledger.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Records the ranges of a chunk that committed and tells `on_committed`, under the
+/// ledger's lock: one call at a time, each with everything committed by then.
+fn record(
+    ledger: &Mutex<Ledger>,
+    chunk: Vec<InputRange>,
+    on_committed: Option<&Handler<Committed>>,
+) {
+    let mut ledger = lock(ledger);
+    ledger.committed(&chunk);
+    if let Some(Handler(f)) = on_committed {
+        f(&Committed {
+            chunk,
+            so_far: ledger.ranges().to_vec(),
+        });
+    }
 }
 
 /// One chunk in its own transaction, retried on deadlock or serialization failure.

@@ -10,7 +10,7 @@ use serde_json::Value as J;
 
 use crate::changeset::{CastCtx, Changeset, cast_with, recover, recoverable};
 use crate::error::{Error, ItemRef, Result};
-use crate::item::{Item, Origin};
+use crate::item::{InputRange, Item};
 use crate::options::{Handler, MaxSkipped, Rejected, ResolvedOptions, Skipped};
 use crate::plan::{Batch, Planner};
 use crate::schema::{Registry, Schema};
@@ -21,18 +21,15 @@ pub(super) const YIELD_EVERY: usize = 32;
 
 /// One chunk of the input, planned: its batches, the valid items they were planned from
 /// (so that a failing chunk can be planned again item by item, to find the item the
-/// database refused), and where the chunk began and ended in the input.
+/// database refused), and the input ranges it was read from.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // `items`, `first` and `last` are read by the work that follows
 pub(crate) struct Chunk {
     /// The batches, in write order.
     pub(crate) batches: Vec<Batch>,
     /// The valid items, in input order (the skipped ones are not written).
     pub(crate) items: Vec<Item>,
-    /// Where the chunk's first item (valid or not) came from, when known.
-    pub(crate) first: Option<Origin>,
-    /// Where the chunk's last item (valid or not) came from, when known.
-    pub(crate) last: Option<Origin>,
+    /// The input ranges of its items (valid or not), one per input file it was read from.
+    pub(crate) ranges: Vec<InputRange>,
 }
 
 /// Casts items with the call's changeset and recovers what can be recovered: the producer's
@@ -180,7 +177,7 @@ impl<S: Stream<Item = Result<Item>>> Producer<S> {
         let mut recovered: Vec<Changeset> = Vec::new();
         let recovery = !options.recover_changeset_errors.is_empty();
         let mut valid: Vec<Item> = Vec::new();
-        let (mut first, mut last) = (None, None);
+        let mut ranges = Vec::new();
         // Each item is cast and planned as soon as it is pulled, while its JSON is still in
         // the CPU's cache (casting a whole chunk after reading it missed the cache on every
         // attrs lookup).
@@ -191,10 +188,9 @@ impl<S: Stream<Item = Result<Item>>> Producer<S> {
                 None => break,
             };
             n += 1;
-            if n == 1 {
-                first.clone_from(&item.origin);
-            }
-            last.clone_from(&item.origin);
+            // Rejected items move from `written` to `rejected`: `read` counts each item once.
+            let position = self.summary.read() + 1;
+            InputRange::extend(&mut ranges, item.origin.as_ref(), position);
             if self.yield_every > 0 && n % self.yield_every == 0 {
                 tokio::task::yield_now().await;
             }
@@ -249,8 +245,7 @@ impl<S: Stream<Item = Result<Item>>> Producer<S> {
         Ok(Some(Chunk {
             batches: self.planner.take(),
             items: valid,
-            first,
-            last,
+            ranges,
         }))
     }
 

@@ -30,7 +30,7 @@ use std::time::Duration;
 use crate::changeset::Changeset;
 use crate::changeset::cast_value;
 use crate::error::{Choices, Error, Result};
-use crate::item::Item;
+use crate::item::{InputRange, Item};
 use crate::plan::{Batch, ConflictPolicy, IntoPolicy, Policy};
 pub use crate::plan::{CONFLICT_ACTIONS, ConflictAction, Verb};
 use crate::schema::{Registry, Schema};
@@ -159,8 +159,20 @@ impl fmt::Display for OnError {
     }
 }
 
-/// A handler called with a slice of values once per chunk (`on_skipped`, …) or with the
-/// running summary after each chunk (`on_progress`).
+/// What the `on_committed` handler is told each time a chunk of a call with
+/// `max_concurrency` has committed.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Committed {
+    /// The input ranges of the chunk that committed (two when it spans two input files).
+    pub chunk: Vec<InputRange>,
+    /// Everything the call has committed so far, this chunk included: merged, in input
+    /// order, as [`Error::PartlyCommitted`](crate::Error::PartlyCommitted) reports it.
+    pub so_far: Vec<InputRange>,
+}
+
+/// A handler called with a slice of values once per chunk (`on_skipped`, …), with the
+/// running summary after each chunk (`on_progress`), or with what committed (`on_committed`).
 pub struct Handler<T: ?Sized>(pub Arc<dyn Fn(&T) + Send + Sync>);
 
 impl<T: ?Sized> Clone for Handler<T> {
@@ -269,6 +281,11 @@ pub struct Options {
     /// more after a one-transaction call's commit succeeded, with
     /// [`Summary::committed`] set: before it, the rows counted were sent, not committed.
     pub on_progress: Option<Handler<Summary>>,
+    /// With `max_concurrency` only: called as soon as each chunk has committed, with its
+    /// input ranges and everything committed so far ([`Committed`]), one call at a time (so
+    /// that what an interrupted caller last heard is what had committed by then, but for a
+    /// chunk whose commit was under way).
+    pub on_committed: Option<Handler<Committed>>,
     /// Per schema (by name) or join table: `field → value` shared by every row, injected
     /// into the attrs before validation.
     pub placeholders: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
@@ -407,6 +424,7 @@ impl Default for Options {
             dry_run: false,
             on_skipped: None,
             on_progress: None,
+            on_committed: None,
             placeholders: BTreeMap::new(),
             recover_changeset_errors: BTreeMap::new(),
             timeout: Some(DEFAULT_TIMEOUT),
@@ -490,6 +508,24 @@ impl Options {
         F: Fn(&Summary) + Send + Sync + 'static,
     {
         self.on_progress = Some(Handler(Arc::new(f)));
+        self
+    }
+
+    /// Sets the handler called, with `max_concurrency`, as soon as each chunk has committed
+    /// (see [`Options::on_committed`](Options#structfield.on_committed)).
+    ///
+    /// ```
+    /// use bulkinup::{InputRange, Options};
+    /// let opts = Options::default()
+    ///     .max_concurrency(4)
+    ///     .on_committed(|c| eprintln!("{}", InputRange::describe_committed(&c.so_far)));
+    /// # let _ = opts;
+    /// ```
+    pub fn on_committed<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Committed) + Send + Sync + 'static,
+    {
+        self.on_committed = Some(Handler(Arc::new(f)));
         self
     }
 
