@@ -450,7 +450,30 @@ fn resolve_changesets(
             return Err(d.err(&format!("changesets.{cname}"), "changeset defined twice"));
         }
     }
+    if d.changesets.is_empty() {
+        let rc = resolve_changeset(d, DEFAULT_CHANGESET, &default_changeset(d), s)?;
+        resolved.insert(DEFAULT_CHANGESET.to_string(), rc);
+    }
     Ok(resolved)
+}
+
+/// The name of the changeset a schema without any gets, and calls use by default.
+const DEFAULT_CHANGESET: &str = "changeset";
+
+/// The changeset of a schema that declares none: every field cast, every `has_many`,
+/// `has_one` and `many_to_many` association cast with the related schema's `changeset`,
+/// every embed cast with its `changeset`; no validation. (`belongs_to` data is never
+/// written; its foreign key is a field, cast like the others.)
+fn default_changeset(d: &SchemaDef) -> ChangesetDef {
+    d.associations
+        .iter()
+        .fold(ChangesetDef::new().cast_all(), |cs, a| match a.kind {
+            AssocKind::HasMany | AssocKind::HasOne | AssocKind::ManyToMany => {
+                cs.cast_assoc(a.name.clone())
+            }
+            AssocKind::EmbedsOne | AssocKind::EmbedsMany => cs.cast_embed(a.name.clone()),
+            AssocKind::BelongsTo => cs,
+        })
 }
 
 /// Cross-check: every `cast_assoc`/`cast_embed` names an existing changeset of the related
@@ -575,6 +598,13 @@ fn resolve_changeset(
     let base = format!("changesets.{cname}");
     let mut cast = Vec::new();
     let mut seen = HashSet::new();
+    if c.cast_all {
+        for (i, f) in s.fields.iter().enumerate() {
+            if f.ty != FieldType::Embed && seen.insert(i) {
+                cast.push(i);
+            }
+        }
+    }
     for f in &c.cast {
         let key = format!("{base}.cast");
         match s.field_index.get(f) {

@@ -341,6 +341,8 @@ pub struct NumberRule {
 #[derive(Clone, Default)]
 pub struct ChangesetDef {
     pub(crate) cast: Vec<String>,
+    /// `cast = "*"`: every field of the schema (embeds are cast with `cast_embed`).
+    pub(crate) cast_all: bool,
     pub(crate) required: Vec<String>,
     pub(crate) rules: Vec<(String, RuleDef)>,
     pub(crate) cast_assoc: Vec<(String, Option<String>)>,
@@ -361,6 +363,7 @@ impl fmt::Debug for ChangesetDef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChangesetDef")
             .field("cast", &self.cast)
+            .field("cast_all", &self.cast_all)
             .field("required", &self.required)
             .field("rules", &self.rules)
             .field("cast_assoc", &self.cast_assoc)
@@ -374,6 +377,27 @@ impl ChangesetDef {
     /// An empty changeset: casts nothing.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Every field of the schema is permitted and type-cast (the schema file's
+    /// `cast = "*"`); embeds are still cast with [`ChangesetDef::cast_embed`].
+    ///
+    /// ```
+    /// use bulkinup::{ChangesetDef, FieldType, RegistryBuilder, SchemaDef};
+    /// let tag = SchemaDef::new("Tag")
+    ///     .source("tags")
+    ///     .field("id", FieldType::Integer)
+    ///     .field("name", FieldType::String)
+    ///     .changeset("changeset", ChangesetDef::new().cast_all().required(["id"]));
+    /// let registry = RegistryBuilder::default().schema(tag).build()?;
+    /// let cs = bulkinup::Changeset::cast(&registry, "Tag", "changeset",
+    ///     &serde_json::json!({"id": 1, "name": "rust"}))?;
+    /// assert!(cs.get_change("name").is_some());
+    /// # Ok::<(), bulkinup::Error>(())
+    /// ```
+    pub fn cast_all(mut self) -> Self {
+        self.cast_all = true;
+        self
     }
 
     /// The permitted keys, type-cast from the attrs; other keys are ignored.

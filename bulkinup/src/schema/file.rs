@@ -554,7 +554,12 @@ impl<'a> Loader<'a> {
             let krel = join(rel, key);
             def.set_location(krel.clone(), self.location(&k.span()));
             match key {
-                "cast" => cs = cs.cast(self.strings(&kpath, v)?),
+                "cast" => {
+                    cs = match v.get_ref() {
+                        DeValue::String(all) if all.as_ref() == "*" => cs.cast_all(),
+                        _ => cs.cast(self.strings(&kpath, v)?),
+                    }
+                }
                 "required" => cs = cs.required(self.strings(&kpath, v)?),
                 "format" | "length" | "number" | "inclusion" | "exclusion" => {
                     for (fk, fv) in self.table(&kpath, v)? {
