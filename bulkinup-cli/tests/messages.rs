@@ -273,6 +273,21 @@ on_every_database!(blog:
     a_regular_file_on_a_terminal_shows_a_bar_with_its_percentage_and_rows_sent,
 );
 
+/// `line` run by util-linux `script` on a pseudo-terminal in the test's dir, against its
+/// database, without colour; what the terminal showed is the child's standard output.
+fn on_a_terminal(t: &TestDb, line: &str, stdin: Stdio) -> std::process::Child {
+    std::process::Command::new("script")
+        .args(["-qec", line, "/dev/null"])
+        .current_dir(t.dir.path())
+        .env("DATABASE_URL", &t.url)
+        .env("NO_COLOR", "1")
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs (it gives the test its pseudo-terminal)")
+}
+
 /// A file input on a pseudo-terminal (util-linux `script`, as for Ctrl-C below): the
 /// progress line is a bar of the bytes read of the file's size, with its percentage.
 async fn a_regular_file_on_a_terminal_shows_a_bar_with_its_percentage_and_rows_sent(t: &TestDb) {
@@ -285,17 +300,7 @@ async fn a_regular_file_on_a_terminal_shows_a_bar_with_its_percentage_and_rows_s
         "{} upsert --schema {s} --root Author --chunk-size 1 authors.ndjson",
         common::BIN
     );
-    let mut cmd = std::process::Command::new("script");
-    cmd.args(["-qec", &line, "/dev/null"])
-        .current_dir(t.dir.path())
-        .env("DATABASE_URL", &t.url)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = cmd
-        .spawn()
-        .expect("util-linux `script` runs (it gives the test its pseudo-terminal)");
+    let child = on_a_terminal(t, &line, Stdio::null());
     let output = wait_with_deadline(child, Duration::from_secs(60));
     let screen = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{screen:?}");
@@ -328,17 +333,7 @@ async fn ctrl_c_on_a_terminal_clears_the_progress_line_then_prints_rolled_back(t
         "{} upsert --schema {s} --root Author --chunk-size 1",
         common::BIN
     );
-    let mut cmd = std::process::Command::new("script");
-    cmd.args(["-qec", &line, "/dev/null"])
-        .current_dir(t.dir.path())
-        .env("DATABASE_URL", &t.url)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .expect("util-linux `script` runs (it gives the test its pseudo-terminal)");
+    let mut child = on_a_terminal(t, &line, Stdio::piped());
     let mut keyboard = child.stdin.take().expect("stdin");
     keyboard
         .write_all(b"{\"id\": 1, \"name\": \"a\"}\n{\"id\": 2, \"name\": \"b\"}\n")

@@ -100,21 +100,14 @@ impl Summary {
             return None;
         }
         let total = self.read();
-        let more = if self.skipped as usize > self.skipped_keys.len() {
-            format!("first {} ", self.skipped_keys.len())
-        } else {
-            String::new()
-        };
+        let keys = listed_keys(self.skipped, &self.skipped_keys);
         let hint = match self.skipped_for_missing_foreign_key * 2 > self.skipped {
             true => format!("; {INFER_FOREIGN_KEYS_HINT}"),
             false => String::new(),
         };
         Some(format!(
-            "{} {}: skipped {} of {total} items as invalid; {more}primary keys: {}{hint}",
-            self.verb,
-            self.root,
-            self.skipped,
-            J::from(self.skipped_keys.clone())
+            "{} {}: skipped {} of {total} items as invalid; {keys}{hint}",
+            self.verb, self.root, self.skipped,
         ))
     }
 
@@ -142,17 +135,13 @@ impl Summary {
         if self.rejected == 0 {
             return None;
         }
-        let more = match self.rejected as usize > self.rejected_keys.len() {
-            true => format!("first {} ", self.rejected_keys.len()),
-            false => String::new(),
-        };
         Some(format!(
-            "{} {}: rejected {} of {} items refused by the database; {more}primary keys: {}",
+            "{} {}: rejected {} of {} items refused by the database; {}",
             self.verb,
             self.root,
             self.rejected,
             self.read(),
-            J::from(self.rejected_keys.clone())
+            listed_keys(self.rejected, &self.rejected_keys)
         ))
     }
 
@@ -173,6 +162,16 @@ impl Summary {
         }
         out
     }
+}
+
+/// `primary keys: [1,2]` of `count` items whose first keys are `keys`, `first N primary
+/// keys: […]` when not all of them are listed.
+fn listed_keys(count: u64, keys: &[J]) -> String {
+    let more = match count as usize > keys.len() {
+        true => format!("first {} ", keys.len()),
+        false => String::new(),
+    };
+    format!("{more}primary keys: {}", J::from(keys.to_vec()))
 }
 
 /// Serializes as the CLI prints it, keys in this order: `upserted`/`inserted`, `skipped`,

@@ -152,6 +152,19 @@ fn rejecting(options: Options) -> (Options, Seen) {
     (options, seen)
 }
 
+/// Makes the tables, then upserts things 1..=n with `on_error = reject`, thing `bad["id"]`
+/// replaced by `bad`: the summary and what the `on_rejected` handler got.
+async fn upsert_rejecting_one(t: &TestDb, n: u64, bad: J) -> (bulkinup::Summary, Seen) {
+    tables(t).await;
+    let (options, seen) = rejecting(Options::default());
+    let at = bad["id"].as_u64().expect("the bad thing's id");
+    let input = things(n, |i| (i == at).then(|| bad.clone()));
+    let s = bulkinup::upsert(&t.db, &registry(), "Thing", input, &options)
+        .await
+        .unwrap();
+    (s, seen)
+}
+
 async fn ids(t: &TestDb, table: &str) -> Vec<i64> {
     t.column(&format!("SELECT id FROM {table} ORDER BY id"))
         .await
@@ -256,14 +269,8 @@ async fn reject_sets_aside_refused_items_in_concurrent_chunks(t: &TestDb) {
 }
 
 async fn reject_sets_aside_a_value_too_long_for_its_column(t: &TestDb) {
-    tables(t).await;
-    let (options, seen) = rejecting(Options::default());
-    let input = things(20, |i| {
-        (i == 7).then(|| json!({"id": 7, "team_id": 1, "code": "much too long", "label": "ok"}))
-    });
-    let s = bulkinup::upsert(&t.db, &registry(), "Thing", input, &options)
-        .await
-        .unwrap();
+    let bad = json!({"id": 7, "team_id": 1, "code": "much too long", "label": "ok"});
+    let (s, seen) = upsert_rejecting_one(t, 20, bad).await;
     assert_eq!((s.written, s.rejected), (19, 1));
     assert_eq!(t.count("things").await, 20);
     assert!(!ids(t, "things").await.contains(&7));
@@ -338,14 +345,8 @@ async fn rejected_items_count_toward_max_skipped(t: &TestDb) {
 }
 
 async fn a_nul_in_text_is_rejected_with_the_database_error(t: &TestDb) {
-    tables(t).await;
-    let (options, seen) = rejecting(Options::default());
-    let input = things(5, |i| {
-        (i == 3).then(|| json!({"id": 3, "team_id": 1, "code": "c3", "label": "a\u{0}b"}))
-    });
-    let s = bulkinup::upsert(&t.db, &registry(), "Thing", input, &options)
-        .await
-        .unwrap();
+    let bad = json!({"id": 3, "team_id": 1, "code": "c3", "label": "a\u{0}b"});
+    let (s, seen) = upsert_rejecting_one(t, 5, bad).await;
     assert_eq!((s.written, s.rejected), (4, 1));
     assert_eq!(ids(t, "things").await, vec![1, 2, 4, 5, 100000]);
     let seen = seen.lock().unwrap();
