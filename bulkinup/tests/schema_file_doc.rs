@@ -133,7 +133,7 @@ timestamps = true
 [schemas.Account.fields]
 uid = { type = "integer", autogenerate = true }
 code = { type = "string", source = "code_col", default = "x" }
-score = "float"
+score = { type = "float", from = "stats.score" }
 [schemas.Account.associations]
 parent = { kind = "belongs_to", related = "Account", foreign_key = "parent_uid", references = "uid", type = "integer" }
 children = { kind = "has_many", related = "Account", foreign_key = "parent_uid", references = "uid", defaults = { code = "child" } }

@@ -313,7 +313,7 @@ pub(crate) fn cast_with(
             .iter()
             .find(|(f, _)| *f == fi)
             .map(|(_, v)| v)
-            .or_else(|| obj.get(&field.name))
+            .or_else(|| field.read(attrs))
             .or_else(|| inherited.as_ref().filter(|(f, _)| *f == fi).map(|(_, v)| v));
         let Some(raw) = given else {
             continue;
@@ -338,7 +338,7 @@ pub(crate) fn cast_with(
     if let Some((fi, raw)) = &inherited
         && cs.changes[*fi].is_none()
         && !def.cast.contains(fi)
-        && !obj.contains_key(&schema.fields[*fi].name)
+        && schema.fields[*fi].read(attrs).is_none()
     {
         cs.changes[*fi] = cast_value(&schema.fields[*fi].ty, raw).ok();
     }

@@ -22,6 +22,7 @@ pub struct FieldDef {
     pub(crate) source: Option<String>,
     pub(crate) default: Option<serde_json::Value>,
     pub(crate) autogenerate: bool,
+    pub(crate) from: Option<String>,
 }
 
 impl FieldDef {
@@ -33,7 +34,38 @@ impl FieldDef {
             source: None,
             default: None,
             autogenerate: false,
+            from: None,
         }
+    }
+
+    /// Reads the field's value at a path of the item's attrs instead of at the key of the
+    /// field's name: a dot path (`name.common`, `latlng.0`: keys, and digits as array
+    /// indexes) or a JSON Pointer when it starts with `/` (`/name/common`). A path that leads
+    /// nowhere is an absent key. The value is then cast as the field. Checked when the
+    /// registry is built.
+    ///
+    /// ```
+    /// use bulkinup::{Changeset, FieldDef, FieldType, Registry, SchemaDef};
+    /// use serde_json::json;
+    ///
+    /// let registry = Registry::builder()
+    ///     .schema(
+    ///         SchemaDef::new("Country")
+    ///             .source("countries")
+    ///             .primary_key(["cca3"])
+    ///             .field("cca3", FieldType::String)
+    ///             .field_def(FieldDef::new("common_name", FieldType::String).from("name.common"))
+    ///             .field_def(FieldDef::new("lat", FieldType::Float).from("latlng.0")),
+    ///     )
+    ///     .build()?;
+    /// let attrs = json!({"cca3": "ABW", "name": {"common": "Aruba"}, "latlng": [12.5, -69.97]});
+    /// let cs = Changeset::cast(&registry, "Country", "changeset", &attrs)?;
+    /// assert_eq!(cs.changes_json(), json!({"cca3": "ABW", "common_name": "Aruba", "lat": 12.5}));
+    /// # Ok::<(), bulkinup::Error>(())
+    /// ```
+    pub fn from(mut self, path: impl Into<String>) -> Self {
+        self.from = Some(path.into());
+        self
     }
 
     /// Stores the field in a column with another name.

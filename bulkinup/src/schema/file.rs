@@ -104,7 +104,7 @@ const SCHEMA_KEYS: &[&str] = &[
     "associations",
     "changesets",
 ];
-const FIELD_KEYS: &[&str] = &["type", "source", "default", "autogenerate"];
+const FIELD_KEYS: &[&str] = &["type", "source", "default", "autogenerate", "from"];
 const ASSOC_KEYS: &[&str] = &[
     "kind",
     "related",
@@ -301,7 +301,7 @@ impl<'a> Loader<'a> {
                     for (fk, fv) in self.table(&kpath, v)? {
                         let fname = key_str(fk);
                         def.set_location(join("fields", fname), self.location(&fk.span()));
-                        let field = self.field(&join(&kpath, fname), fname, fv)?;
+                        let field = self.field(&join(&kpath, fname), fname, fv, &mut def)?;
                         def = def.field_def(field);
                     }
                 }
@@ -330,7 +330,13 @@ impl<'a> Loader<'a> {
         Ok(def)
     }
 
-    fn field(&self, path: &str, name: &str, value: &Val<'_>) -> Result<FieldDef> {
+    fn field(
+        &self,
+        path: &str,
+        name: &str,
+        value: &Val<'_>,
+        def: &mut SchemaDef,
+    ) -> Result<FieldDef> {
         let table = match value.get_ref() {
             DeValue::String(_) => return Ok(FieldDef::new(name, self.field_type(path, value)?)),
             DeValue::Table(table) => table,
@@ -346,10 +352,13 @@ impl<'a> Loader<'a> {
         let mut source = None;
         let mut default = None;
         let mut autogenerate = false;
+        let mut from = None;
         for (k, v) in table {
             let key = key_str(k);
             let kpath = join(path, key);
+            def.set_location(join(&join("fields", name), key), self.location(&k.span()));
             match key {
+                "from" => from = Some(self.string(&kpath, v)?),
                 "type" => ty = Some(self.field_type(&kpath, v)?),
                 "source" => source = Some(self.string(&kpath, v)?),
                 "default" => default = Some(self.json(&kpath, v)?),
@@ -364,6 +373,9 @@ impl<'a> Loader<'a> {
         }
         if let Some(default) = default {
             field = field.default_value(default);
+        }
+        if let Some(from) = from {
+            field = field.from(from);
         }
         Ok(field)
     }

@@ -36,6 +36,7 @@ mod build;
 mod def;
 mod file;
 mod model;
+mod path;
 mod types;
 pub use build::RegistryBuilder;
 pub(crate) use build::check_identifier;
