@@ -367,7 +367,9 @@ async fn bulkinup_method(
     options: &Options,
 ) -> Result<(u64, Duration)> {
     target.checkpoint().await?;
-    let items = workload.items();
+    // `Item::from` hands each value over; a bare `serde_json::Value` would be serialized
+    // (copied) as any `Serialize` item is.
+    let items = workload.items().map(bulkinup::Item::from);
     let start = Instant::now();
     let summary = match verb {
         Verb::Insert => bulkinup::insert(&target.db, registry, "Author", items, options).await,
@@ -477,7 +479,9 @@ async fn dry_run(registry: &Registry, workload: Workload, options: &Options) -> 
         &db,
         registry,
         "Author",
-        items.into_iter().map(parse),
+        items
+            .into_iter()
+            .map(|line| bulkinup::Item::from(parse(line))),
         &options,
     )
     .await?;

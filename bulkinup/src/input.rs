@@ -28,6 +28,32 @@
 //! How far the reader has got is counted in a [`Progress`] ([`stream_with_progress`]): the
 //! bytes consumed so far across the inputs, and their total size when every input is a
 //! regular file.
+//!
+//! ```
+//! use bulkinup::input::{self, Source};
+//! use bulkinup::{Db, Options, Registry};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let dir = tempfile::tempdir().unwrap();
+//! let feed = dir.path().join("tags.ndjson");
+//! std::fs::write(&feed, "{\"id\": 1, \"name\": \"rust\"}\n{\"id\": 2, \"name\": \"sql\"}\n").unwrap();
+//!
+//! let registry = Registry::from_toml_str(
+//!     "[schemas.Tag]\nsource = \"tags\"\nfields = { id = \"integer\", name = \"string\" }",
+//!     "inline",
+//! )?
+//! .registry;
+//! let db = Db::connect("sqlite::memory:").await?;
+//! db.execute_script("CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT)").await?;
+//!
+//! // NDJSON or a JSON array, files or `-` (standard input), read on a thread as a stream.
+//! let sources = Source::from_args(&[feed])?;
+//! let items = input::stream(sources, bulkinup::options::DEFAULT_MAX_ITEM_BYTES)?;
+//! let summary = bulkinup::upsert_stream(&db, &registry, "Tag", items, &Options::default()).await?;
+//! assert_eq!(summary.rows["tags"], 2);
+//! # Ok::<(), bulkinup::Error>(())
+//! # }).unwrap();
+//! ```
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};

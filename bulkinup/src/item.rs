@@ -33,6 +33,62 @@ impl From<serde_json::Value> for Item {
     }
 }
 
+/// What [`upsert`](crate::upsert), [`insert`](crate::insert) and [`write`](crate::write)
+/// accept as one item: an [`Item`], or a value of any type that implements
+/// [`serde::Serialize`] — a `serde_json::Value`, or your own typed structs with
+/// `#[derive(Serialize)]` — serialized to its JSON attrs (a struct becomes an object of its
+/// fields, under the names serde gives them, `#[serde(rename = …)]` included).
+///
+/// A value that serializes to something other than an object is skipped as invalid, like a
+/// JSON line that is not an object; one that cannot be serialized at all (a map with
+/// non-string keys) is [`Error::Input`](crate::Error::Input) at its position, and rolls back
+/// the call. Serializing copies the value: a `serde_json::Value` you no longer need is handed
+/// over without a copy as `Item::from(value)`.
+///
+/// ```
+/// use bulkinup::{Db, Options, Registry};
+/// use serde::Serialize;
+///
+/// #[derive(Serialize)]
+/// struct Tag {
+///     id: i64,
+///     name: String,
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let registry = Registry::from_toml_str(
+///     "[schemas.Tag]\nsource = \"tags\"\nfields = { id = \"integer\", name = \"string\" }",
+///     "inline",
+/// )?
+/// .registry;
+/// let db = Db::connect("sqlite::memory:").await?;
+/// db.execute_script("CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT)").await?;
+/// let tags = vec![Tag { id: 1, name: "rust".into() }, Tag { id: 2, name: "sql".into() }];
+/// let summary = bulkinup::upsert(&db, &registry, "Tag", tags, &Options::default()).await?;
+/// assert_eq!(summary.rows["tags"], 2);
+/// # Ok::<(), bulkinup::Error>(())
+/// # }).unwrap();
+/// ```
+pub trait IntoItem {
+    /// The item, or the serializer's error.
+    ///
+    /// # Errors
+    /// When the value cannot be serialized to JSON.
+    fn into_item(self) -> Result<Item, serde_json::Error>;
+}
+
+impl IntoItem for Item {
+    fn into_item(self) -> Result<Item, serde_json::Error> {
+        Ok(self)
+    }
+}
+
+impl<T: serde::Serialize> IntoItem for T {
+    fn into_item(self) -> Result<Item, serde_json::Error> {
+        serde_json::to_value(self).map(Item::from)
+    }
+}
+
 /// What the numbers of an [`InputRange`] count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]

@@ -238,7 +238,7 @@ pub use changeset::{AssocChange, Changeset, FieldError};
 pub use db::{Db, DbKind, URL_FORMS, redact};
 pub use error::{DbErrorKind, Error, ItemRef, Result, Waited};
 pub use execute::{CALL_ATTEMPTS, CHUNK_ATTEMPTS};
-pub use item::{InputRange, Item, Numbering, Origin};
+pub use item::{InputRange, IntoItem, Item, Numbering, Origin};
 pub use options::{
     CLI_DEFAULT_STATEMENT_TIMEOUT, CONFLICT_ACTIONS, Committed, ConflictAction,
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ITEM_BYTES, DEFAULT_TIMEOUT, Handler, MaxSkipped,
@@ -270,7 +270,7 @@ pub async fn upsert<I>(
 ) -> Result<Summary>
 where
     I: IntoIterator,
-    I::Item: Into<Item>,
+    I::Item: IntoItem,
 {
     write(db, registry, root, Verb::Upsert, items, options).await
 }
@@ -290,7 +290,7 @@ pub async fn insert<I>(
 ) -> Result<Summary>
 where
     I: IntoIterator,
-    I::Item: Into<Item>,
+    I::Item: IntoItem,
 {
     write(db, registry, root, Verb::Insert, items, options).await
 }
@@ -309,9 +309,15 @@ pub async fn write<I>(
 ) -> Result<Summary>
 where
     I: IntoIterator,
-    I::Item: Into<Item>,
+    I::Item: IntoItem,
 {
-    let stream = futures::stream::iter(items.into_iter().map(|i| Ok(i.into())));
+    let stream = futures::stream::iter(items.into_iter().enumerate().map(|(n, i)| {
+        i.into_item().map_err(|e| Error::Input {
+            file: None,
+            line: u64::try_from(n + 1).ok(),
+            message: format!("the item cannot be serialized to JSON: {e}"),
+        })
+    }));
     db.run(registry, root, verb, once(stream), options).await
 }
 

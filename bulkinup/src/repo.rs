@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::db::Db;
 use crate::error::Result;
-use crate::item::Item;
+use crate::item::IntoItem;
 use crate::options::{Options, Verb};
 use crate::schema::Registry;
 use crate::summary::Summary;
@@ -132,7 +132,7 @@ impl Repo {
     ) -> Result<Summary>
     where
         I: IntoIterator,
-        I::Item: Into<Item>,
+        I::Item: IntoItem,
     {
         self.write(Verb::Upsert, root, items, call).await
     }
@@ -149,7 +149,7 @@ impl Repo {
     ) -> Result<Summary>
     where
         I: IntoIterator,
-        I::Item: Into<Item>,
+        I::Item: IntoItem,
     {
         self.write(Verb::Insert, root, items, call).await
     }
@@ -167,7 +167,7 @@ impl Repo {
     ) -> Result<Summary>
     where
         I: IntoIterator,
-        I::Item: Into<Item>,
+        I::Item: IntoItem,
     {
         let options = self.options_for(verb, call);
         crate::write(&self.db, &self.registry, root, verb, items, &options).await
