@@ -63,7 +63,8 @@ pub enum Command {
     /// so it can be run again), and print the summary and the rows of every table.
     Demo(DemoArgs),
     /// Schema files and the live database: `schema infer` writes one from the catalog,
-    /// `schema check` reports where one and the database disagree.
+    /// `schema check` reports where one and the database disagree, `schema ddl` creates the
+    /// tables one writes.
     Schema(SchemaArgs),
 }
 
@@ -75,7 +76,7 @@ pub struct SchemaArgs {
     pub command: SchemaCommand,
 }
 
-/// `bulkinup schema infer|check`.
+/// `bulkinup schema infer|check|ddl`.
 #[derive(Debug, Subcommand)]
 pub enum SchemaCommand {
     /// Print a schema file inferred from the database catalog: tables → schemas with typed
@@ -86,6 +87,31 @@ pub enum SchemaCommand {
     /// type mismatch, join table without the unique index an upsert needs). Exits 2 when
     /// there is any, 0 when there is none.
     Check(CheckArgs),
+    /// Print the CREATE TABLE IF NOT EXISTS statements (one per paragraph, each ending `;`)
+    /// of the tables a schema file writes, for the database of --database-url, in dependency
+    /// order: columns typed as the writer binds them, primary keys, NOT NULL for required
+    /// fields, foreign keys of the associations, join tables, a unique key per
+    /// conflict_target. Without --apply nothing is connected to (the URL only chooses the
+    /// SQL dialect).
+    Ddl(DdlArgs),
+}
+
+/// Arguments of `bulkinup schema ddl`.
+#[derive(Debug, Args)]
+pub struct DdlArgs {
+    /// The TOML schema file whose tables to create (its `[options]` and `[options.upsert]`
+    /// give the conflict targets, the prefix and the time limits).
+    #[arg(long, value_name = "FILE")]
+    pub schema: PathBuf,
+    /// Connect and run the statements in one transaction, then print them. PostgreSQL and
+    /// SQLite: all or nothing. MySQL/MariaDB commit each statement on its own: a failure
+    /// leaves the tables before it (IF NOT EXISTS makes a second run safe). Tables that
+    /// exist are left as they are.
+    #[arg(long)]
+    pub apply: bool,
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 /// Arguments of `bulkinup schema infer`.

@@ -10,7 +10,7 @@ use crate::args::{Cli, Command, SchemaCommand, WriteArgs};
 use crate::demo;
 use crate::files;
 use crate::output::{self, Failure, FailureLine, PER_CHUNK, ROLLED_BACK, Report};
-use crate::settings::{Settings, locate_url};
+use crate::settings::{self, Settings, locate_url};
 use bulkinup::input::{self, Source};
 
 /// The message of a call interrupted by Ctrl-C (SIGINT).
@@ -223,7 +223,7 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `bulkinup schema infer|check`.
+/// `bulkinup schema infer|check|ddl`.
 async fn schema(command: SchemaCommand) -> Result<(), Failure> {
     match command {
         SchemaCommand::Infer(args) => {
@@ -234,6 +234,22 @@ async fn schema(command: SchemaCommand) -> Result<(), Failure> {
             let text = bulkinup::catalog::infer(&db, tables, args.prefix.as_deref()).await;
             db.close().await;
             output::print_line(text?.trim_end())?;
+            Ok(())
+        }
+        SchemaCommand::Ddl(args) => {
+            // The file, its options and the URL's database are checked before connecting.
+            let (kind, registry, options) = settings::ddl(&args)?;
+            let statements = bulkinup::ddl(&registry, kind, &options)?;
+            if args.apply {
+                let db = Db::connect_timeout(&args.db.database_url, options.connect_timeout)
+                    .await
+                    .map_err(locate_url)?;
+                let applied = db.apply_ddl(&statements, &options).await;
+                db.close().await;
+                applied?;
+            }
+            let text: Vec<String> = statements.iter().map(ToString::to_string).collect();
+            output::print_line(&text.join("\n\n"))?;
             Ok(())
         }
         SchemaCommand::Check(args) => {

@@ -10,7 +10,7 @@ use bulkinup::options::{Flags, Layer, schema_file_layers};
 use bulkinup::{DbKind, Error, Options, Registry, Result, Verb};
 use chrono::Utc;
 
-use crate::args::WriteArgs;
+use crate::args::{DdlArgs, WriteArgs};
 use crate::files::{self, Rejects};
 use bulkinup::input::Source;
 
@@ -108,15 +108,7 @@ impl Settings {
     pub async fn from_args(verb: Verb, args: WriteArgs) -> Result<Settings> {
         database_kind(&args.db.database_url)?;
         let schema_path = args.schema.display().to_string();
-        let file = Registry::from_file(&args.schema).map_err(|e| match e {
-            Error::Io { source, .. } => Error::Schema {
-                schema: None,
-                key: None,
-                location: Some(schema_path.clone()),
-                message: format!("cannot read the schema file (--schema): {source}"),
-            },
-            other => other,
-        })?;
+        let file = schema_file(&args.schema)?;
         let registry = file.registry.clone();
         if registry.get(&args.root).is_err() {
             let names = registry.schema_names();
@@ -157,4 +149,36 @@ impl Settings {
             given: merged,
         })
     }
+}
+
+/// The database `schema ddl` writes for (from the URL, checked) and the options its schema
+/// file's `[options]` and `[options.upsert]` give over the command line's defaults: the
+/// conflict targets, the prefix, and the time limits of `--apply`.
+///
+/// # Errors
+/// [`Error::InvalidOption`] or [`Error::Schema`] (exit status 2).
+pub fn ddl(args: &DdlArgs) -> Result<(DbKind, Registry, Options)> {
+    let kind = database_kind(&args.db.database_url)?;
+    let file = schema_file(&args.schema)?;
+    let schema_path = args.schema.display().to_string();
+    let (shared, per_verb) = schema_file_layers(&file, &schema_path, Verb::Upsert)?;
+    let merged = Layer::command_line_defaults()
+        .overlay(shared)
+        .overlay(per_verb);
+    let options = merged.to_options(false, Utc::now())?;
+    Ok((kind, file.registry, options))
+}
+
+/// The schema file of `--schema`, loaded and checked; a file that cannot be read is an
+/// [`Error::Schema`] naming it.
+fn schema_file(path: &std::path::Path) -> Result<bulkinup::SchemaFile> {
+    Registry::from_file(path).map_err(|e| match e {
+        Error::Io { source, .. } => Error::Schema {
+            schema: None,
+            key: None,
+            location: Some(path.display().to_string()),
+            message: format!("cannot read the schema file (--schema): {source}"),
+        },
+        other => other,
+    })
 }

@@ -19,7 +19,7 @@
 //! | `numeric`, `decimal` | `decimal` | `decimal`, `float`, `id`, `integer` |
 //! | `real`, `float`, `double` | `float` | `float`, `decimal` |
 //! | `boolean` (MySQL `tinyint(1)`) | `boolean` | `boolean` |
-//! | `text`, `varchar`, `char`, `longtext`, `enum`, … | `string` | `string`, `binary_id`, `map`, `array:*`, embeds, dates and times (stored as text) |
+//! | `text`, `varchar`, `char`, `longtext`, `enum`, … | `string` | `string`, `binary_id`, `decimal`, `map`, `array:*`, embeds, dates and times (stored as text) |
 //! | `uuid` | `binary_id` | `binary_id` |
 //! | `json`, `jsonb` (MariaDB: `LONGTEXT` with a `json_valid` check) | `map` | `map`, `array:*`, embeds |
 //! | `date` / `time` | `date` / `time` | the same |

@@ -632,7 +632,9 @@ fn writable(field: &FieldType, column: &FieldType) -> bool {
     use FieldType as F;
     match field {
         F::Id | F::Integer => matches!(column, F::Id | F::Integer | F::Decimal),
-        F::Float | F::Decimal => matches!(column, F::Float | F::Decimal),
+        F::Float => matches!(column, F::Float | F::Decimal),
+        // Stored as its digits in a text column (SQLite's, by `schema ddl`: exact).
+        F::Decimal => matches!(column, F::Float | F::Decimal | F::String),
         F::Boolean => matches!(column, F::Boolean),
         F::String => matches!(column, F::String),
         F::Binary => matches!(column, F::Binary),

@@ -10,7 +10,7 @@
 use sqlx::Arguments;
 use sqlx::mysql::{MySql, MySqlArguments};
 
-use super::{Backend, CatalogQuery, Dialect};
+use super::{Backend, CatalogQuery, Dialect, ForeignKeyDef, TableDef};
 use crate::plan::OnConflict;
 use crate::schema::{FieldType, Value};
 
@@ -129,6 +129,62 @@ impl Dialect for MySqlDialect {
     /// SQLSTATE `21000` or error `1242` (`ER_SUBQUERY_NO_1_ROW`), raised by [`GUARD_FAILURE`].
     fn is_guard_failure(&self, code: &str) -> bool {
         matches!(code, SQLSTATE_SUBQUERY_NO_1_ROW | ER_SUBQUERY_NO_1_ROW)
+    }
+
+    /// The types the values are bound as: `BIGINT`, `DOUBLE`, `DECIMAL(65, 30)`, `BOOLEAN`,
+    /// `LONGTEXT` (`VARCHAR(255)` in a key, which cannot hold an unbounded text),
+    /// `LONGBLOB` (`VARBINARY(255)` in a key), `CHAR(36)` for hyphenated UUIDs, `JSON` for
+    /// maps, embeds and arrays, `DATE`, `TIME`, `DATETIME` (`DATETIME(6)` with
+    /// microseconds).
+    fn column_type_sql(&self, ty: &FieldType, keyed: bool) -> Option<String> {
+        Some(
+            match ty {
+                FieldType::Id | FieldType::Integer => "BIGINT",
+                FieldType::Float => "DOUBLE",
+                FieldType::Decimal => "DECIMAL(65, 30)",
+                FieldType::Boolean => "BOOLEAN",
+                FieldType::String if keyed => "VARCHAR(255)",
+                FieldType::String => "LONGTEXT",
+                FieldType::Binary if keyed => "VARBINARY(255)",
+                FieldType::Binary => "LONGBLOB",
+                FieldType::BinaryId => "CHAR(36)",
+                FieldType::Map | FieldType::Embed | FieldType::Array(_) => "JSON",
+                FieldType::Date => "DATE",
+                FieldType::Time => "TIME",
+                FieldType::NaiveDatetime | FieldType::UtcDatetime => "DATETIME",
+                FieldType::NaiveDatetimeUsec | FieldType::UtcDatetimeUsec => "DATETIME(6)",
+            }
+            .to_string(),
+        )
+    }
+
+    fn generated_key_sql(&self) -> &'static str {
+        " AUTO_INCREMENT"
+    }
+
+    /// MySQL and MariaDB check every foreign key at once.
+    fn deferred_sql(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// A prefix is a database.
+    fn create_prefix_sql(&self, prefix: &str) -> Option<String> {
+        Some(format!(
+            "CREATE DATABASE IF NOT EXISTS {}",
+            self.quote(prefix)
+        ))
+    }
+
+    /// `ADD CONSTRAINT … FOREIGN KEY IF NOT EXISTS` (MariaDB 10.0.2+), so that a second run
+    /// succeeds.
+    fn add_foreign_key_sql(&self, table: &TableDef, fk: &ForeignKeyDef) -> String {
+        let plain = super::ddl::foreign_key_sql(self, table.table_name(), fk);
+        format!(
+            "ALTER TABLE {} ADD CONSTRAINT {} {}",
+            self.quote_table(table.table_name()),
+            self.quote(&fk.constraint_name(&table.name)),
+            plain.replacen("FOREIGN KEY ", "FOREIGN KEY IF NOT EXISTS ", 1)
+        )
     }
 
     /// `CAST(c AS CHAR)`: MySQL and MariaDB have no `CAST(… AS TEXT)`.

@@ -5,7 +5,7 @@
 use sqlx::Arguments;
 use sqlx::sqlite::{Sqlite, SqliteArguments};
 
-use super::{Backend, CatalogQuery, Dialect};
+use super::{Backend, CatalogQuery, Dialect, TableName};
 use crate::schema::{FieldType, Value};
 
 /// SQLite's dialect.
@@ -189,6 +189,62 @@ impl Dialect for SqliteDialect {
         } else {
             FieldType::Decimal
         })
+    }
+
+    /// `INTEGER`, `REAL`, `BOOLEAN` and `BLOB`; everything SQLite stores as text is `TEXT`
+    /// (strings, UUIDs, decimals as their digits — a numeric column would round them to a
+    /// float —, maps, embeds and arrays as JSON, dates and times).
+    fn column_type_sql(&self, ty: &FieldType, _keyed: bool) -> Option<String> {
+        Some(
+            match ty {
+                FieldType::Id | FieldType::Integer => "INTEGER",
+                FieldType::Float => "REAL",
+                FieldType::Boolean => "BOOLEAN",
+                FieldType::Binary => "BLOB",
+                FieldType::Decimal
+                | FieldType::String
+                | FieldType::BinaryId
+                | FieldType::Map
+                | FieldType::Embed
+                | FieldType::Array(_)
+                | FieldType::Date
+                | FieldType::Time
+                | FieldType::NaiveDatetime
+                | FieldType::NaiveDatetimeUsec
+                | FieldType::UtcDatetime
+                | FieldType::UtcDatetimeUsec => "TEXT",
+            }
+            .to_string(),
+        )
+    }
+
+    /// `INTEGER PRIMARY KEY`: the rowid alias, which SQLite fills when a row has no key.
+    fn generated_key_sql(&self) -> &'static str {
+        " PRIMARY KEY"
+    }
+
+    fn generated_key_inline(&self) -> bool {
+        true
+    }
+
+    /// No prefix is created: an attached database is made by the URL (`?attach=NAME:FILE`).
+    fn create_prefix_sql(&self, _prefix: &str) -> Option<String> {
+        None
+    }
+
+    /// SQLite checks a reference when a row is written, not when the table is created.
+    fn checks_references_at_create(&self) -> bool {
+        false
+    }
+
+    fn foreign_keys_across_prefixes(&self) -> bool {
+        false
+    }
+
+    /// A foreign key refers to a table of its own table's database, named without a
+    /// prefix (`REFERENCES "aux"."t"` is not SQLite).
+    fn referenced_table_sql(&self, _from: TableName<'_>, to: TableName<'_>) -> String {
+        self.quote(to.name)
     }
 
     /// SQLite identifiers ignore ASCII case.

@@ -12,6 +12,7 @@
 //! and it retries what another writer's locks made fail — a chunk of a call with
 //! `max_concurrency`, or a whole one-transaction call whose input can be read again.
 
+pub(crate) mod ddl;
 mod deadline;
 mod isolate;
 mod producer;

@@ -773,8 +773,9 @@ fn type_rank(v: &Value) -> u8 {
     }
 }
 
-/// The field type a join-table placeholder value is bound as.
-fn type_of(v: &Value) -> FieldType {
+/// The field type a join-table placeholder or `join_defaults` value is bound as (and the
+/// type of the join-table column `crate::ddl` creates for it).
+pub(crate) fn type_of(v: &Value) -> FieldType {
     match v {
         Value::Bool(_) => FieldType::Boolean,
         Value::Int(_) => FieldType::Integer,

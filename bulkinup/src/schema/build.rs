@@ -471,7 +471,7 @@ fn resolve_changesets(
 }
 
 /// The name of the changeset a schema without any gets, and calls use by default.
-const DEFAULT_CHANGESET: &str = "changeset";
+pub(crate) const DEFAULT_CHANGESET: &str = "changeset";
 
 /// The changeset of a schema that declares none: every field cast, every `has_many`,
 /// `has_one` and `many_to_many` association cast with the related schema's `changeset`,

@@ -39,7 +39,7 @@ mod model;
 mod path;
 mod types;
 pub use build::RegistryBuilder;
-pub(crate) use build::check_identifier;
+pub(crate) use build::{DEFAULT_CHANGESET, check_identifier};
 pub(crate) use def::RuleDef;
 pub use def::{
     AssocDef, AssocKind, ChangesetDef, CustomValidation, FieldDef, LengthRule, NOW, NumberRule,

@@ -9,7 +9,7 @@ use sqlx::types::Json;
 mod catalog;
 mod unnest;
 
-use super::{Backend, CatalogQuery, Columnar, Dialect};
+use super::{Backend, CatalogQuery, Columnar, Dialect, ForeignKeyDef, TableDef};
 use crate::schema::{FieldType, Value};
 
 /// PostgreSQL's dialect.
@@ -90,6 +90,46 @@ impl Dialect for PgDialect {
         CatalogQuery::new(catalog::FOREIGN_KEYS, 1)
     }
 
+    /// The type values are bound as ([`pg_type`]); an array is a PostgreSQL array of its
+    /// element's type (`int8[]`), an array of arrays has none.
+    fn column_type_sql(&self, ty: &FieldType, _keyed: bool) -> Option<String> {
+        match ty {
+            FieldType::Array(inner) => pg_type(inner).map(|t| format!("{t}[]")),
+            ty => pg_type(ty).map(str::to_string),
+        }
+    }
+
+    /// PostgreSQL has no `ADD CONSTRAINT IF NOT EXISTS`: the `ALTER TABLE` runs in a `DO`
+    /// block that ignores `duplicate_object` (`42710`), so that a second run succeeds.
+    ///
+    /// ```
+    /// use bulkinup::dialect::{Dialect, PgDialect};
+    /// let registry = bulkinup::Registry::from_toml_str(r#"
+    ///     [schemas.A]
+    ///     source = "a"
+    ///     fields = { id = "id" }
+    ///     associations.b = { kind = "belongs_to", related = "B" }
+    ///     [schemas.B]
+    ///     source = "b"
+    ///     fields = { id = "id" }
+    ///     associations.a = { kind = "belongs_to", related = "A" }
+    /// "#, "cycle.toml")?.registry;
+    /// let sql = bulkinup::ddl(&registry, bulkinup::DbKind::Postgres, &bulkinup::Options::default())?;
+    /// assert_eq!(
+    ///     sql.last().map(|s| s.sql.as_str()),
+    ///     Some(r#"DO $$ BEGIN ALTER TABLE "a" ADD CONSTRAINT "a_b_id_fkey" FOREIGN KEY ("b_id") REFERENCES "b" ("id"); EXCEPTION WHEN duplicate_object THEN NULL; END $$"#)
+    /// );
+    /// # Ok::<(), bulkinup::Error>(())
+    /// ```
+    fn add_foreign_key_sql(&self, table: &TableDef, fk: &ForeignKeyDef) -> String {
+        format!(
+            "DO $$ BEGIN ALTER TABLE {} ADD CONSTRAINT {} {}; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+            self.quote_table(table.table_name()),
+            self.quote(&fk.constraint_name(&table.name)),
+            super::ddl::foreign_key_sql(self, table.table_name(), fk)
+        )
+    }
+
     /// Arrays (`_int8`) are `array:<element type>`.
     fn column_field_type(&self, data_type: &str, _column_type: &str) -> Option<FieldType> {
         match data_type.strip_prefix('_') {
@@ -99,6 +139,27 @@ impl Dialect for PgDialect {
             None => super::standard_field_type(data_type),
         }
     }
+}
+
+/// The PostgreSQL type a field's values are bound as, and the type of the column created
+/// for it (`None` for arrays, which [`unnest`] would flatten; a column of an array is of its
+/// element's type, `[]`).
+pub(super) fn pg_type(ty: &FieldType) -> Option<&'static str> {
+    Some(match ty {
+        FieldType::Id | FieldType::Integer => "int8",
+        FieldType::Float => "float8",
+        FieldType::Decimal => "numeric",
+        FieldType::Boolean => "bool",
+        FieldType::String => "text",
+        FieldType::Binary => "bytea",
+        FieldType::BinaryId => "uuid",
+        FieldType::Map | FieldType::Embed => "jsonb",
+        FieldType::Date => "date",
+        FieldType::Time => "time",
+        FieldType::NaiveDatetime | FieldType::NaiveDatetimeUsec => "timestamp",
+        FieldType::UtcDatetime | FieldType::UtcDatetimeUsec => "timestamptz",
+        FieldType::Array(_) => return None,
+    })
 }
 
 macro_rules! bind_array {

@@ -9,7 +9,7 @@ use sqlx::Arguments;
 use sqlx::postgres::{PgArguments, Postgres};
 use sqlx::types::Json;
 
-use super::PgDialect;
+use super::{PgDialect, pg_type};
 use crate::dialect::{Backend, Columnar, Dialect, TableName};
 use crate::plan::{Column, OnConflict};
 use crate::schema::{FieldType, Value};
@@ -17,26 +17,6 @@ use crate::schema::{FieldType, Value};
 /// The `unnest` statement and its array binding.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Unnest;
-
-/// The PostgreSQL type a field is bound as in a columnar statement (`None` for arrays, which
-/// `unnest` would flatten).
-fn pg_type(ty: &FieldType) -> Option<&'static str> {
-    Some(match ty {
-        FieldType::Id | FieldType::Integer => "int8",
-        FieldType::Float => "float8",
-        FieldType::Decimal => "numeric",
-        FieldType::Boolean => "bool",
-        FieldType::String => "text",
-        FieldType::Binary => "bytea",
-        FieldType::BinaryId => "uuid",
-        FieldType::Map | FieldType::Embed => "jsonb",
-        FieldType::Date => "date",
-        FieldType::Time => "time",
-        FieldType::NaiveDatetime | FieldType::NaiveDatetimeUsec => "timestamp",
-        FieldType::UtcDatetime | FieldType::UtcDatetimeUsec => "timestamptz",
-        FieldType::Array(_) => return None,
-    })
-}
 
 /// Collects one column of `rows` as an array parameter of `T`.
 macro_rules! column_array {
