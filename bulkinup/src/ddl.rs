@@ -24,6 +24,22 @@ pub struct DdlStatement {
     pub sql: String,
 }
 
+impl DdlStatement {
+    /// A statement of `sql` creating `object`, to run with those of [`ddl`] (an index, a
+    /// grant).
+    ///
+    /// ```
+    /// let s = bulkinup::DdlStatement::new("tags_name", r#"CREATE INDEX "tags_name" ON "tags" ("name")"#);
+    /// assert_eq!(s.to_string(), r#"CREATE INDEX "tags_name" ON "tags" ("name");"#);
+    /// ```
+    pub fn new(object: impl Into<String>, sql: impl Into<String>) -> DdlStatement {
+        DdlStatement {
+            object: object.into(),
+            sql: sql.into(),
+        }
+    }
+}
+
 impl fmt::Display for DdlStatement {
     /// The SQL text followed by `;`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -2,7 +2,8 @@
 //! (PostgreSQL/SQLite) form, and one implementation per database that overrides only what
 //! differs. Identifiers always go through [`Dialect::quote`]; values are always bound
 //! parameters, never part of the SQL text. The write statements (with their conflict and
-//! returning clauses), the transaction limits and the catalog queries are rendered here. What
+//! returning clauses), the transaction limits, the catalog queries and the DDL of the tables a
+//! registry writes (`CREATE TABLE`, see [`crate::ddl()`]) are rendered here. What
 //! only one database has stays in its module — PostgreSQL's catalog queries and its `unnest`
 //! fast path are in `dialect/postgres/` — and each database's error codes are named
 //! constants there.

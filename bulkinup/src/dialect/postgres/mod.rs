@@ -90,7 +90,7 @@ impl Dialect for PgDialect {
         CatalogQuery::new(catalog::FOREIGN_KEYS, 1)
     }
 
-    /// The type values are bound as ([`pg_type`]); an array is a PostgreSQL array of its
+    /// The type values are bound as (`int8`, `jsonb`, `timestamptz`, …); an array is a PostgreSQL array of its
     /// element's type (`int8[]`), an array of arrays has none.
     fn column_type_sql(&self, ty: &FieldType, _keyed: bool) -> Option<String> {
         match ty {
