@@ -103,8 +103,8 @@ pub struct DdlArgs {
     /// give the conflict targets, the prefix and the time limits).
     #[arg(long, value_name = "FILE")]
     pub schema: PathBuf,
-    /// Connect and run the statements in one transaction, then print them. PostgreSQL and
-    /// SQLite: all or nothing. MySQL/MariaDB commit each statement on its own: a failure
+    /// Connect and run the statements in one transaction, then print them, and on standard
+    /// error the tables created. PostgreSQL and SQLite: all or nothing. MySQL/MariaDB commit each statement on its own: a failure
     /// leaves the tables before it (IF NOT EXISTS makes a second run safe). Tables that
     /// exist are left as they are.
     #[arg(long)]

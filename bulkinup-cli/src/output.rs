@@ -249,6 +249,20 @@ pub fn eprint_line(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
+/// The line `schema ddl --apply` prints on standard error: the tables it created (the others
+/// existed and were left as they are).
+pub fn created_tables(tables: &[String]) -> String {
+    match tables {
+        [] => "bulkinup: created no table: every table existed".to_string(),
+        [one] => format!("bulkinup: created 1 table: {one}"),
+        many => format!(
+            "bulkinup: created {} tables: {}",
+            many.len(),
+            many.join(", ")
+        ),
+    }
+}
+
 /// `file:line`, `file element N`, or `-`, for messages.
 pub fn origin_text(origin: Option<&Origin>) -> String {
     match origin {
@@ -837,6 +851,22 @@ mod tests {
     use bulkinup::{Changeset, Item, Registry};
     use serde_json::json;
     use std::sync::Arc;
+
+    #[test]
+    fn the_created_tables_line_names_them_or_says_none() {
+        assert_eq!(
+            created_tables(&["authors".into(), "posts".into()]),
+            "bulkinup: created 2 tables: authors, posts"
+        );
+        assert_eq!(
+            created_tables(&["tags".into()]),
+            "bulkinup: created 1 table: tags"
+        );
+        assert_eq!(
+            created_tables(&[]),
+            "bulkinup: created no table: every table existed"
+        );
+    }
 
     /// A skipped Tag (no name) with id `id`.
     fn skipped(registry: &Registry, id: i64) -> Skipped {

@@ -240,16 +240,22 @@ async fn schema(command: SchemaCommand) -> Result<(), Failure> {
             // The file, its options and the URL's database are checked before connecting.
             let (kind, registry, options) = settings::ddl(&args)?;
             let statements = bulkinup::ddl(&registry, kind, &options)?;
-            if args.apply {
-                let db = Db::connect_timeout(&args.db.database_url, options.connect_timeout)
-                    .await
-                    .map_err(locate_url)?;
-                let applied = db.apply_ddl(&statements, &options).await;
-                db.close().await;
-                applied?;
-            }
+            let created = match args.apply {
+                true => {
+                    let db = Db::connect_timeout(&args.db.database_url, options.connect_timeout)
+                        .await
+                        .map_err(locate_url)?;
+                    let applied = db.apply_ddl(&statements, &options).await;
+                    db.close().await;
+                    Some(applied?)
+                }
+                false => None,
+            };
             let text: Vec<String> = statements.iter().map(ToString::to_string).collect();
             output::print_line(&text.join("\n\n"))?;
+            if let Some(created) = created {
+                output::eprint_line(&output::created_tables(&created));
+            }
             Ok(())
         }
         SchemaCommand::Check(args) => {

@@ -17,7 +17,9 @@ on_every_database!(empty:
 async fn the_blog_applied_takes_its_upsert_passes_the_check_and_applies_again(t: &TestDb) {
     let s = schema();
     let out = t.run(&["schema", "ddl", "--schema", &s, "--apply"]);
-    out.assert_code(0);
+    out.assert_code(0).assert_stderr(&[
+        "bulkinup: created 7 tables: authors, categories, posts, comments, profiles, tags, posts_tags",
+    ]);
     assert!(
         out.stdout.contains("CREATE TABLE IF NOT EXISTS"),
         "{}",
@@ -51,7 +53,8 @@ async fn the_blog_applied_takes_its_upsert_passes_the_check_and_applies_again(t:
     );
     // Again: nothing changes, the rows stay.
     t.run(&["schema", "ddl", "--schema", &s, "--apply"])
-        .assert_code(0);
+        .assert_code(0)
+        .assert_stderr(&["bulkinup: created no table: every table existed"]);
     assert_eq!(t.count("comments").await, 1);
     t.run(&["schema", "check", "--schema", &s]).assert_code(0);
 }

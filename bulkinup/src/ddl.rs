@@ -22,6 +22,8 @@ pub struct DdlStatement {
     pub object: String,
     /// The SQL text.
     pub sql: String,
+    /// The table it creates (prefix, name), for the report of what a run created.
+    creates: Option<(Option<String>, String)>,
 }
 
 impl DdlStatement {
@@ -36,6 +38,7 @@ impl DdlStatement {
         DdlStatement {
             object: object.into(),
             sql: sql.into(),
+            creates: None,
         }
     }
 }
@@ -378,10 +381,7 @@ impl Tables {
         let prefixes: BTreeSet<&String> = self.tables.keys().filter_map(|k| k.0.as_ref()).collect();
         for p in prefixes {
             if let Some(sql) = dialect.create_prefix_sql(p) {
-                out.push(DdlStatement {
-                    object: format!("prefix {p}"),
-                    sql,
-                });
+                out.push(DdlStatement::new(format!("prefix {p}"), sql));
             }
         }
         let mut created: BTreeSet<Key> = BTreeSet::new();
@@ -418,17 +418,60 @@ impl Tables {
             out.push(DdlStatement {
                 object: table_label(t.table_name()),
                 sql: dialect.create_table_sql(&t),
+                creates: Some(key.clone()),
             });
             created.insert(key);
         }
         for (t, fk) in later {
-            out.push(DdlStatement {
-                object: format!("{}.{}", table_label(t.table_name()), fk.columns.join("_")),
-                sql: dialect.add_foreign_key_sql(&t, &fk),
-            });
+            out.push(DdlStatement::new(
+                format!("{}.{}", table_label(t.table_name()), fk.columns.join("_")),
+                dialect.add_foreign_key_sql(&t, &fk),
+            ));
         }
         out
     }
+}
+
+/// The tables of `statements` that do not exist in `db` yet (as their
+/// [objects](DdlStatement::object)), each place's catalog read once, bounded like a
+/// statement of the call. A place whose catalog cannot be read (a prefix still to be created)
+/// has none.
+pub(crate) async fn missing_tables(
+    db: &crate::Db,
+    statements: &[DdlStatement],
+    options: &Options,
+) -> Vec<String> {
+    let dialect = db.dialect();
+    let limit = crate::execute::statement_limit(options.timeout, options.statement_timeout);
+    let mut places: BTreeMap<Option<&str>, Vec<String>> = BTreeMap::new();
+    let mut missing = Vec::new();
+    for s in statements {
+        let Some((prefix, name)) = &s.creates else {
+            continue;
+        };
+        let place = prefix.as_deref();
+        if let std::collections::btree_map::Entry::Vacant(entry) = places.entry(place) {
+            let query = dialect.catalog_columns_sql(place);
+            let params = vec![place; query.prefix_params];
+            let rows = db
+                .fetch_json_with(&query.sql, &params, limit)
+                .await
+                .unwrap_or_default();
+            let tables = rows
+                .iter()
+                .filter_map(|r| crate::dialect::catalog_rows::text(r, "table_name"))
+                .collect();
+            entry.insert(tables);
+        }
+        let exists = places.get(&place).is_some_and(|t| {
+            t.iter()
+                .any(|t| dialect.catalog_name_matches(t, name, true))
+        });
+        if !exists {
+            missing.push(s.object.clone());
+        }
+    }
+    missing
 }
 
 /// A table as messages name it: `prefix.table` in a prefix.
