@@ -554,3 +554,117 @@ fn add_unique(t: &mut TableDef, columns: Vec<String>) {
         t.unique.push(columns);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialect::{MySqlDialect, PgDialect, SqliteDialect};
+
+    fn registry(toml: &str) -> Registry {
+        Registry::from_toml_str(toml, "t.toml")
+            .map(|f| f.registry)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    const IN_A_PREFIX: &str = r#"
+        [schemas.Event]
+        source = "events"
+        prefix = "analytics"
+        fields = { id = "id", user_id = "id" }
+        associations.user = { kind = "belongs_to", related = "User" }
+        [schemas.User]
+        source = "users"
+        fields = { id = "id", email = "string" }
+    "#;
+
+    #[test]
+    fn a_prefix_is_created_where_sql_can_and_a_reference_across_prefixes_is_qualified() {
+        let r = registry(IN_A_PREFIX);
+        let pg = ddl(&r, DbKind::Postgres, &Options::default()).unwrap_or_default();
+        assert_eq!(pg[0].sql, r#"CREATE SCHEMA IF NOT EXISTS "analytics""#);
+        assert_eq!(pg[0].object, "prefix analytics");
+        assert!(
+            pg[2]
+                .sql
+                .starts_with(r#"CREATE TABLE IF NOT EXISTS "analytics"."events""#)
+        );
+        assert!(pg[2].sql.contains(r#"REFERENCES "users" ("id")"#));
+        let mysql = ddl(&r, DbKind::MySql, &Options::default()).unwrap_or_default();
+        assert_eq!(mysql[0].sql, "CREATE DATABASE IF NOT EXISTS `analytics`");
+        // SQLite: no prefix statement, and no foreign key into another database.
+        let sqlite = ddl(&r, DbKind::Sqlite, &Options::default()).unwrap_or_default();
+        assert_eq!(sqlite.len(), 2);
+        assert!(!sqlite.iter().any(|s| s.sql.contains("REFERENCES")));
+    }
+
+    #[test]
+    fn a_deferred_foreign_key_is_deferrable_where_the_database_has_it() {
+        let table = TableDef {
+            prefix: None,
+            name: "links".into(),
+            columns: vec![ColumnDef {
+                name: "tag_id".into(),
+                ty: FieldType::Id,
+                not_null: true,
+                generated: false,
+                keyed: true,
+            }],
+            primary_key: Vec::new(),
+            unique: Vec::new(),
+            foreign_keys: vec![ForeignKeyDef {
+                columns: vec!["tag_id".into()],
+                ref_prefix: None,
+                ref_table: "tags".into(),
+                ref_columns: vec!["id".into()],
+                deferred: true,
+            }],
+        };
+        assert!(PgDialect.create_table_sql(&table).contains(
+            r#"FOREIGN KEY ("tag_id") REFERENCES "tags" ("id") DEFERRABLE INITIALLY DEFERRED"#
+        ));
+        assert!(
+            SqliteDialect
+                .create_table_sql(&table)
+                .contains("DEFERRABLE INITIALLY DEFERRED")
+        );
+        let mysql = MySqlDialect.create_table_sql(&table);
+        assert!(
+            mysql.contains("FOREIGN KEY (`tag_id`) REFERENCES `tags` (`id`)\n)"),
+            "{mysql}"
+        );
+    }
+
+    #[test]
+    fn a_referenced_column_that_is_no_key_gets_a_unique_key() {
+        let r = registry(
+            r#"
+            [schemas.Author]
+            source = "authors"
+            fields = { id = "id", handle = "string" }
+            associations.posts = { kind = "has_many", related = "Post", foreign_key = "author_handle", references = "handle" }
+            [schemas.Post]
+            source = "posts"
+            fields = { id = "id", author_handle = "string" }
+        "#,
+        );
+        let mysql = ddl(&r, DbKind::MySql, &Options::default()).unwrap_or_default();
+        assert!(
+            mysql[0].sql.contains("`handle` VARCHAR(255)"),
+            "{}",
+            mysql[0].sql
+        );
+        assert!(mysql[0].sql.contains("UNIQUE (`handle`)"));
+        assert!(mysql[1].sql.contains("`author_handle` VARCHAR(255)"));
+    }
+
+    #[test]
+    fn an_unknown_conflict_target_is_an_option_error() {
+        let r = registry(IN_A_PREFIX);
+        let options = Options::default().conflict_target("Nope", ["id"]);
+        let e = ddl(&r, DbKind::Postgres, &options).err();
+        assert!(
+            matches!(&e, Some(Error::InvalidOption { name, .. }) if name == "conflict_target"),
+            "{e:?}"
+        );
+    }
+}
