@@ -596,7 +596,9 @@ impl Error {
         Error::database(Some(table), sqlx::Error::Encode(e))
     }
 
-    /// Wraps a driver error, attaching the table being written (if any).
+    /// Wraps a driver error, attaching the table being written (if any; else, on
+    /// PostgreSQL, the table the server's error names, e.g. for a deferred foreign key
+    /// checked at the commit).
     pub fn database(table: Option<&str>, source: sqlx::Error) -> Self {
         let (kind, code, constraint, message) = match &source {
             sqlx::Error::Database(db) => (
@@ -612,7 +614,9 @@ impl Error {
             _ => None,
         };
         Error::Database {
-            table: table.map(str::to_string),
+            table: table
+                .or_else(|| pg.and_then(|e| e.table()))
+                .map(str::to_string),
             kind,
             code,
             constraint,

@@ -17,6 +17,7 @@ on_every_database!(blog:
     inference_is_deterministic_and_filters_tables,
     inference_maps_column_types,
     inference_names_associations_without_collisions,
+    inference_makes_a_self_referencing_join_table_a_link_only_association,
     inferred_schemas_pass_the_check,
     check_of_the_blog_example_finds_no_mismatch,
     check_names_a_missing_column_and_a_missing_table,
@@ -442,8 +443,7 @@ async fn inference_names_associations_without_collisions(t: &TestDb) {
         .unwrap_or_else(|| panic!("no User associations in\n{text}"));
     assert_eq!(
         user,
-        r#"followees = { kind = "many_to_many", related = "User", join_through = "follows", join_keys = [["follower_id", "id"], ["followee_id", "id"]] }
-followers = { kind = "many_to_many", related = "User", join_through = "follows", join_keys = [["followee_id", "id"], ["follower_id", "id"]] }
+        r#"followees = { kind = "many_to_many", related = "User", join_through = "follows", join_keys = [["follower_id", "id"], ["followee_id", "id"]], write_related = false }
 recipient_messages = { kind = "has_many", related = "Message", foreign_key = "recipient_id" }
 sender_messages = { kind = "has_many", related = "Message", foreign_key = "sender_id" }
 user_setting = { kind = "has_one", related = "UserSetting", foreign_key = "user_id" }"#
@@ -453,7 +453,7 @@ user_setting = { kind = "has_one", related = "UserSetting", foreign_key = "user_
         r#"recipient = { kind = "belongs_to", related = "User", foreign_key = "recipient_id" }"#,
         r#"user = { kind = "belongs_to", related = "User", foreign_key = "user_id" }"#,
         "# foreign key (book_id, edition_number) -> editions (book_id, number): not inferred, associations have one-column keys",
-        r#"cast_assoc = ["followees", "followers", "recipient_messages", "sender_messages", "user_setting"]"#,
+        r#"cast_assoc = ["followees", "recipient_messages", "sender_messages", "user_setting"]"#,
         // Both timestamps: the engine sets them, so they are not required.
         "[schemas.UserSetting]\nsource = \"user_settings\"\nprimary_key = [\"id\"]\ntimestamps = true\n",
         "cast = [\"id\", \"user_id\", \"theme\", \"inserted_at\", \"updated_at\"]\nrequired = [\"id\", \"user_id\"]\n",
@@ -461,13 +461,17 @@ user_setting = { kind = "has_one", related = "UserSetting", foreign_key = "user_
         assert!(text.contains(line), "missing `{line}` in\n{text}");
     }
 
-    // The inferred file writes a user, its setting (with timestamps) and a follow link.
-    let item = json!({
-        "id": 1, "email": "a@example.com",
-        "user_setting": {"id": 10, "user_id": 1, "theme": "dark"},
-        "followees": [{"id": 2, "email": "b@example.com"}],
-    });
-    let s = bulkinup::upsert(&t.db, &registry, "User", vec![item], &Options::default())
+    // The inferred file writes a user, its setting (with timestamps) and a follow link (to
+    // a user of the same call: `followees` is link-only and writes no user).
+    let items = vec![
+        json!({
+            "id": 1, "email": "a@example.com",
+            "user_setting": {"id": 10, "user_id": 1, "theme": "dark"},
+            "followees": [{"id": 2}],
+        }),
+        json!({"id": 2, "email": "b@example.com"}),
+    ];
+    let s = bulkinup::upsert(&t.db, &registry, "User", items, &Options::default())
         .await
         .unwrap();
     assert_eq!(
@@ -484,6 +488,78 @@ user_setting = { kind = "has_one", related = "UserSetting", foreign_key = "user_
     assert_eq!(
         (&follows[0]["follower_id"], &follows[0]["followee_id"]),
         (&json!(1), &json!(2))
+    );
+}
+
+async fn inference_makes_a_self_referencing_join_table_a_link_only_association(t: &TestDb) {
+    t.db.execute_script(
+        "CREATE TABLE countries (cca3 VARCHAR(3) PRIMARY KEY, name VARCHAR(100) NOT NULL);
+         CREATE TABLE country_borders (country_code VARCHAR(3) NOT NULL, neighbour_code VARCHAR(3) NOT NULL,
+           PRIMARY KEY (country_code, neighbour_code),
+           FOREIGN KEY (country_code) REFERENCES countries (cca3),
+           FOREIGN KEY (neighbour_code) REFERENCES countries (cca3));",
+    )
+    .await
+    .unwrap();
+    let tables = ["countries", "country_borders"].map(String::from);
+    let text = catalog::infer(&t.db, Some(&tables), None).await.unwrap();
+    // One association, from the first column to the second, named after the second.
+    assert!(
+        text.contains(
+            "[schemas.Country.associations]\nneighbour_codes = { kind = \"many_to_many\", related = \"Country\", join_through = \"country_borders\", join_keys = [[\"country_code\", \"cca3\"], [\"neighbour_code\", \"cca3\"]], write_related = false }\n\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("cast_assoc = [\"neighbour_codes\"]\n"),
+        "{text}"
+    );
+    let registry = load(&text);
+    assert_eq!(registry.schema_names(), ["Country"]);
+    assert_eq!(catalog::check(&t.db, &registry, None).await.unwrap(), []);
+
+    // It writes the links only: Belgium's neighbours come later in the call, or are there.
+    t.db.execute_script("INSERT INTO countries (cca3, name) VALUES ('LUX', 'Luxembourg')")
+        .await
+        .unwrap();
+    let items = vec![
+        json!({"cca3": "BEL", "name": "Belgium", "neighbour_codes": [{"cca3": "FRA"}, {"cca3": "LUX"}]}),
+        json!({"cca3": "FRA", "name": "France", "neighbour_codes": [{"cca3": "BEL"}]}),
+    ];
+    let s = bulkinup::upsert(&t.db, &registry, "Country", items, &Options::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.to_json()["rows"],
+        json!({"countries": 2, "country_borders": 3})
+    );
+    let rows: Vec<J> = t
+        .rows("SELECT cca3, name FROM countries ORDER BY cca3")
+        .await
+        .into_iter()
+        .map(J::Object)
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            json!({"cca3": "BEL", "name": "Belgium"}),
+            json!({"cca3": "FRA", "name": "France"}),
+            json!({"cca3": "LUX", "name": "Luxembourg"}),
+        ]
+    );
+    let borders: Vec<J> = t
+        .rows("SELECT country_code, neighbour_code FROM country_borders ORDER BY country_code, neighbour_code")
+        .await
+        .into_iter()
+        .map(|r| json!([r["country_code"], r["neighbour_code"]]))
+        .collect();
+    assert_eq!(
+        borders,
+        [
+            json!(["BEL", "FRA"]),
+            json!(["BEL", "LUX"]),
+            json!(["FRA", "BEL"])
+        ]
     );
 }
 

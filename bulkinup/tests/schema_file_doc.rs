@@ -138,7 +138,8 @@ score = { type = "float", from = "stats.score" }
 parent = { kind = "belongs_to", related = "Account", foreign_key = "parent_uid", references = "uid", type = "integer" }
 children = { kind = "has_many", related = "Account", foreign_key = "parent_uid", references = "uid", defaults = { code = "child" } }
 grandchildren = { kind = "has_many", through = ["children", "children"] }
-groups = { kind = "many_to_many", related = "Group", join_through = "accounts_groups", join_keys = [["account_uid", "uid"], ["group_id", "id"]], defaults = { title = "g" }, join_defaults = { role = "member" } }
+groups = { kind = "many_to_many", related = "Group", join_through = "accounts_groups", join_keys = [["account_uid", "uid"], ["group_id", "id"]], defaults = { title = "g" }, join_defaults = { role = "member" }, keyed_by = "title" }
+links = { kind = "many_to_many", related = "Account", join_through = "account_links", join_keys = [["from_uid", "uid"], ["to_uid", "uid"]], value_field = "uid", write_related = false }
 settings = { kind = "embeds_one", related = "Settings", source = "settings_json" }
 [schemas.Account.changesets.changeset]
 cast = ["uid", "code", "score", "parent_uid"]
@@ -222,6 +223,7 @@ fn a_file_with_every_key_loads() {
         "children",
         "grandchildren",
         "groups",
+        "links",
         "settings",
         "changeset",
         "child",

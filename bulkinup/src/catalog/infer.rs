@@ -39,7 +39,13 @@ const JOIN_TABLE_EXTRAS: &[&str] = &["inserted_at", "updated_at", "created_at"];
 ///   column too (`sender_messages`). Composite foreign keys are listed as comments.
 /// - A table made of exactly two such foreign keys (besides `inserted_at`, `updated_at`,
 ///   `created_at`) is a join table: it gets no schema, and both sides get a `many_to_many`
-///   named after the other side's table, with `join_through` and `join_keys`.
+///   named after the other side's table, with `join_through` and `join_keys`. When both
+///   keys point at the same table (`country_borders(country_code → countries,
+///   neighbour_code → countries)`), that schema gets one link-only `many_to_many`
+///   (`write_related = false`: it writes the join rows only) from the first column to the
+///   second, named after the second column without a trailing `_id` or `_<referenced
+///   column>`, in the plural (`neighbour_code` → `neighbour_codes`, `followee_id` →
+///   `followees`).
 /// - A JSON column (`map`) is shaped by up to 100 stored values: when they are all arrays
 ///   of objects, it becomes an `embeds_many` of an embedded schema named after the column
 ///   (`social_links` → `SocialLink`) whose fields are the objects' keys, typed from their
@@ -389,24 +395,28 @@ impl<'c> Inference<'c> {
             let (Some(&ai), Some(&bi)) = (index.get(a.ref_table), index.get(b.ref_table)) else {
                 continue;
             };
+            if ai == bi {
+                // Both keys point at one table: one link-only association, from the first
+                // column to the second, named after the second.
+                proposals.push(Proposal {
+                    schema: ai,
+                    order: (2, j.table.name.clone(), a.column.to_string()),
+                    candidates: vec![self_join_name(b), format!("{}_{}", j.table.name, b.column)],
+                    assoc: AssocDef::new("", AssocKind::ManyToMany, &schemas[ai].name)
+                        .join_through(&j.table.name)
+                        .join_keys((a.column, a.ref_column), (b.column, b.ref_column))
+                        .write_related(false),
+                });
+                continue;
+            }
             for (owner, oi, related, ri) in [(a, ai, b, bi), (b, bi, a, ai)] {
-                let candidates = if ai == bi {
-                    let stem = related
-                        .column
-                        .strip_suffix("_id")
-                        .filter(|s| !s.is_empty())
-                        .unwrap_or(related.column);
-                    vec![plural(stem), format!("{}_{}", j.table.name, related.column)]
-                } else {
-                    vec![
-                        related.ref_table.to_string(),
-                        format!("{}_{}", j.table.name, related.ref_table),
-                    ]
-                };
                 proposals.push(Proposal {
                     schema: oi,
                     order: (2, j.table.name.clone(), owner.column.to_string()),
-                    candidates,
+                    candidates: vec![
+                        related.ref_table.to_string(),
+                        format!("{}_{}", j.table.name, related.ref_table),
+                    ],
                     assoc: AssocDef::new("", AssocKind::ManyToMany, &schemas[ri].name)
                         .join_through(&j.table.name)
                         .join_keys(
@@ -654,6 +664,18 @@ impl<'c> Inferred<'c> {
             notes: Vec::new(),
         }
     }
+}
+
+/// The name of a self-referencing join table's association: its second column without a
+/// trailing `_id` or `_<referenced column>`, in the plural (`followee_id` → `followees`,
+/// `neighbour_cca3` → `neighbours`, `neighbour_code` → `neighbour_codes`).
+fn self_join_name(key: JoinKey<'_>) -> String {
+    let stem = [String::from("_id"), format!("_{}", key.ref_column)]
+        .iter()
+        .find_map(|suffix| key.column.strip_suffix(suffix.as_str()))
+        .filter(|s| !s.is_empty())
+        .unwrap_or(key.column);
+    plural(stem)
 }
 
 /// The two foreign keys of a join-shaped table: exactly two writable columns besides

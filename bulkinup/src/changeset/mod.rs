@@ -24,6 +24,7 @@
 //! ```
 
 mod cast;
+mod shape;
 
 use std::fmt;
 use std::sync::Arc;
@@ -96,6 +97,7 @@ impl Changeset {
             attrs,
             &CastCtx::default(),
             None,
+            &[],
             &[],
         ))
     }
@@ -272,7 +274,10 @@ pub(crate) struct CastCtx<'a> {
 /// casting, and are set on fields the changeset does not cast too. `inherited` is a foreign
 /// key inferred from the parent (`infer_foreign_keys`): used when the attrs do not give the
 /// field. `defaults` are the association's `defaults` (for a child): the values a field has
-/// when nothing else gives it one.
+/// when nothing else gives it one. `entry` are (field, raw value) pairs a child's place gives
+/// (a keyed map's key, a scalar element): they win over the attrs, and are set on fields the
+/// changeset does not cast too; placeholders win over them.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn cast_with(
     registry: &Registry,
     schema: &Arc<Schema>,
@@ -281,6 +286,7 @@ pub(crate) fn cast_with(
     ctx: &CastCtx<'_>,
     inherited: Option<(usize, J)>,
     defaults: &[(usize, DefaultValue)],
+    entry: &[(usize, &J)],
 ) -> Changeset {
     let placeholders = ctx.placeholders;
     let n = schema.fields.len();
@@ -313,6 +319,7 @@ pub(crate) fn cast_with(
             .iter()
             .find(|(f, _)| *f == fi)
             .map(|(_, v)| v)
+            .or_else(|| entry.iter().find(|(f, _)| *f == fi).map(|(_, v)| *v))
             .or_else(|| field.read(attrs))
             .or_else(|| inherited.as_ref().filter(|(f, _)| *f == fi).map(|(_, v)| v));
         let Some(raw) = given else {
@@ -332,6 +339,15 @@ pub(crate) fn cast_with(
     for (fi, raw) in own_placeholders {
         if cs.changes[*fi].is_none() && !def.cast.contains(fi) {
             cs.changes[*fi] = cast_value(&schema.fields[*fi].ty, raw).ok();
+        }
+    }
+    // So are the fields the child's place gives.
+    for (fi, raw) in entry {
+        if cs.changes[*fi].is_none() && !def.cast.contains(fi) {
+            match cast_value(&schema.fields[*fi].ty, raw) {
+                Ok(v) => cs.changes[*fi] = Some(v),
+                Err(()) => cs.add_error(&schema.fields[*fi].name, "is invalid"),
+            }
         }
     }
     // So is an inferred foreign key, unless the attrs give one.
@@ -384,25 +400,18 @@ pub(crate) fn cast_with(
             _ => None,
         };
         let change = if assoc.kind.is_many() {
-            match raw {
-                J::Array(items) => AssocChange::Many(
-                    items
-                        .iter()
-                        .map(|item| {
-                            cast_child(
-                                registry,
-                                related,
-                                with,
-                                item,
-                                ctx,
-                                inherit.clone(),
-                                &assoc.defaults,
-                            )
-                        })
-                        .collect(),
-                ),
-                _ => {
-                    cs.add_error(&assoc.name, "is invalid");
+            let many = shape::Many {
+                registry,
+                related,
+                assoc,
+                with,
+                ctx,
+                inherit,
+            };
+            match many.cast(raw) {
+                Ok(children) => AssocChange::Many(children),
+                Err(message) => {
+                    cs.add_error(&assoc.name, message);
                     continue;
                 }
             }
@@ -415,8 +424,9 @@ pub(crate) fn cast_with(
                     with,
                     raw,
                     ctx,
-                    inherit.clone(),
+                    inherit,
                     &assoc.defaults,
+                    &[],
                 )))),
                 _ => {
                     cs.add_error(&assoc.name, "is invalid");
@@ -483,6 +493,7 @@ pub(crate) fn cast_with(
     cs
 }
 
+#[allow(clippy::too_many_arguments)]
 fn cast_child(
     registry: &Registry,
     related: &Arc<Schema>,
@@ -491,8 +502,11 @@ fn cast_child(
     ctx: &CastCtx<'_>,
     inherited: Option<(usize, J)>,
     defaults: &[(usize, DefaultValue)],
+    entry: &[(usize, &J)],
 ) -> Changeset {
-    let mut child = cast_with(registry, related, with, item, ctx, inherited, defaults);
+    let mut child = cast_with(
+        registry, related, with, item, ctx, inherited, defaults, entry,
+    );
     // Embedded schemas with a primary key get a UUID v4 when the attrs give none.
     if related.embedded {
         for &pk in &related.primary_key {

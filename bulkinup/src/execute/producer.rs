@@ -57,6 +57,7 @@ impl Caster {
             },
             None,
             &[],
+            &[],
         )
     }
 

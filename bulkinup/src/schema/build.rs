@@ -298,6 +298,8 @@ fn resolve_associations(
                 related: None,
                 link: Link::Through(path.clone()),
                 defaults: Vec::new(),
+                keyed_by: None,
+                value_field: None,
             });
             continue;
         }
@@ -343,15 +345,93 @@ fn resolve_associations(
                 ),
             ));
         }
-        assocs.push(Association {
+        let mut assoc = Association {
             name: a.name.clone(),
             kind: a.kind,
             related: Some(ri),
             link,
             defaults,
-        });
+            keyed_by: None,
+            value_field: None,
+        };
+        resolve_shape(d, &key, a, related, &mut assoc)?;
+        assocs.push(assoc);
     }
     Ok((assocs, assoc_index))
+}
+
+/// `keyed_by`, `value_field` and `write_related` of the association `a` (at `key`), checked
+/// against its kind and the related schema's fields, into `assoc`.
+fn resolve_shape(
+    d: &SchemaDef,
+    key: &str,
+    a: &AssocDef,
+    related: &Schema,
+    assoc: &mut Association,
+) -> Result<()> {
+    let does_not_apply = |what: &str, kinds: &str| {
+        d.err(
+            &format!("{key}.{what}"),
+            format!(
+                "`{what}` does not apply to a `{}` association (only to {kinds})",
+                a.kind
+            ),
+        )
+    };
+    if a.write_related.is_some() && a.kind != AssocKind::ManyToMany {
+        return Err(does_not_apply("write_related", "`many_to_many`"));
+    }
+    for (what, given, slot) in [
+        ("keyed_by", &a.keyed_by, &mut assoc.keyed_by),
+        ("value_field", &a.value_field, &mut assoc.value_field),
+    ] {
+        let Some(f) = given else { continue };
+        if !a.kind.is_many() {
+            return Err(does_not_apply(
+                what,
+                "`has_many`, `many_to_many` and `embeds_many`",
+            ));
+        }
+        let fkey = format!("{key}.{what}");
+        *slot = Some(match related.field_index.get(f) {
+            Some(&i) if related.fields[i].ty != FieldType::Embed => i,
+            _ => return Err(unknown_field(d, &fkey, f, related)),
+        });
+    }
+    if let (Some(k), Some(v)) = (assoc.keyed_by, assoc.value_field)
+        && k == v
+    {
+        return Err(d.err(
+            &format!("{key}.value_field"),
+            format!(
+                "`value_field` and `keyed_by` name the same field `{}`: a keyed map's key and value go into two fields",
+                related.fields[k].name
+            ),
+        ));
+    }
+    if let Some(join_key) = assoc.link_only() {
+        let name = &related.fields[join_key].name;
+        for (what, field) in [
+            ("keyed_by", assoc.keyed_by),
+            ("value_field", assoc.value_field),
+        ] {
+            if field.is_some_and(|f| f != join_key) {
+                return Err(d.err(
+                    &format!("{key}.{what}"),
+                    format!(
+                        "a link-only association (`write_related = false`) reads only the join key `{name}` of its elements: `{what}` must name `{name}`"
+                    ),
+                ));
+            }
+        }
+        if !a.defaults.is_empty() {
+            return Err(d.err(
+                &format!("{key}.defaults"),
+                "a link-only association (`write_related = false`) writes no related row, so `defaults` would do nothing",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// How the association `a` (at `key`) links rows of `owner` and `related`.
@@ -436,6 +516,14 @@ fn resolve_link(
                 };
                 defaults.push((column.clone(), value));
             }
+            if oc == rc {
+                return Err(d.err(
+                    &format!("{key}.join_keys"),
+                    format!(
+                        "both join keys of `{table}` are the column `{oc}`: give `join_keys` with two columns (a self-referencing join table needs them)"
+                    ),
+                ));
+            }
             Link::Join {
                 table,
                 owner_column: oc,
@@ -443,6 +531,7 @@ fn resolve_link(
                 related_column: rc,
                 related_ref: field_of(related, &rf, "join_keys")?,
                 defaults,
+                write_related: a.write_related.unwrap_or(true),
             }
         }
         AssocKind::EmbedsOne | AssocKind::EmbedsMany => Link::Embed {
@@ -499,6 +588,9 @@ fn check_cast_assoc_changesets(defs: &[SchemaDef], schemas: &[Schema]) -> Result
                 let Some(related) = a.related.map(|ri| &schemas[ri]) else {
                     continue;
                 };
+                if a.link_only().is_some() {
+                    continue; // cast for the join key alone, with no changeset
+                }
                 if !related.changesets.contains_key(with) {
                     return Err(d.err(
                         &format!("changesets.{cname}.cast_assoc"),
@@ -677,6 +769,14 @@ fn resolve_changeset(
                     } else {
                         format!("`{name}` is an embed: cast it with `cast_embed`")
                     },
+                ));
+            }
+            if with.is_some() && a.link_only().is_some() {
+                return Err(d.err(
+                    &key,
+                    format!(
+                        "`{name}` is link-only (`write_related = false`): its elements are cast for the join key alone, with no changeset, so it takes no `with`"
+                    ),
                 ));
             }
             cast_assoc.push((ai, with.clone().unwrap_or_else(|| "changeset".into())));

@@ -189,6 +189,12 @@ pub struct AssocDef {
         serialize_with = "pairs_as_table"
     )]
     pub(crate) join_defaults: Vec<(String, serde_json::Value)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) keyed_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) value_field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) write_related: Option<bool>,
 }
 
 /// A value by its text (`kind = "has_many"`).
@@ -233,6 +239,9 @@ impl AssocDef {
             through: None,
             defaults: Vec::new(),
             join_defaults: Vec::new(),
+            keyed_by: None,
+            value_field: None,
+            write_related: None,
         }
     }
 
@@ -332,6 +341,125 @@ impl AssocDef {
         K: Into<String>,
     {
         self.join_defaults = values.into_iter().map(|(k, v)| (k.into(), v)).collect();
+        self
+    }
+    /// `has_many`, `many_to_many`, `embeds_many`: the association's value may also be a JSON
+    /// object keyed by `field` (a field of the related schema): each entry becomes one child,
+    /// with the entry's key in `field`. An object value is the child's attrs (the entry's key
+    /// wins over a `field` the object also gives); a scalar value goes into the
+    /// [`value_field`](AssocDef::value_field). The key and the value are set whether or not
+    /// the child's changeset casts their fields. Children come in the order of the keys
+    /// (sorted, as JSON objects are read). An array value is read as without `keyed_by`.
+    ///
+    /// ```
+    /// use bulkinup::{AssocDef, AssocKind, Changeset, FieldType, Registry, SchemaDef};
+    /// use serde_json::json;
+    ///
+    /// let registry = Registry::builder()
+    ///     .schema(SchemaDef::new("Country").source("countries")
+    ///         .primary_key(["cca3"])
+    ///         .field("cca3", FieldType::String)
+    ///         .assoc(AssocDef::new("currencies", AssocKind::HasMany, "Currency")
+    ///             .foreign_key("country_cca3").references("cca3")
+    ///             .keyed_by("code")))
+    ///     .schema(SchemaDef::new("Currency").source("currencies")
+    ///         .primary_key(["country_cca3", "code"])
+    ///         .field("country_cca3", FieldType::String)
+    ///         .field("code", FieldType::String)
+    ///         .field("name", FieldType::String))
+    ///     .build()?;
+    /// let attrs = json!({"cca3": "ABW", "currencies": {"AWG": {"name": "Aruban florin"}}});
+    /// let cs = Changeset::cast(&registry, "Country", "changeset", &attrs)?;
+    /// assert_eq!(
+    ///     cs.changes_json()["currencies"],
+    ///     json!([{"code": "AWG", "name": "Aruban florin"}])
+    /// );
+    /// # Ok::<(), bulkinup::Error>(())
+    /// ```
+    pub fn keyed_by(mut self, field: impl Into<String>) -> Self {
+        self.keyed_by = Some(field.into());
+        self
+    }
+
+    /// `has_many`, `many_to_many`, `embeds_many`: a scalar element of the array (a string,
+    /// number, boolean or `null`), or a scalar value of a [keyed map](AssocDef::keyed_by),
+    /// becomes a child whose `field` (a field of the related schema) holds it. Object
+    /// elements are read as without it. The value is set whether or not the child's
+    /// changeset casts `field`.
+    ///
+    /// ```
+    /// use bulkinup::{AssocDef, AssocKind, Changeset, FieldType, Registry, SchemaDef};
+    /// use serde_json::json;
+    ///
+    /// let registry = Registry::builder()
+    ///     .schema(SchemaDef::new("Country").source("countries")
+    ///         .primary_key(["cca3"])
+    ///         .field("cca3", FieldType::String)
+    ///         .assoc(AssocDef::new("tld", AssocKind::HasMany, "Domain")
+    ///             .foreign_key("country_cca3").references("cca3")
+    ///             .value_field("name"))
+    ///         .assoc(AssocDef::new("languages", AssocKind::HasMany, "Language")
+    ///             .foreign_key("country_cca3").references("cca3")
+    ///             .keyed_by("code").value_field("name")))
+    ///     .schema(SchemaDef::new("Domain").source("domains")
+    ///         .primary_key(["country_cca3", "name"])
+    ///         .field("country_cca3", FieldType::String)
+    ///         .field("name", FieldType::String))
+    ///     .schema(SchemaDef::new("Language").source("languages")
+    ///         .primary_key(["country_cca3", "code"])
+    ///         .field("country_cca3", FieldType::String)
+    ///         .field("code", FieldType::String)
+    ///         .field("name", FieldType::String))
+    ///     .build()?;
+    /// let attrs = json!({"cca3": "ABW", "tld": [".aw"],
+    ///                    "languages": {"nld": "Dutch", "pap": "Papiamento"}});
+    /// let cs = Changeset::cast(&registry, "Country", "changeset", &attrs)?;
+    /// assert_eq!(cs.changes_json()["tld"], json!([{"name": ".aw"}]));
+    /// assert_eq!(
+    ///     cs.changes_json()["languages"],
+    ///     json!([{"code": "nld", "name": "Dutch"}, {"code": "pap", "name": "Papiamento"}])
+    /// );
+    /// # Ok::<(), bulkinup::Error>(())
+    /// ```
+    pub fn value_field(mut self, field: impl Into<String>) -> Self {
+        self.value_field = Some(field.into());
+        self
+    }
+
+    /// `many_to_many`: whether the related rows are written (default `true`). With `false`
+    /// (a link-only association) only the join rows are: the related rows must exist when
+    /// the join rows are written, or be written earlier in the same chunk. An element then
+    /// needs only the field the join key's related side holds (with
+    /// [`value_field`](AssocDef::value_field), the bare key) and is cast for that field
+    /// alone, not with the related schema's changeset and its validations. The related
+    /// schema may be the owner's own (a self-referencing join table).
+    ///
+    /// ```
+    /// use bulkinup::{AssocDef, AssocKind, Changeset, ChangesetDef, FieldType, Registry, SchemaDef};
+    /// use serde_json::json;
+    ///
+    /// let registry = Registry::builder()
+    ///     .schema(SchemaDef::new("Country").source("countries")
+    ///         .primary_key(["cca3"])
+    ///         .field("cca3", FieldType::String)
+    ///         .field("name", FieldType::String)
+    ///         .assoc(AssocDef::new("borders", AssocKind::ManyToMany, "Country")
+    ///             .join_through("country_borders")
+    ///             .join_keys(("country_code", "cca3"), ("neighbour_code", "cca3"))
+    ///             .value_field("cca3")
+    ///             .write_related(false))
+    ///         .changeset("changeset", ChangesetDef::new().cast_all()
+    ///             .required(["cca3", "name"]).cast_assoc("borders")))
+    ///     .build()?;
+    /// // `name` is required of a country, not of a link to one.
+    /// let attrs = json!({"cca3": "BEL", "name": "Belgium", "borders": ["FRA", "NLD"]});
+    /// let cs = Changeset::cast(&registry, "Country", "changeset", &attrs)?;
+    /// assert!(cs.is_valid());
+    /// assert_eq!(cs.changes_json()["borders"], json!([{"cca3": "FRA"}, {"cca3": "NLD"}]));
+    /// # Ok::<(), bulkinup::Error>(())
+    /// ```
+    pub fn write_related(mut self, yes: bool) -> Self {
+        self.write_related = Some(yes);
         self
     }
 }

@@ -117,6 +117,9 @@ const ASSOC_KEYS: &[&str] = &[
     "through",
     "defaults",
     "join_defaults",
+    "keyed_by",
+    "value_field",
+    "write_related",
 ];
 const ASSOC_KINDS: &str = "has_many, has_one, many_to_many, belongs_to, embeds_one, embeds_many";
 const CHANGESET_KEYS: &[&str] = &[
@@ -144,7 +147,17 @@ const CAST_ENTRY_KEYS: &[&str] = &["name", "with"];
 /// The keys an association of this kind accepts (besides `through`, handled apart).
 fn assoc_keys_for(kind: AssocKind) -> &'static [&'static str] {
     match kind {
-        AssocKind::HasMany | AssocKind::HasOne => &[
+        AssocKind::HasMany => &[
+            "kind",
+            "related",
+            "foreign_key",
+            "references",
+            "through",
+            "defaults",
+            "keyed_by",
+            "value_field",
+        ],
+        AssocKind::HasOne => &[
             "kind",
             "related",
             "foreign_key",
@@ -160,8 +173,12 @@ fn assoc_keys_for(kind: AssocKind) -> &'static [&'static str] {
             "join_keys",
             "defaults",
             "join_defaults",
+            "keyed_by",
+            "value_field",
+            "write_related",
         ],
-        AssocKind::EmbedsOne | AssocKind::EmbedsMany => &["kind", "related", "source"],
+        AssocKind::EmbedsOne => &["kind", "related", "source"],
+        AssocKind::EmbedsMany => &["kind", "related", "source", "keyed_by", "value_field"],
     }
 }
 
@@ -430,6 +447,9 @@ impl<'a> Loader<'a> {
         let mut through = None;
         let mut defaults = Vec::new();
         let mut join_defaults = Vec::new();
+        let mut keyed_by = None;
+        let mut value_field = None;
+        let mut write_related = None;
         for (k, v) in table {
             let key = key_str(k);
             let kpath = join(path, key);
@@ -460,6 +480,9 @@ impl<'a> Loader<'a> {
                 "join_keys" => join_keys = Some(self.join_keys(&kpath, v)?),
                 "source" => source = Some(self.string(&kpath, v)?),
                 "type" => fk_type = Some(self.field_type(&kpath, v)?),
+                "keyed_by" => keyed_by = Some(self.string(&kpath, v)?),
+                "value_field" => value_field = Some(self.string(&kpath, v)?),
+                "write_related" => write_related = Some(self.boolean(&kpath, v)?),
                 "defaults" | "join_defaults" => {
                     let mut values = Vec::new();
                     for (dk, dv) in self.table(&kpath, v)? {
@@ -527,6 +550,9 @@ impl<'a> Loader<'a> {
         if !join_defaults.is_empty() {
             assoc = assoc.join_defaults(join_defaults);
         }
+        assoc.keyed_by = keyed_by.map(str::to_string);
+        assoc.value_field = value_field.map(str::to_string);
+        assoc.write_related = write_related;
         Ok(assoc)
     }
 

@@ -86,6 +86,11 @@ pub struct Association {
     pub(crate) link: Link,
     /// `defaults`: (field of the related schema, value) every child starts from.
     pub(crate) defaults: Vec<(usize, DefaultValue)>,
+    /// `keyed_by`: the field of the related schema a keyed map's entry key goes into.
+    pub(crate) keyed_by: Option<usize>,
+    /// `value_field`: the field of the related schema a scalar element (or a keyed map's
+    /// scalar value) goes into.
+    pub(crate) value_field: Option<usize>,
 }
 
 /// How an association links rows.
@@ -103,6 +108,9 @@ pub(crate) enum Link {
         related_ref: usize,
         /// `join_defaults`: (column, value) written into every join row.
         defaults: Vec<(String, DefaultValue)>,
+        /// `write_related`: whether the related rows are written, or only the join rows
+        /// (a link-only association).
+        write_related: bool,
     },
     /// belongs_to: `fk` is a field of the owner, `references` of the related schema.
     Parent { fk: usize, references: usize },
@@ -120,6 +128,19 @@ impl Association {
     /// Its kind.
     pub fn kind(&self) -> AssocKind {
         self.kind
+    }
+
+    /// A link-only `many_to_many` (`write_related = false`): the field of the related schema
+    /// its join rows take the related key from.
+    pub(crate) fn link_only(&self) -> Option<usize> {
+        match self.link {
+            Link::Join {
+                related_ref,
+                write_related: false,
+                ..
+            } => Some(related_ref),
+            _ => None,
+        }
     }
 }
 
