@@ -67,7 +67,7 @@ async fn rows(t: &TestDb, sql: &str) -> Vec<J> {
 async fn snapshot(t: &TestDb) -> Vec<Vec<J>> {
     let mut out = Vec::new();
     for sql in [
-        "SELECT cca3, cca2, name, region, population FROM countries ORDER BY cca3",
+        "SELECT cca3, cca2, name, official_name, region, population FROM countries ORDER BY cca3",
         "SELECT country_cca3, code, name FROM country_languages ORDER BY country_cca3, code",
         "SELECT country_cca3, code, name, symbol FROM country_currencies ORDER BY country_cca3, code",
         "SELECT country_cca3, name FROM country_tlds ORDER BY country_cca3, name",
@@ -80,19 +80,50 @@ async fn snapshot(t: &TestDb) -> Vec<Vec<J>> {
 
 /// What `countries.ndjson` holds, table by table, as [`snapshot`] reads it.
 fn expected() -> Vec<Vec<J>> {
-    let country = |cca3, cca2, name, region, population| json!({"cca3": cca3, "cca2": cca2, "name": name, "region": region, "population": population});
+    let country = |cca3, cca2, name, official_name, region, population| {
+        json!({"cca3": cca3, "cca2": cca2, "name": name, "official_name": official_name,
+               "region": region, "population": population})
+    };
     let language = |c, code, name| json!({"country_cca3": c, "code": code, "name": name});
     let euro = |c| json!({"country_cca3": c, "code": "EUR", "name": "Euro", "symbol": "€"});
     let tld = |c, name| json!({"country_cca3": c, "name": name});
     let border = |a, b| json!({"country_code": a, "neighbour_code": b});
     vec![
         vec![
-            country("ABW", "AW", "Aruba", "Americas", 106766),
-            country("BEL", "BE", "Belgium", "Europe", 11555997),
-            country("DEU", "DE", "Germany", "Europe", 83240525),
-            country("FRA", "FR", "France", "Europe", 67391582),
-            country("LUX", "LU", "Luxembourg", "Europe", 632275),
-            country("NLD", "NL", "Netherlands", "Europe", 16655799),
+            country("ABW", "AW", "Aruba", "Aruba", "Americas", 106766),
+            country(
+                "BEL",
+                "BE",
+                "Belgium",
+                "Kingdom of Belgium",
+                "Europe",
+                11555997,
+            ),
+            country(
+                "DEU",
+                "DE",
+                "Germany",
+                "Federal Republic of Germany",
+                "Europe",
+                83240525,
+            ),
+            country("FRA", "FR", "France", "French Republic", "Europe", 67391582),
+            country(
+                "LUX",
+                "LU",
+                "Luxembourg",
+                "Grand Duchy of Luxembourg",
+                "Europe",
+                632275,
+            ),
+            country(
+                "NLD",
+                "NL",
+                "Netherlands",
+                "Kingdom of the Netherlands",
+                "Europe",
+                16655799,
+            ),
         ],
         vec![
             language("ABW", "nld", "Dutch"),
@@ -253,11 +284,11 @@ fn skipped_errors() -> (Options, Seen) {
 async fn a_link_without_its_key_skips_the_item(t: &TestDb) {
     tables(t).await;
     let input = [
-        json!({"cca3": "ABW", "name": "Aruba"}),
+        json!({"cca3": "ABW", "name": {"common": "Aruba"}}),
         // A link element gives the join key, `cca3`, or nothing.
-        json!({"cca3": "NLD", "name": "Netherlands", "borders": [{"name": "Aruba"}],
+        json!({"cca3": "NLD", "name": {"common": "Netherlands"}, "borders": [{"name": "Aruba"}],
                "tld": [".nl"]}),
-        json!({"cca3": "BEL", "name": "Belgium", "borders": ["ABW", 5]}),
+        json!({"cca3": "BEL", "name": {"common": "Belgium"}, "borders": ["ABW", 5]}),
     ]
     .map(|j| j.to_string())
     .join("\n");
@@ -285,8 +316,8 @@ async fn a_link_needs_only_the_key_of_a_row_that_exists(t: &TestDb) {
         .await
         .unwrap();
     // Country requires `name`; a link to a country does not, and does not write it.
-    let input = json!({"cca3": "CHE", "name": "Switzerland",
-                       "borders": [{"cca3": "AUT"}, {"cca3": "AUT", "name": "Österreich"}]})
+    let input = json!({"cca3": "CHE", "name": {"common": "Switzerland"},
+                       "borders": [{"cca3": "AUT"}, {"cca3": "AUT", "name": {"common": "Österreich"}}]})
     .to_string();
     let s = bulkinup::upsert(&t.db, &registry(), "Country", items(&input), &options())
         .await
@@ -508,7 +539,8 @@ mod deferred {
 
         // A link to a country that never comes fails the commit: no item to name, and the
         // join table named by PostgreSQL only.
-        let input = json!({"cca3": "ESP", "name": "Spain", "borders": ["PRT"]}).to_string();
+        let input =
+            json!({"cca3": "ESP", "name": {"common": "Spain"}, "borders": ["PRT"]}).to_string();
         let e = bulkinup::upsert(&t.db, &registry(), "Country", items(&input), &options())
             .await
             .unwrap_err();

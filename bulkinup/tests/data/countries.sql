@@ -4,6 +4,7 @@ CREATE TABLE countries (
   cca3 VARCHAR(3) PRIMARY KEY,
   cca2 VARCHAR(2),
   name VARCHAR(100) NOT NULL,
+  official_name VARCHAR(100),
   region VARCHAR(50),
   population BIGINT
 );
