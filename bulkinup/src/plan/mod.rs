@@ -6,7 +6,9 @@
 //! time a row reaches them, so a node is always created after the node of its parent rows,
 //! and a join node after the node of its related rows: node order is a valid write order
 //! (parents before children, related rows before join rows), at any depth, even for
-//! self-referencing schemas.
+//! self-referencing schemas. The join nodes of a link-only `many_to_many`
+//! (`write_related = false`), which has no related rows, come after every other node: the
+//! rows they link to may be anywhere in the chunk.
 //!
 //! De-duplication (README, "What one call does": conflicts), per node and per chunk:
 //! - upsert: rows sharing a conflict key are merged, the last occurrence wins, in the place
