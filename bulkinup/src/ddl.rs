@@ -166,6 +166,7 @@ impl Tables {
                         related_column,
                         related_ref,
                         defaults,
+                        write_related,
                     } => {
                         let join: Key = (owner.0.clone(), table.clone());
                         let key = |name: &str, ty: &FieldType| ColumnDef {
@@ -200,7 +201,9 @@ impl Tables {
                             unique: Vec::new(),
                             foreign_keys: Vec::new(),
                         });
-                        let deferred = false;
+                        // A link-only association's join rows may link to rows of a
+                        // later chunk: checked at the commit where the database can.
+                        let deferred = !*write_related;
                         t.foreign_key(
                             &join,
                             vec![owner_column.clone()],
