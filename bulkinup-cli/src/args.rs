@@ -81,7 +81,9 @@ pub struct SchemaArgs {
 pub enum SchemaCommand {
     /// Print a schema file inferred from the database catalog: tables → schemas with typed
     /// fields and primary keys, foreign keys → has_many/belongs_to, two-key join tables →
-    /// many_to_many, a changeset per schema.
+    /// many_to_many, a changeset per schema. With --from-data, inferred from the items of
+    /// NDJSON or JSON-array files instead: scalars → typed fields, nested objects → embedded
+    /// schemas, arrays of objects → has_many children, code-keyed objects → maps.
     Infer(InferArgs),
     /// Report every mismatch between a schema file and the database (missing table or column,
     /// type mismatch, join table without the unique index an upsert needs). Exits 2 when
@@ -117,9 +119,11 @@ pub struct DdlArgs {
 /// Arguments of `bulkinup schema infer`.
 #[derive(Debug, Args)]
 pub struct InferArgs {
-    /// The database.
-    #[command(flatten)]
-    pub db: DbArgs,
+    /// The database to infer from: `sqlite://PATH`, `postgres://…` or `mysql://…` (also
+    /// MariaDB), as for `upsert`. Default: `DATABASE_URL`, else `sqlite://bulkinup.db`. Not
+    /// with --from-data (which ignores `DATABASE_URL`).
+    #[arg(long, value_name = "URL", conflicts_with = "from_data")]
+    pub database_url: Option<String>,
     /// Only these tables (comma-separated or repeated).
     #[arg(long, value_name = "TABLES", value_delimiter = ',')]
     pub tables: Vec<String>,
@@ -128,6 +132,54 @@ pub struct InferArgs {
     /// `prefix = "NAME"`.
     #[arg(long, value_name = "NAME")]
     pub prefix: Option<String>,
+    /// Infer the schemas from the items of these NDJSON or JSON-array files (`-`: standard
+    /// input), read as `upsert` reads them, rather than from a database.
+    #[arg(
+        long,
+        value_name = "FILE",
+        num_args = 1..,
+        conflicts_with_all = ["tables", "prefix"],
+        help_heading = "From data"
+    )]
+    pub from_data: Vec<PathBuf>,
+    /// The root schema's name [default: the CamelCase singular of the first file's stem,
+    /// `countries.ndjson` → `Country`; `Item` for standard input].
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "from_data",
+        help_heading = "From data"
+    )]
+    pub root: Option<String>,
+    /// Read only the first N items (≥ 1) [default: all].
+    #[arg(
+        long,
+        value_name = "N",
+        allow_hyphen_values = true,
+        requires = "from_data",
+        help_heading = "From data"
+    )]
+    pub sample: Option<String>,
+    /// Nested objects become flattened columns (`name_common` read from `name.common`)
+    /// rather than embedded schemas.
+    #[arg(long, requires = "from_data", help_heading = "From data")]
+    pub flatten: bool,
+    /// Code-keyed objects become keyed children (`has_many` with `keyed_by = "key"`) rather
+    /// than `map` fields.
+    #[arg(long, requires = "from_data", help_heading = "From data")]
+    pub keyed: bool,
+}
+
+impl InferArgs {
+    /// The database URL: `--database-url`, else `DATABASE_URL`, else
+    /// [`DEFAULT_DATABASE_URL`]. (The environment variable is not a clap `env` here, for
+    /// clap would count it as given and refuse it beside --from-data.)
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .or_else(|| std::env::var("DATABASE_URL").ok())
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string())
+    }
 }
 
 /// Arguments of `bulkinup schema check`.

@@ -226,8 +226,27 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
 /// `bulkinup schema infer|check|ddl`.
 async fn schema(command: SchemaCommand) -> Result<(), Failure> {
     match command {
+        SchemaCommand::Infer(args) if !args.from_data.is_empty() => {
+            let options = bulkinup::InferOptions::from_flags(
+                args.root,
+                args.sample.as_deref(),
+                args.flatten,
+                args.keyed,
+            )?;
+            let sources = Source::from_args(&args.from_data)?;
+            // Reading is blocking work: off the runtime's threads.
+            let text = tokio::task::spawn_blocking(move || {
+                bulkinup::catalog::infer_from_data(&sources, &options)
+            })
+            .await
+            .map_err(|e| Error::Task {
+                message: e.to_string(),
+            })??;
+            output::print_line(text.trim_end())?;
+            Ok(())
+        }
         SchemaCommand::Infer(args) => {
-            let db = Db::connect_read_only(&args.db.database_url)
+            let db = Db::connect_read_only(&args.database_url())
                 .await
                 .map_err(locate_url)?;
             let tables = (!args.tables.is_empty()).then_some(args.tables.as_slice());

@@ -41,7 +41,9 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value as J};
 
 pub use check::{Mismatch, check};
-pub use infer::infer;
+pub use infer::{
+    MANY_CODE_KEYS, MAX_CODE_LEN, MAX_CODE_PART, MAX_KEY_CANDIDATES, infer, infer_from_data,
+};
 
 use crate::db::Db;
 use crate::dialect::catalog_rows::{flag, int, text, unique_keys};

@@ -287,6 +287,28 @@ pub fn stream_with_progress(
 /// Receives each item (or the one error that ends the input); returns `false` to stop.
 pub type Sink<'a> = dyn FnMut(Result<Item>) -> bool + 'a;
 
+/// Reads `sources` in order on the calling thread into `sink`, item by item, until the
+/// first error (which it sends) or until `sink` returns `false`; an item longer than
+/// `max_item_bytes` is malformed input (see the module docs). Nothing is kept but the item
+/// being read, so memory stays bounded whatever the inputs' size.
+///
+/// ```
+/// use bulkinup::input::{Source, read_each};
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("in.ndjson");
+/// std::fs::write(&path, "{\"id\": 1}\n{\"id\": 2}\n{\"id\": 3}\n")?;
+/// let mut ids = Vec::new();
+/// read_each(&[Source::File(path)], 1024, &mut |item| {
+///     ids.push(item.map(|i| i.attrs["id"].clone()));
+///     ids.len() < 2 // stop after two
+/// });
+/// assert_eq!(ids.len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn read_each(sources: &[Source], max_item_bytes: usize, sink: &mut Sink<'_>) {
+    read_all(sources, max_item_bytes, &Progress::default(), sink);
+}
+
 /// Reads every source in order into `sink`, counting the bytes consumed into `progress`,
 /// stopping at the first error.
 fn read_all(sources: &[Source], max_item_bytes: usize, progress: &Progress, sink: &mut Sink<'_>) {

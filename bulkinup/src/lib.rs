@@ -243,8 +243,9 @@ pub use execute::{CALL_ATTEMPTS, CHUNK_ATTEMPTS};
 pub use item::{InputRange, IntoItem, Item, Numbering, Origin};
 pub use options::{
     CLI_DEFAULT_STATEMENT_TIMEOUT, CONFLICT_ACTIONS, Committed, ConflictAction,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ITEM_BYTES, DEFAULT_TIMEOUT, Handler, MaxSkipped,
-    ON_ERROR_CHOICES, OnError, Options, Rejected, Skipped, Verb, WriteContext, WriterHook,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ITEM_BYTES, DEFAULT_TIMEOUT, Handler, InferOptions,
+    MaxSkipped, ON_ERROR_CHOICES, OnError, Options, Rejected, Skipped, Verb, WriteContext,
+    WriterHook,
 };
 pub use repo::Repo;
 pub use schema::{

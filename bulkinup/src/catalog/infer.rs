@@ -8,9 +8,14 @@ use crate::dialect::{Dialect, TableName};
 use crate::error::{Choices, Error, Result};
 use crate::schema::{AssocDef, AssocKind, FieldType};
 
+mod data;
 mod names;
 mod render;
 
+pub use data::{MANY_CODE_KEYS, MAX_CODE_LEN, MAX_CODE_PART, MAX_KEY_CANDIDATES, infer_from_data};
+
+#[cfg(test)]
+use names::snake;
 use names::{camel, claim, plural, singular, singular_table};
 
 /// The columns of `timestamps = true`.

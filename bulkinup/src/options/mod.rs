@@ -17,6 +17,7 @@
 //! | `max_skipped` | [`Options`] ([`MaxSkipped`]) | `value` (`N` or `N%`) | `value` | execute (`producer`: [`Error::TooManyInvalid`](crate::Error::TooManyInvalid)) |
 //! | `statement_timeout` | [`Options`] (the command line's default: [`Layer::command_line_defaults`]) | `value` (as `timeout`) | `resolve` | execute (`deadline`) |
 
+mod infer;
 mod layer;
 mod place;
 mod value;
@@ -35,6 +36,7 @@ use crate::plan::{Batch, ConflictPolicy, IntoPolicy, Policy};
 pub use crate::plan::{CONFLICT_ACTIONS, ConflictAction, Verb};
 use crate::schema::{Registry, Schema};
 use crate::summary::Summary;
+pub use infer::InferOptions;
 pub use layer::did_you_mean;
 pub use layer::{
     Flags, Given, Layer, OPTION_KEYS, Place, Placeholder, file_layers, schema_file_layers,

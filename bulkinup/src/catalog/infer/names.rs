@@ -125,3 +125,43 @@ pub(super) fn camel(name: &str) -> String {
     }
     out
 }
+
+/// `firstName` → `first_name`, `HTTPServer` → `http_server`, `first name` → `first_name`:
+/// a valid column name, lowercase ASCII letters, digits and `_`. Words split at anything
+/// not a letter or digit and before an uppercase letter that follows a lowercase one (or
+/// that starts a word after an acronym); a name that would start with a digit gets a `_`;
+/// an empty one is `field`.
+pub(super) fn snake(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_ascii_alphanumeric() {
+            if c.is_ascii_uppercase() && i > 0 {
+                let prev = chars[i - 1];
+                let next_lower = chars.get(i + 1).is_some_and(char::is_ascii_lowercase);
+                if prev.is_ascii_lowercase()
+                    || prev.is_ascii_digit()
+                    || (prev.is_ascii_uppercase() && next_lower)
+                {
+                    out.push('_');
+                }
+            }
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    let out = out.trim_matches('_').to_string();
+    let out = out
+        .split('_')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("_");
+    if out.is_empty() {
+        "field".to_string()
+    } else if out.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("_{out}")
+    } else {
+        out
+    }
+}

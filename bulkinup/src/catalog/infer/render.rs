@@ -49,42 +49,73 @@ impl Inference<'_> {
     }
 }
 
-impl EmbeddedSchema {
-    pub(super) fn render(&self) -> String {
-        let mut out = String::new();
-        let schema = key(&self.name);
-        let _ = writeln!(out, "\n[schemas.{schema}]");
-        let _ = writeln!(
-            out,
-            "# The objects stored in {}: fields inferred from {} stored value(s).",
-            self.origin, self.sampled
-        );
-        for note in &self.notes {
-            let _ = writeln!(out, "# {note}");
+/// One schema of an inferred file, ready to be written: the one rendering of a schema table
+/// that inference from the catalog and from data share.
+#[derive(Debug, Default)]
+pub(super) struct SchemaText {
+    pub(super) name: String,
+    /// Comment lines right under the schema's header.
+    pub(super) notes: Vec<String>,
+    pub(super) embedded: bool,
+    /// `source`, for a schema with a table.
+    pub(super) source: Option<String>,
+    pub(super) prefix: Option<String>,
+    pub(super) primary_key: Vec<String>,
+    pub(super) timestamps: bool,
+    pub(super) fields: Vec<FieldText>,
+    /// Association name → its inline table, in the order written.
+    pub(super) assocs: Vec<(String, String)>,
+    /// The default changeset, when the file spells one out.
+    pub(super) changeset: Option<ChangesetText>,
+}
+
+/// One field of a [`SchemaText`].
+#[derive(Debug)]
+pub(super) struct FieldText {
+    pub(super) name: String,
+    pub(super) ty: String,
+    /// More keys of the field's table (`autogenerate = true`, `from = "a.b"`), each as
+    /// `key = value` text.
+    pub(super) keys: Vec<String>,
+    pub(super) note: Option<String>,
+}
+
+impl FieldText {
+    /// A field of this type, with no other key.
+    pub(super) fn new(name: impl Into<String>, ty: impl Into<String>) -> FieldText {
+        FieldText {
+            name: name.into(),
+            ty: ty.into(),
+            keys: Vec::new(),
+            note: None,
         }
-        let _ = writeln!(out, "embedded = true\nprimary_key = []");
-        let _ = writeln!(out, "\n[schemas.{schema}.fields]");
-        for (name, ty) in &self.fields {
-            let _ = writeln!(out, "{} = {}", key(name), string(&ty.to_string()));
-        }
-        let _ = writeln!(out, "\n[schemas.{schema}.changesets.changeset]");
-        let cast: Vec<String> = self.fields.iter().map(|(n, _)| n.clone()).collect();
-        let _ = writeln!(out, "cast = {}", list(&cast));
-        out
     }
 }
 
-impl Inferred<'_> {
-    /// Appends the schema's part of the file; `prefix`, when the tables were read from one,
-    /// is the schema's `prefix`.
-    pub(super) fn render(&self, out: &mut String, prefix: Option<&str>) -> Result<()> {
+/// The default changeset of a [`SchemaText`].
+#[derive(Debug, Default)]
+pub(super) struct ChangesetText {
+    pub(super) cast: Vec<String>,
+    pub(super) required: Vec<String>,
+    pub(super) cast_assoc: Vec<String>,
+    pub(super) cast_embed: Vec<String>,
+}
+
+impl SchemaText {
+    /// Appends the schema's part of the file.
+    pub(super) fn render(&self, out: &mut String) {
         let schema = key(&self.name);
         let _ = writeln!(out, "\n[schemas.{schema}]");
         for note in &self.notes {
             let _ = writeln!(out, "# {note}");
         }
-        let _ = writeln!(out, "source = {}", string(&self.table.name));
-        if let Some(p) = prefix {
+        if self.embedded {
+            let _ = writeln!(out, "embedded = true");
+        }
+        if let Some(source) = &self.source {
+            let _ = writeln!(out, "source = {}", string(source));
+        }
+        if let Some(p) = &self.prefix {
             let _ = writeln!(out, "prefix = {}", string(p));
         }
         let _ = writeln!(out, "primary_key = {}", list(&self.primary_key));
@@ -93,13 +124,10 @@ impl Inferred<'_> {
         }
         let _ = writeln!(out, "\n[schemas.{schema}.fields]");
         for f in &self.fields {
-            let ty = if f.autogenerate {
-                format!(
-                    "{{ type = {}, autogenerate = true }}",
-                    string(&f.ty.to_string())
-                )
+            let ty = if f.keys.is_empty() {
+                string(&f.ty)
             } else {
-                string(&f.ty.to_string())
+                format!("{{ type = {}, {} }}", string(&f.ty), f.keys.join(", "))
             };
             let note = f
                 .note
@@ -110,28 +138,69 @@ impl Inferred<'_> {
         }
         if !self.assocs.is_empty() {
             let _ = writeln!(out, "\n[schemas.{schema}.associations]");
-            for (name, a) in &self.assocs {
-                let value = toml::Value::try_from(a).map_err(|e| {
-                    Error::schema(
-                        Some(&self.name),
-                        Some(&format!("associations.{name}")),
-                        format!("cannot write the inferred association: {e}"),
-                    )
-                })?;
+            for (name, value) in &self.assocs {
                 let _ = writeln!(out, "{} = {value}", key(name));
             }
         }
+        let Some(c) = &self.changeset else {
+            return;
+        };
         let _ = writeln!(out, "\n[schemas.{schema}.changesets.changeset]");
-        let cast: Vec<String> = self.fields.iter().map(|f| f.name.clone()).collect();
-        let _ = writeln!(out, "cast = {}", list(&cast));
-        let required: Vec<String> = self
-            .fields
-            .iter()
-            .filter(|f| f.required)
-            .map(|f| f.name.clone())
-            .collect();
-        if !required.is_empty() {
-            let _ = writeln!(out, "required = {}", list(&required));
+        let _ = writeln!(out, "cast = {}", list(&c.cast));
+        for (option, names) in [
+            ("required", &c.required),
+            ("cast_assoc", &c.cast_assoc),
+            ("cast_embed", &c.cast_embed),
+        ] {
+            if !names.is_empty() {
+                let _ = writeln!(out, "{option} = {}", list(names));
+            }
+        }
+    }
+}
+
+impl EmbeddedSchema {
+    pub(super) fn render(&self) -> String {
+        let mut notes = vec![format!(
+            "The objects stored in {}: fields inferred from {} stored value(s).",
+            self.origin, self.sampled
+        )];
+        notes.extend(self.notes.iter().cloned());
+        let text = SchemaText {
+            name: self.name.clone(),
+            notes,
+            embedded: true,
+            fields: self
+                .fields
+                .iter()
+                .map(|(name, ty)| FieldText::new(name, ty.to_string()))
+                .collect(),
+            changeset: Some(ChangesetText {
+                cast: self.fields.iter().map(|(n, _)| n.clone()).collect(),
+                ..ChangesetText::default()
+            }),
+            ..SchemaText::default()
+        };
+        let mut out = String::new();
+        text.render(&mut out);
+        out
+    }
+}
+
+impl Inferred<'_> {
+    /// Appends the schema's part of the file; `prefix`, when the tables were read from one,
+    /// is the schema's `prefix`.
+    pub(super) fn render(&self, out: &mut String, prefix: Option<&str>) -> Result<()> {
+        let mut assocs = Vec::new();
+        for (name, a) in &self.assocs {
+            let value = toml::Value::try_from(a).map_err(|e| {
+                Error::schema(
+                    Some(&self.name),
+                    Some(&format!("associations.{name}")),
+                    format!("cannot write the inferred association: {e}"),
+                )
+            })?;
+            assocs.push((name.clone(), value.to_string()));
         }
         let cast = |embeds: bool| -> Vec<String> {
             self.assocs
@@ -143,11 +212,41 @@ impl Inferred<'_> {
                 .map(|(n, _)| n.clone())
                 .collect()
         };
-        for (option, names) in [("cast_assoc", cast(false)), ("cast_embed", cast(true))] {
-            if !names.is_empty() {
-                let _ = writeln!(out, "{option} = {}", list(&names));
-            }
-        }
+        let text = SchemaText {
+            name: self.name.clone(),
+            notes: self.notes.clone(),
+            source: Some(self.table.name.clone()),
+            prefix: prefix.map(str::to_string),
+            primary_key: self.primary_key.clone(),
+            timestamps: self.timestamps,
+            fields: self
+                .fields
+                .iter()
+                .map(|f| FieldText {
+                    keys: if f.autogenerate {
+                        vec!["autogenerate = true".to_string()]
+                    } else {
+                        Vec::new()
+                    },
+                    note: f.note.clone(),
+                    ..FieldText::new(&f.name, f.ty.to_string())
+                })
+                .collect(),
+            assocs,
+            changeset: Some(ChangesetText {
+                cast: self.fields.iter().map(|f| f.name.clone()).collect(),
+                required: self
+                    .fields
+                    .iter()
+                    .filter(|f| f.required)
+                    .map(|f| f.name.clone())
+                    .collect(),
+                cast_assoc: cast(false),
+                cast_embed: cast(true),
+            }),
+            ..SchemaText::default()
+        };
+        text.render(out);
         Ok(())
     }
 }

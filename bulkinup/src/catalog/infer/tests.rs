@@ -80,3 +80,20 @@ fn json_values_give_the_one_field_type_that_casts_them_all() {
     assert_eq!(ty(&[json!([[1]])]), None, "nested arrays");
     assert_eq!(ty(&[json!(null)]), None, "no value");
 }
+
+#[test]
+fn snake_case_column_names() {
+    for (name, snake_name) in [
+        ("firstName", "first_name"),
+        ("HTTPServer", "http_server"),
+        ("first name", "first_name"),
+        ("x-y", "x_y"),
+        ("2fa", "_2fa"),
+        ("already_snake", "already_snake"),
+        ("Country", "country"),
+        ("--", "field"),
+        ("a__b", "a_b"),
+    ] {
+        assert_eq!(snake(name), snake_name, "{name}");
+    }
+}
