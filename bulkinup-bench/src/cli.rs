@@ -86,6 +86,12 @@ pub struct Args {
     /// the given server) and print the process's peak resident memory (VmHWM).
     #[arg(long)]
     pub peak_memory: bool,
+
+    /// Run only schema inference from data (`bulkinup schema infer --from-data`): write the
+    /// workload's items to an NDJSON temporary file, infer a schema file from it N times,
+    /// and print the items per second of each run (no database).
+    #[arg(long, value_name = "N")]
+    pub infer_runs: Option<u32>,
 }
 
 /// A method of the benchmark.
@@ -132,6 +138,9 @@ pub async fn run(args: Args) -> Result<()> {
     };
     if args.peak_memory {
         return peak_memory(&args, &registry, workload).await;
+    }
+    if let Some(runs) = args.infer_runs {
+        return infer_from_data(runs, workload);
     }
     if args.copy_latency {
         ensure!(
@@ -576,6 +585,52 @@ async fn peak_memory(args: &Args, registry: &Registry, workload: Workload) -> Re
             group(before)
         );
     }
+    Ok(())
+}
+
+/// `--infer-runs N`: the workload as an NDJSON file, then `runs` timed schema inferences
+/// from it (reading included), each with its items per second.
+fn infer_from_data(runs: u32, workload: Workload) -> Result<()> {
+    use std::io::Write;
+    ensure!(runs >= 1, "--infer-runs must be at least 1");
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("authors.ndjson");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    for item in workload.items() {
+        writeln!(file, "{item}")?;
+    }
+    file.flush()?;
+    drop(file);
+    let bytes = std::fs::metadata(&path)?.len();
+    let sources = [bulkinup::input::Source::File(path)];
+    let options = bulkinup::InferOptions::default();
+    println!(
+        "schema inference from {} authors ({} bytes of NDJSON), {runs} run(s):",
+        group(workload.authors),
+        group(bytes)
+    );
+    let mut rates = Vec::new();
+    for run in 1..=runs {
+        let start = Instant::now();
+        let text = bulkinup::catalog::infer_from_data(&sources, &options)?;
+        let elapsed = start.elapsed().as_secs_f64();
+        ensure!(
+            text.contains("[schemas.Author]"),
+            "no Author schema inferred"
+        );
+        let rate = workload.authors as f64 / elapsed;
+        rates.push(rate);
+        println!(
+            "  run {run}: {elapsed:.3} s, {} items/s",
+            group(rate.round() as u64)
+        );
+    }
+    rates.sort_by(f64::total_cmp);
+    println!(
+        "  median {} items/s, best {} items/s",
+        group(rates[rates.len() / 2].round() as u64),
+        group(rates[rates.len() - 1].round() as u64)
+    );
     Ok(())
 }
 

@@ -1,4 +1,6 @@
 //! The live database catalog: schema inference ([`infer`]) and schema checks ([`check`]).
+//! Schema inference from the items themselves ([`infer_from_data`]) lives beside the
+//! catalog's, sharing its naming and its rendering of schema files, and reads no database.
 //!
 //! Both read the tables of the connection's schema — PostgreSQL's `current_schema()`, the
 //! MySQL/MariaDB database `DATABASE()`, SQLite's `main` — or those of a prefix (a PostgreSQL

@@ -16,6 +16,10 @@
 //! | `on_error` | [`Options`] ([`OnError`]) | `value` | `value` | execute (`isolate`) |
 //! | `max_skipped` | [`Options`] ([`MaxSkipped`]) | `value` (`N` or `N%`) | `value` | execute (`producer`: [`Error::TooManyInvalid`](crate::Error::TooManyInvalid)) |
 //! | `statement_timeout` | [`Options`] (the command line's default: [`Layer::command_line_defaults`]) | `value` (as `timeout`) | `resolve` | execute (`deadline`) |
+//!
+//! Schema inference from data has options of its own, not a write's: [`InferOptions`]
+//! (`infer`; `--sample` parsed as `chunk_size` is), applied by
+//! [`infer_from_data`](crate::catalog::infer_from_data).
 
 mod infer;
 mod layer;

@@ -721,7 +721,11 @@ impl Builder<'_> {
                 taken.insert("id".to_string());
                 s.fields.push(FieldText {
                     keys: vec!["autogenerate = true".into()],
-                    note: Some("generated: no key of the sample is unique and never null".into()),
+                    note: Some(if parent.is_some() {
+                        "generated: the elements have no unique, never-null `id`".into()
+                    } else {
+                        "generated: no key of the sample is unique and never null".into()
+                    }),
                     ..FieldText::new("id", "id")
                 });
                 ("id".to_string(), "integer".to_string())
