@@ -768,8 +768,8 @@ impl Builder<'_> {
     ) {
         let flatten = self.options.flatten;
         match key.values.shape() {
-            Shape::Object(o) if flatten && !o.holds_object_arrays() && !key.name.contains('.') => {
-                self.flattened(s, taken, &key.name, &key.name, o);
+            Shape::Object(o) if flatten && !o.holds_object_arrays() => {
+                self.flattened(s, taken, &key.name, &[key.name.as_str()], o);
             }
             Shape::Object(o) => {
                 let related = self.claim_schema(&s.name, &key.name);
@@ -820,7 +820,7 @@ impl Builder<'_> {
                 ));
             }
             Shape::Keyed(_) => {
-                let mut f = column(taken, snake(&key.name), &key.name, "map");
+                let mut f = column(taken, snake(&key.name), &[&key.name], "map");
                 f.note = Some("keys vary like codes: a map (or a keyed child with --keyed)".into());
                 s.fields.push(f);
             }
@@ -834,15 +834,16 @@ impl Builder<'_> {
                         };
                         let mut f = FieldText::new(name, ty);
                         if name != key.name {
-                            f.keys.push(format!("from = {}", string(&key.name)));
+                            f.keys
+                                .push(format!("from = {}", string(&path_text(&[&key.name]))));
                         }
                         f
                     }
                     // A key `id` that is not the primary key, beside a generated `id`.
                     None if key.name == "id" && s.primary_key == ["id"] => {
-                        column(taken, "source_id".into(), &key.name, &ty)
+                        column(taken, "source_id".into(), &[&key.name], &ty)
                     }
-                    None => column(taken, snake(&key.name), &key.name, &ty),
+                    None => column(taken, snake(&key.name), &[&key.name], &ty),
                 };
                 f.note = note;
                 s.fields.push(f);
@@ -856,14 +857,14 @@ impl Builder<'_> {
         s: &mut SchemaText,
         taken: &mut BTreeSet<String>,
         prefix: &str,
-        path: &str,
+        path: &[&str],
         o: &Object,
     ) {
         for key in &o.keys {
             let flat = format!("{prefix}_{}", key.name);
-            let sub = format!("{path}.{}", key.name);
+            let sub = [path, &[key.name.as_str()]].concat();
             match key.values.shape() {
-                Shape::Object(inner) if !key.name.contains('.') => {
+                Shape::Object(inner) => {
                     self.flattened(s, taken, &flat, &sub, inner);
                 }
                 shape => {
@@ -994,14 +995,30 @@ impl Builder<'_> {
 }
 
 /// The field of a column `wanted` (claimed, with a suffix when taken) for the attrs key at
-/// `path` (a dotted path when flattened), with `from` when the two differ.
-fn column(taken: &mut BTreeSet<String>, wanted: String, path: &str, ty: &str) -> FieldText {
+/// `path` (the keys from the item down, several when flattened), with `from` when the two
+/// differ.
+fn column(taken: &mut BTreeSet<String>, wanted: String, path: &[&str], ty: &str) -> FieldText {
     let name = claim(taken, &[wanted]);
     let mut f = FieldText::new(&name, ty);
-    if name != path {
-        f.keys.push(format!("from = {}", string(path)));
+    if path != [name.as_str()] {
+        f.keys.push(format!("from = {}", string(&path_text(path))));
     }
     f
+}
+
+/// A field path as `from` takes it: a dot path (`name.common`), or a JSON Pointer
+/// (`/a.b/c`, `~0` for `~` and `~1` for `/`) when a key holds a `.`, is empty, or the path
+/// would start with `/`.
+pub(super) fn path_text(path: &[&str]) -> String {
+    let plain = path.iter().all(|k| !k.is_empty() && !k.contains('.'))
+        && !path.first().is_some_and(|k| k.starts_with('/'));
+    if plain {
+        path.join(".")
+    } else {
+        path.iter()
+            .map(|k| format!("/{}", k.replace('~', "~0").replace('/', "~1")))
+            .collect()
+    }
 }
 
 /// How likely a unique key is the primary key, lowest first: a name ending in `id`, `code`,

@@ -130,7 +130,8 @@ fn the_root_key_is_id_else_the_first_unique_never_null_key_else_generated() {
 #[test]
 fn invalid_column_names_become_snake_case_with_from() {
     let text = infer(&[
-        json!({"id": 1, "firstName": "a", "last name": "b", "x-y": 1, "2fa": true, "HTTPServer": "h"}),
+        json!({"id": 1, "firstName": "a", "last name": "b", "x-y": 1, "2fa": true, "HTTPServer": "h",
+               "a.b": 1, "/p": 2}),
     ]);
     assert_eq!(
         field(&text, "first_name"),
@@ -152,6 +153,28 @@ fn invalid_column_names_become_snake_case_with_from() {
         field(&text, "http_server"),
         r#"http_server = { type = "string", from = "HTTPServer" }"#
     );
+    // A key with a `.`, or a path that would start with `/`: a JSON Pointer.
+    assert_eq!(
+        field(&text, "a_b"),
+        r#"a_b = { type = "integer", from = "/a.b" }"#
+    );
+    assert_eq!(
+        field(&text, "p"),
+        r#"p = { type = "integer", from = "/~1p" }"#
+    );
+    // The file loads, and its fields read those keys.
+    let registry = loads(&text);
+    let item = json!({"id": 1, "firstName": "a", "a.b": 5, "/p": 6});
+    let cs = crate::Changeset::cast(&registry, "Feed", "changeset", &item).unwrap();
+    assert!(cs.is_valid(), "{cs:?}");
+}
+
+#[test]
+fn field_paths_are_dot_paths_or_json_pointers() {
+    assert_eq!(path_text(&["name", "common"]), "name.common");
+    assert_eq!(path_text(&["a.b", "c"]), "/a.b/c");
+    assert_eq!(path_text(&["/x", "y~z"]), "/~1x/y~0z");
+    assert_eq!(path_text(&[""]), "/");
 }
 
 #[test]
@@ -293,6 +316,10 @@ fn flatten_writes_columns_with_paths() {
         field(&text, "name_native_fra"),
         r#"name_native_fra = { type = "string", from = "name.native.fra" }"#
     );
+    assert!(
+        !text.contains("\nname = ") && !text.contains("\n[schemas.Name]"),
+        "a flattened object is no field or schema of its own: {text}"
+    );
     // Objects holding arrays of objects stay embedded.
     assert!(
         text.contains(r#"geo = { kind = "embeds_one", related = "Geo" }"#),
@@ -302,6 +329,7 @@ fn flatten_writes_columns_with_paths() {
         text.contains(r#"points = { kind = "embeds_many", related = "Point" }"#),
         "{text}"
     );
+    loads(&text);
 }
 
 #[test]
