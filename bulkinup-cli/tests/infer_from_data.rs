@@ -190,8 +190,8 @@ fn countries() -> Vec<J> {
 }
 
 /// Declares each listed test on every database, ignored: they need `schema ddl` and the
-/// `from` and `keyed_by` keys of the schema file, built on other branches. Once those are
-/// on main, remove the `#[ignore]` (or list the tests in `on_every_database!`).
+/// `keyed_by` key of the schema file, built on other branches. Once those are on main,
+/// remove the `#[ignore]` (or list the tests in `on_every_database!`).
 macro_rules! waiting_on_every_database {
     ($($name:ident),* $(,)?) => {
         mod waiting {
@@ -204,7 +204,7 @@ macro_rules! waiting_on_every_database {
         mod $module {
             $(
                 #[tokio::test]
-                #[ignore = "needs `schema ddl`, field `from` paths and `keyed_by` (other branches)"]
+                #[ignore = "needs `schema ddl` and `keyed_by` (other branches)"]
                 async fn $name() {
                     if let Some(t) = $crate::common::TestDb::empty($crate::common::Kind::$kind).await {
                         super::super::$name(&t).await;
