@@ -33,8 +33,8 @@ fn ndjson(items: &[J]) -> String {
     items.iter().map(|i| format!("{i}\n")).collect()
 }
 
-/// The tables of the feed's inferred schema file, written by hand until `schema ddl` makes
-/// them from the file; `flat`: as `--flatten` infers it (the address's keys as columns).
+/// The tables of the feed's inferred schema file, written by hand (the chain test below
+/// makes them with `schema ddl`); `flat`: as `--flatten` infers it (the address's keys as columns).
 fn feed_ddl(kind: Kind, flat: bool) -> String {
     let (sql, address) = match kind {
         Kind::Sqlite => (
@@ -73,6 +73,7 @@ fn feed_ddl(kind: Kind, flat: bool) -> String {
 on_every_database!(empty:
     an_inferred_schema_loads_its_nested_feed_unchanged,
     a_flattened_schema_loads_nested_keys_into_columns,
+    infer_ddl_and_upsert_load_a_realistic_feed_unchanged,
 );
 
 /// Infers the feed's schema file with `flags`, checks that it has each of `lines`, creates
@@ -188,35 +189,6 @@ fn countries() -> Vec<J> {
                "leaders": [{"fullName": "Cy C", "since": "2024-01-01T00:00:00+01:00"}, {"fullName": "Di D", "since": "2023-01-01T00:00:00Z"}]}),
     ]
 }
-
-/// Declares each listed test on every database, ignored: they need `schema ddl` and the
-/// `keyed_by` key of the schema file, built on other branches. Once those are on main,
-/// remove the `#[ignore]` (or list the tests in `on_every_database!`).
-macro_rules! waiting_on_every_database {
-    ($($name:ident),* $(,)?) => {
-        mod waiting {
-            waiting_on_every_database!(@on sqlite, Sqlite: $($name),*);
-            waiting_on_every_database!(@on postgres, Postgres: $($name),*);
-            waiting_on_every_database!(@on mysql, MySql: $($name),*);
-        }
-    };
-    (@on $module:ident, $kind:ident: $($name:ident),*) => {
-        mod $module {
-            $(
-                #[tokio::test]
-                #[ignore = "needs `schema ddl` and `keyed_by` (other branches)"]
-                async fn $name() {
-                    if let Some(t) = $crate::common::TestDb::empty($crate::common::Kind::$kind).await {
-                        super::super::$name(&t).await;
-                        t.cleanup().await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-waiting_on_every_database!(infer_ddl_and_upsert_load_a_realistic_feed_unchanged);
 
 async fn infer_ddl_and_upsert_load_a_realistic_feed_unchanged(t: &TestDb) {
     let input = t.dir.write("countries.ndjson", &ndjson(&countries()));
