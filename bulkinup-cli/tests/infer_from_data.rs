@@ -74,6 +74,7 @@ on_every_database!(empty:
     an_inferred_schema_loads_its_nested_feed_unchanged,
     a_flattened_schema_loads_nested_keys_into_columns,
     infer_ddl_and_upsert_load_a_realistic_feed_unchanged,
+    the_countries_feed_loads_through_infer_ddl_and_upsert_twice_without_duplicates,
 );
 
 /// Infers the feed's schema file with `flags`, checks that it has each of `lines`, creates
@@ -270,6 +271,98 @@ async fn infer_ddl_and_upsert_load_a_realistic_feed_unchanged(t: &TestDb) {
             {"country_id": "FRA", "k": "fra", "value": "French"},
         ])
     );
+}
+
+/// The countries feed of the library's field-path, keyed-map and link-only tests
+/// (bulkinup/tests/data/countries.ndjson), as it is: no schema written by hand.
+const COUNTRIES: &str = include_str!("../../bulkinup/tests/data/countries.ndjson");
+
+async fn the_countries_feed_loads_through_infer_ddl_and_upsert_twice_without_duplicates(
+    t: &TestDb,
+) {
+    let input = t.dir.write("countries.ndjson", COUNTRIES);
+    let out = t.run(&["schema", "infer", "--from-data", &input, "--keyed"]);
+    out.assert_code(0);
+    let schema = t.dir.write("countries.toml", &out.stdout);
+    t.run(&["schema", "ddl", "--schema", &schema, "--apply"])
+        .assert_code(0);
+    let items: Vec<J> = COUNTRIES
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("the fixture is NDJSON"))
+        .collect();
+    let languages: usize = items
+        .iter()
+        .map(|c| c["languages"].as_object().map_or(0, |m| m.len()))
+        .sum();
+    let currencies: usize = items
+        .iter()
+        .map(|c| c["currencies"].as_object().map_or(0, |m| m.len()))
+        .sum();
+    let expected = json!({"upserted": items.len(), "skipped": 0,
+        "rows": {"countries": items.len(), "languages": languages, "currencies": currencies}});
+    for round in 1..=2 {
+        let out = t.run(&["upsert", "--schema", &schema, "--root", "Country", &input]);
+        out.assert_code(0);
+        assert_eq!(out.json(), expected, "round {round}");
+    }
+    // The second upsert updated the keyed children in place.
+    assert_eq!(
+        t.count("languages").await,
+        i64::try_from(languages).unwrap()
+    );
+    assert_eq!(
+        t.count("currencies").await,
+        i64::try_from(currencies).unwrap()
+    );
+    let key = if t.kind == Kind::MySql {
+        "`key`"
+    } else {
+        "\"key\""
+    };
+    let mut want_languages = Vec::new();
+    let mut want_currencies = Vec::new();
+    let mut want_countries = Vec::new();
+    for c in &items {
+        want_countries
+            .push(json!({"cca3": c["cca3"], "population": c["population"], "name": c["name"]}));
+        for (code, name) in c["languages"].as_object().into_iter().flatten() {
+            want_languages.push(json!({"country_id": c["cca2"], "k": code, "value": name}));
+        }
+        for (code, v) in c["currencies"].as_object().into_iter().flatten() {
+            want_currencies.push(json!({"country_id": c["cca2"], "k": code, "name": v["name"], "symbol": v["symbol"]}));
+        }
+    }
+    let by =
+        |field: &'static str| move |a: &J, b: &J| a[field].to_string().cmp(&b[field].to_string());
+    want_countries.sort_by(by("cca3"));
+    let pair = |a: &J, b: &J| {
+        (a["country_id"].to_string(), a["k"].to_string())
+            .cmp(&(b["country_id"].to_string(), b["k"].to_string()))
+    };
+    want_languages.sort_by(pair);
+    want_currencies.sort_by(pair);
+    assert_eq!(
+        rows(
+            t,
+            "SELECT cca3, population, name FROM countries ORDER BY cca3"
+        )
+        .await,
+        J::Array(want_countries)
+    );
+    let mut got = rows(
+        t,
+        &format!("SELECT country_id, {key} AS k, value FROM languages"),
+    )
+    .await;
+    got.as_array_mut().expect("rows").sort_by(pair);
+    assert_eq!(got, J::Array(want_languages));
+    let mut got = rows(
+        t,
+        &format!("SELECT country_id, {key} AS k, name, symbol FROM currencies"),
+    )
+    .await;
+    got.as_array_mut().expect("rows").sort_by(pair);
+    assert_eq!(got, J::Array(want_currencies));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -970,7 +970,25 @@ impl Builder<'_> {
             .map(|(i, k)| (k.name.clone(), i))
             .collect();
         object.keys = keys;
-        self.table_schema(name, &object, Some(parent));
+        let foreign_key = parent.foreign_key.clone();
+        let name = self.table_schema(name, &object, Some(parent));
+        // Without an `id` of its own, a keyed child is identified by its parent and its
+        // key: an upsert run again updates it rather than adding it once more under a
+        // new generated key.
+        if let Some(schema) = self.schemas.iter_mut().find(|s| s.name == name)
+            && let Some(at) = schema
+                .fields
+                .iter()
+                .position(|f| f.name == "id" && f.keys.iter().any(|k| k == "autogenerate = true"))
+            && schema.fields.iter().any(|f| f.name == foreign_key)
+            && schema.fields.iter().any(|f| f.name == "key")
+        {
+            schema.fields.remove(at);
+            schema.primary_key = vec![foreign_key, "key".into()];
+            schema
+                .notes
+                .push("identified by its parent and its key in the parent's map".into());
+        }
         scalar
     }
 

@@ -279,8 +279,12 @@ fn code_keyed_objects_are_maps_or_keyed_children() {
     assert!(keyed.contains(r#"languages = { kind = "has_many", related = "Language", foreign_key = "feed_id", keyed_by = "key", value_field = "value" }"#), "{keyed}");
     assert!(keyed.contains(r#"currencies = { kind = "has_many", related = "Currency", foreign_key = "feed_id", keyed_by = "key" }"#), "{keyed}");
     assert!(
-        keyed.contains("[schemas.Language]\nsource = \"languages\"\nprimary_key = [\"id\"]\n"),
+        keyed.contains("[schemas.Language]\n# identified by its parent and its key in the parent's map\nsource = \"languages\"\nprimary_key = [\"feed_id\", \"key\"]\n"),
         "{keyed}"
+    );
+    assert!(
+        !keyed.contains("autogenerate"),
+        "keyed children need no generated key: {keyed}"
     );
     assert_eq!(field(&keyed, "key"), r#"key = "string""#);
     assert_eq!(field(&keyed, "value"), r#"value = "string""#);
