@@ -264,7 +264,7 @@ async fn schema(command: SchemaCommand) -> Result<(), Failure> {
                     let db = Db::connect_timeout(&args.db.database_url, options.connect_timeout)
                         .await
                         .map_err(locate_url)?;
-                    let applied = db.apply_ddl(&statements, &options).await;
+                    let applied = bulkinup::apply_ddl(&db, &statements, &options).await;
                     db.close().await;
                     Some(applied?)
                 }

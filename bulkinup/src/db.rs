@@ -346,52 +346,6 @@ impl Db {
         r.map_err(|e| Error::database(None, e))
     }
 
-    /// Runs the statements of [`ddl`](crate::ddl) (or any others) in order, in one
-    /// transaction, and commits: the whole within `options.timeout`, each statement (the
-    /// `BEGIN` and the commit included) within `options.statement_timeout`, on the client's
-    /// clock as a write is. Returns the tables it created (as their statements'
-    /// [objects](crate::DdlStatement::object)): those of `ddl` that did not exist before,
-    /// read from the catalog first. On PostgreSQL and SQLite, whose DDL is transactional, a failure
-    /// leaves nothing behind; MySQL/MariaDB commit each DDL statement on its own, so there the
-    /// statements before the failing one stay (their `IF NOT EXISTS` makes a second run
-    /// safe).
-    ///
-    /// ```
-    /// use bulkinup::{Db, Options, Registry};
-    ///
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// let registry = Registry::from_toml_str(r#"
-    ///     [schemas.Tag]
-    ///     source = "tags"
-    ///     fields = { id = "id", name = "string" }
-    /// "#, "tags.toml")?.registry;
-    /// let db = Db::connect("sqlite::memory:").await?;
-    /// let statements = bulkinup::ddl(&registry, db.kind(), &Options::default())?;
-    /// assert_eq!(db.apply_ddl(&statements, &Options::default()).await?, ["tags"]);
-    /// // Again: nothing changes.
-    /// assert!(db.apply_ddl(&statements, &Options::default()).await?.is_empty());
-    /// assert!(bulkinup::catalog::check(&db, &registry, None).await?.is_empty());
-    /// # Ok::<(), bulkinup::Error>(())
-    /// # }).unwrap();
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::Database`] naming the statement's [object](crate::DdlStatement::object) as
-    /// its table when the database refuses one; [`Error::Timeout`] when a limit passes.
-    pub async fn apply_ddl(
-        &self,
-        statements: &[crate::DdlStatement],
-        options: &Options,
-    ) -> Result<Vec<String>> {
-        let missing = crate::ddl::missing_tables(self, statements, options).await;
-        match self {
-            Db::Sqlite(p) => execute::ddl::apply::<SqliteDialect>(p, statements, options).await,
-            Db::Postgres(p) => execute::ddl::apply::<PgDialect>(p, statements, options).await,
-            Db::MySql(p) => execute::ddl::apply::<MySqlDialect>(p, statements, options).await,
-        }?;
-        Ok(missing)
-    }
-
     /// Runs a query and returns its rows as JSON objects (column name → value), decoding
     /// each column by its database type. For reports, the demo and tests.
     ///

@@ -1,54 +1,18 @@
 //! The tables a registry writes, as `CREATE TABLE IF NOT EXISTS` statements for one
 //! database ([`ddl`]): the table definitions are built here from the schemas and the
 //! options' conflict targets, put in dependency order, and rendered by the database's
-//! [`Dialect`]; [`Db::apply_ddl`](crate::Db::apply_ddl) runs them.
+//! [`Dialect`]; [`apply_ddl`] runs them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
-use crate::db::DbKind;
-use crate::dialect::{ColumnDef, Dialect, ForeignKeyDef, TableDef, TableName};
+use crate::db::{Db, DbKind};
+pub use crate::dialect::DdlStatement;
+use crate::dialect::{
+    ColumnDef, Dialect, ForeignKeyDef, MySqlDialect, PgDialect, SqliteDialect, TableDef, TableName,
+};
 use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::schema::{DEFAULT_CHANGESET, DefaultValue, FieldType, Link, Registry, Required, Schema};
-
-/// One statement of [`ddl`]: what it creates, and its SQL text (without a final `;`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DdlStatement {
-    /// What the statement creates: a table (`prefix.table` in a prefix), a prefix
-    /// (`prefix NAME`), or a table's foreign key added after it (`table.COLUMNS`). Errors of
-    /// [`Db::apply_ddl`](crate::Db::apply_ddl) name it as their table.
-    pub object: String,
-    /// The SQL text.
-    pub sql: String,
-    /// The table it creates (prefix, name), for the report of what a run created.
-    creates: Option<(Option<String>, String)>,
-}
-
-impl DdlStatement {
-    /// A statement of `sql` creating `object`, to run with those of [`ddl`] (an index, a
-    /// grant).
-    ///
-    /// ```
-    /// let s = bulkinup::DdlStatement::new("tags_name", r#"CREATE INDEX "tags_name" ON "tags" ("name")"#);
-    /// assert_eq!(s.to_string(), r#"CREATE INDEX "tags_name" ON "tags" ("name");"#);
-    /// ```
-    pub fn new(object: impl Into<String>, sql: impl Into<String>) -> DdlStatement {
-        DdlStatement {
-            object: object.into(),
-            sql: sql.into(),
-            creates: None,
-        }
-    }
-}
-
-impl fmt::Display for DdlStatement {
-    /// The SQL text followed by `;`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{};", self.sql)
-    }
-}
 
 /// The statements that create the tables `registry` writes, on the database `kind`, in
 /// dependency order (referenced tables before the tables that refer to them); nothing is
@@ -435,12 +399,58 @@ impl Tables {
     }
 }
 
+/// Runs the statements of [`ddl`] (or any others) in order, in one
+/// transaction, and commits: the whole within `options.timeout`, each statement (the
+/// `BEGIN` and the commit included) within `options.statement_timeout`, on the client's
+/// clock as a write is. Returns the tables it created (as their statements'
+/// [objects](DdlStatement::object)): those of `ddl` that did not exist before,
+/// read from the catalog first. On PostgreSQL and SQLite, whose DDL is transactional, a failure
+/// leaves nothing behind; MySQL/MariaDB commit each DDL statement on its own, so there the
+/// statements before the failing one stay (their `IF NOT EXISTS` makes a second run
+/// safe).
+///
+/// ```
+/// use bulkinup::{Db, Options, Registry};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let registry = Registry::from_toml_str(r#"
+///     [schemas.Tag]
+///     source = "tags"
+///     fields = { id = "id", name = "string" }
+/// "#, "tags.toml")?.registry;
+/// let db = Db::connect("sqlite::memory:").await?;
+/// let statements = bulkinup::ddl(&registry, db.kind(), &Options::default())?;
+/// assert_eq!(bulkinup::apply_ddl(&db, &statements, &Options::default()).await?, ["tags"]);
+/// // Again: nothing changes.
+/// assert!(bulkinup::apply_ddl(&db, &statements, &Options::default()).await?.is_empty());
+/// assert!(bulkinup::catalog::check(&db, &registry, None).await?.is_empty());
+/// # Ok::<(), bulkinup::Error>(())
+/// # }).unwrap();
+/// ```
+///
+/// # Errors
+/// [`Error::Database`] naming the statement's [object](DdlStatement::object) as
+/// its table when the database refuses one; [`Error::Timeout`] when a limit passes.
+pub async fn apply_ddl(
+    db: &Db,
+    statements: &[DdlStatement],
+    options: &Options,
+) -> Result<Vec<String>> {
+    let missing = missing_tables(db, statements, options).await;
+    match db {
+        Db::Sqlite(p) => crate::execute::ddl::apply::<SqliteDialect>(p, statements, options).await,
+        Db::Postgres(p) => crate::execute::ddl::apply::<PgDialect>(p, statements, options).await,
+        Db::MySql(p) => crate::execute::ddl::apply::<MySqlDialect>(p, statements, options).await,
+    }?;
+    Ok(missing)
+}
+
 /// The tables of `statements` that do not exist in `db` yet (as their
 /// [objects](DdlStatement::object)), each place's catalog read once, bounded like a
 /// statement of the call. A place whose catalog cannot be read (a prefix still to be created)
 /// has none.
 pub(crate) async fn missing_tables(
-    db: &crate::Db,
+    db: &Db,
     statements: &[DdlStatement],
     options: &Options,
 ) -> Vec<String> {

@@ -1,4 +1,4 @@
-//! `bulkinup::ddl` and `Db::apply_ddl` on every database: the tables created take the
+//! `bulkinup::ddl` and `bulkinup::apply_ddl` on every database: the tables created take the
 //! writes of their schemas, pass the schema check, and refuse what the schema forbids.
 
 mod common;
@@ -57,7 +57,7 @@ on_every_database!(empty:
 /// The statements of the test schemas, applied: the tables they created.
 async fn apply(t: &TestDb) -> Vec<String> {
     let statements = bulkinup::ddl(&registry(), t.db.kind(), &options()).expect("ddl");
-    t.db.apply_ddl(&statements, &options())
+    bulkinup::apply_ddl(&t.db, &statements, &options())
         .await
         .expect("apply")
 }
@@ -177,7 +177,7 @@ mod transactional {
             "broken",
             "CREATE TABLE broken (x INTEGER REFERENCES",
         ));
-        let failed = t.db.apply_ddl(&statements, &options()).await;
+        let failed = bulkinup::apply_ddl(&t.db, &statements, &options()).await;
         match &failed {
             Err(Error::Database { table, .. }) => assert_eq!(table.as_deref(), Some("broken")),
             other => panic!("expected a database error, got {other:?}"),

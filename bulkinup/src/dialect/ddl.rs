@@ -2,6 +2,7 @@
 //! definitions [`crate::ddl`] builds from the schemas, and the default (PostgreSQL and SQLite)
 //! form of each statement. Each database overrides what differs in its own module.
 
+use std::fmt;
 use std::fmt::Write;
 
 use super::{Dialect, TableName};
@@ -149,4 +150,42 @@ pub(crate) fn quote_list(dialect: &(impl Dialect + ?Sized), columns: &[String]) 
         .map(|c| dialect.quote(c))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// One statement of [`ddl`](crate::ddl()): what it creates, and its SQL text (without a final `;`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DdlStatement {
+    /// What the statement creates: a table (`prefix.table` in a prefix), a prefix
+    /// (`prefix NAME`), or a table's foreign key added after it (`table.COLUMNS`). Errors of
+    /// [`apply_ddl`](crate::apply_ddl) name it as their table.
+    pub object: String,
+    /// The SQL text.
+    pub sql: String,
+    /// The table it creates (prefix, name), for the report of what a run created.
+    pub(crate) creates: Option<(Option<String>, String)>,
+}
+
+impl DdlStatement {
+    /// A statement of `sql` creating `object`, to run with those of [`ddl`](crate::ddl()) (an index, a
+    /// grant).
+    ///
+    /// ```
+    /// let s = bulkinup::DdlStatement::new("tags_name", r#"CREATE INDEX "tags_name" ON "tags" ("name")"#);
+    /// assert_eq!(s.to_string(), r#"CREATE INDEX "tags_name" ON "tags" ("name");"#);
+    /// ```
+    pub fn new(object: impl Into<String>, sql: impl Into<String>) -> DdlStatement {
+        DdlStatement {
+            object: object.into(),
+            sql: sql.into(),
+            creates: None,
+        }
+    }
+}
+
+impl fmt::Display for DdlStatement {
+    /// The SQL text followed by `;`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{};", self.sql)
+    }
 }

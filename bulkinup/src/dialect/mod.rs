@@ -38,7 +38,7 @@ use std::fmt::Write;
 
 pub(crate) mod catalog_rows;
 
-pub use ddl::{ColumnDef, ForeignKeyDef, TableDef};
+pub use ddl::{ColumnDef, DdlStatement, ForeignKeyDef, TableDef};
 pub use mysql::MySqlDialect;
 pub use postgres::PgDialect;
 pub use sqlite::SqliteDialect;

@@ -4,8 +4,7 @@
 use sqlx::{Database, Executor, Pool};
 
 use super::deadline::{self, Deadline, Held};
-use crate::ddl::DdlStatement;
-use crate::dialect::{Backend, trusted_sql};
+use crate::dialect::{Backend, DdlStatement, trusted_sql};
 use crate::error::Result;
 use crate::options::Options;
 
