@@ -88,3 +88,77 @@ async fn the_countries_feed_loads_as_it_comes(t: &TestDb) {
         assert_eq!(t.count(table).await, n, "{table}");
     }
 }
+
+/// A schema file of the countries feed with one mistake, `mistake` replacing `line`.
+fn countries_schema_with(dir: &common::Dir, line: &str, mistake: &str) -> String {
+    let text = std::fs::read_to_string(data("countries.toml")).unwrap();
+    assert!(text.contains(line), "the fixture has {line:?}");
+    dir.write("countries.toml", &text.replacen(line, mistake, 1))
+}
+
+/// The line (1-based) of `needle` in the schema file written for a test.
+fn line_of(dir: &common::Dir, file: &str, needle: &str) -> usize {
+    dir.read(file)
+        .lines()
+        .position(|l| l.contains(needle))
+        .expect("the mistake is in the file")
+        + 1
+}
+
+#[test]
+fn schema_mistakes_in_field_paths_and_feed_shapes_exit_2_naming_schema_key_and_position() {
+    let cases = [
+        // An invalid field path.
+        (
+            r#"from = "name.common""#,
+            r#"from = "name..common""#,
+            "Country",
+            "fields.name.from",
+            "segment 2 is empty",
+        ),
+        // keyed_by naming a field the related schema lacks.
+        (
+            r#"keyed_by = "code", value_field = "name""#,
+            r#"keyed_by = "kode", value_field = "name""#,
+            "Country",
+            "associations.languages.keyed_by",
+            "`kode`",
+        ),
+        // write_related on something that is not a many_to_many.
+        (
+            r#"keyed_by = "code" }"#,
+            r#"keyed_by = "code", write_related = false }"#,
+            "Country",
+            "write_related",
+            "does not apply",
+        ),
+    ];
+    for (line, mistake, schema, key, says) in cases {
+        let dir = common::Dir::new();
+        let file = countries_schema_with(&dir, line, mistake);
+        let input = dir.write("countries.ndjson", "");
+        let out = dir.run(&[
+            "upsert",
+            "--schema",
+            &file,
+            "--root",
+            "Country",
+            "--database-url",
+            "sqlite://never.db",
+            &input,
+        ]);
+        out.assert_code(2);
+        let position = format!("countries.toml:{}:", line_of(&dir, &file, mistake));
+        for part in [schema, key, says, position.as_str()] {
+            assert!(
+                out.stderr.contains(part),
+                "{mistake}: stderr lacks {part:?}: {}",
+                out.stderr
+            );
+        }
+        assert!(
+            !dir.path().join("never.db").exists(),
+            "nothing was connected to"
+        );
+    }
+}
