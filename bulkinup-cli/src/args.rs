@@ -387,6 +387,15 @@ pub struct WriteArgs {
     #[arg(long, value_name = "rollback|reject", help_heading = "Write options")]
     pub on_error: Option<String>,
 
+    /// Write only part K of N of the input (K counts from 0): N processes given the same
+    /// input and --shard 0/N, 1/N, …, (N-1)/N write every item exactly once between them,
+    /// without talking to each other (the tasks of a job array, say). An item falls to a part
+    /// by the hash of its root primary key (every occurrence of a key to the same part), or
+    /// by its position in the input when it has none. The summary counts the other parts'
+    /// items as `other_shards`.
+    #[arg(long, value_name = "K/N", help_heading = "Write options")]
+    pub shard: Option<String>,
+
     /// Write every skipped (invalid) item to FILE as NDJSON: file, line (or index), item and
     /// the nested error tree. FILE is replaced when the call ends, if it read its input (also
     /// when it then failed); it may not be an input, the schema file, or standard input or

@@ -68,6 +68,7 @@ fn flags(args: &WriteArgs) -> Flags {
     f.any_unique_key = args.any_unique_key;
     f.max_skipped = args.max_skipped.clone();
     f.on_error = args.on_error.clone();
+    f.shard = args.shard.clone();
     f
 }
 

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::{Child, Command, Stdio};
 
 use common::contention::{close_the_cycle, deadlock_items, hold_tag_2, side_items};
-use common::{Out, RUN_LIMIT, TestDb, wait_with_deadline};
+use common::{Out, TestDb, finish};
 use serde_json::{Value as J, json};
 
 /// What needs row locks: PostgreSQL and MariaDB/MySQL.
@@ -40,18 +40,6 @@ fn start(t: &TestDb, args: &[&str], stdin: &str) -> Child {
     pipe.write_all(stdin.as_bytes()).expect("write stdin");
     drop(pipe);
     child
-}
-
-/// Waits for a started binary (bounded) and collects what it gave.
-async fn finish(child: Child) -> Out {
-    let output = tokio::task::spawn_blocking(move || wait_with_deadline(child, RUN_LIMIT))
-        .await
-        .expect("the waiting thread ends");
-    Out {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
 }
 
 fn schema() -> String {

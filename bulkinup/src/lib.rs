@@ -244,7 +244,7 @@ pub use item::{InputRange, IntoItem, Item, Numbering, Origin};
 pub use options::{
     CLI_DEFAULT_STATEMENT_TIMEOUT, CONFLICT_ACTIONS, Committed, ConflictAction,
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ITEM_BYTES, DEFAULT_TIMEOUT, Handler, InferOptions,
-    MaxSkipped, ON_ERROR_CHOICES, OnError, Options, Rejected, Skipped, Verb, WriteContext,
+    MaxSkipped, ON_ERROR_CHOICES, OnError, Options, Rejected, Shard, Skipped, Verb, WriteContext,
     WriterHook,
 };
 pub use repo::Repo;

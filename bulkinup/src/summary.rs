@@ -55,6 +55,10 @@ pub struct Summary {
     /// The primary keys of the first [`SKIPPED_KEYS_LISTED`] rejected items, in input order
     /// (not part of the JSON summary).
     pub rejected_keys: Vec<J>,
+    /// With [`Options::shard`](crate::Options::shard): the top-level items that fell to the
+    /// other parts of the input, cast but not written, skipped or counted in
+    /// [`read`](Summary::read) (in the JSON summary as `other_shards` when not 0).
+    pub other_shards: u64,
 }
 
 impl Summary {
@@ -73,6 +77,7 @@ impl Summary {
             skipped_for_missing_foreign_key: 0,
             rejected: 0,
             rejected_keys: Vec::new(),
+            other_shards: 0,
         }
     }
 
@@ -160,6 +165,9 @@ impl Summary {
         if self.rejected > 0 {
             out["rejected"] = json!(self.rejected);
         }
+        if self.other_shards > 0 {
+            out["other_shards"] = json!(self.other_shards);
+        }
         out
     }
 }
@@ -176,7 +184,8 @@ fn listed_keys(count: u64, keys: &[J]) -> String {
 
 /// Serializes as the CLI prints it, keys in this order: `upserted`/`inserted`, `skipped`,
 /// `recovered` (only when items were recovered), `rejected` (only when the database refused
-/// items, with `on_error` = `reject`), `rows` (table → rows, sorted by table).
+/// items, with `on_error` = `reject`), `other_shards` (only when a sharded call left items to
+/// the other parts), `rows` (table → rows, sorted by table).
 ///
 /// ```
 /// # use bulkinup::{Summary, Verb};
@@ -198,6 +207,9 @@ impl serde::Serialize for Summary {
         }
         if self.rejected > 0 {
             map.serialize_entry("rejected", &self.rejected)?;
+        }
+        if self.other_shards > 0 {
+            map.serialize_entry("other_shards", &self.other_shards)?;
         }
         map.serialize_entry("rows", &self.rows)?;
         map.end()

@@ -141,6 +141,20 @@ impl Dir {
 /// fail the test, not stall the suite).
 pub const RUN_LIMIT: Duration = Duration::from_secs(120);
 
+/// Waits for a started binary (bounded by [`RUN_LIMIT`], on a blocking thread) and collects
+/// what it gave.
+#[allow(dead_code)] // each test file uses some of them
+pub async fn finish(child: Child) -> Out {
+    let output = tokio::task::spawn_blocking(move || wait_with_deadline(child, RUN_LIMIT))
+        .await
+        .expect("the waiting thread ends");
+    Out {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 /// Waits for `child` and collects its output; kills it and panics after `limit`.
 pub fn wait_with_deadline(mut child: Child, limit: Duration) -> Output {
     let read = |pipe: Option<Box<dyn Read + Send>>| {
@@ -191,7 +205,10 @@ pub fn wait_with_deadline(mut child: Child, limit: Duration) -> Output {
 mod db;
 
 #[allow(unused_imports)] // each test file uses some of them
-pub use db::{Kind, StallProxy, blog_ddl, contention, count_in, events_ddl, silent_server};
+pub use db::{
+    BLOG_TABLES, Kind, StallProxy, blog_ddl, blog_feed, contention, count_in, events_ddl,
+    silent_server,
+};
 
 /// One test's database (from the library's harness) and the temp dir the binary runs in.
 pub struct TestDb {

@@ -142,6 +142,8 @@ pub(super) struct Producer<S> {
     items: Pin<Box<futures::stream::Fuse<S>>>,
     /// Yield to the writer every this many items (0: never).
     pub(super) yield_every: usize,
+    /// Items pulled from the input so far, those of other shards included.
+    pulled: u64,
 }
 
 impl<S: Stream<Item = Result<Item>>> Producer<S> {
@@ -167,6 +169,7 @@ impl<S: Stream<Item = Result<Item>>> Producer<S> {
             skipped: SkippedReport::default(),
             items: Box::pin(items.fuse()),
             yield_every: 0,
+            pulled: 0,
         }
     }
 
@@ -182,25 +185,39 @@ impl<S: Stream<Item = Result<Item>>> Producer<S> {
         // Each item is cast and planned as soon as it is pulled, while its JSON is still in
         // the CPU's cache (casting a whole chunk after reading it missed the cache on every
         // attrs lookup).
+        // Items of this call (of its shard) in the chunk.
         let mut n = 0;
         while n < chunk_size {
             let item = match self.items.next().await {
                 Some(item) => item?,
                 None => break,
             };
-            n += 1;
-            // Rejected items move from `written` to `rejected`: `read` counts each item once.
-            let position = self.summary.read() + 1;
-            InputRange::extend(&mut ranges, item.origin.as_ref(), position);
-            if self.yield_every > 0 && n % self.yield_every == 0 {
+            // The item's position in the input, over every shard's items.
+            self.pulled += 1;
+            let position = self.pulled;
+            if self.yield_every > 0 && position.is_multiple_of(self.yield_every as u64) {
                 tokio::task::yield_now().await;
             }
             let mut cs = self.caster.cast(&item);
-            if !cs.is_valid() && recovery && self.caster.recoverable(&cs) {
-                if options.on_recovered.is_some() {
-                    recovered.push(cs.clone());
-                }
+            let recoverable = !cs.is_valid() && recovery && self.caster.recoverable(&cs);
+            let unrecovered = (recoverable && options.on_recovered.is_some()).then(|| cs.clone());
+            if recoverable {
                 self.caster.recover(&mut cs);
+            }
+            if let Some(shard) = options.shard {
+                let key = match cs.is_valid() {
+                    true => cs.primary_key_json(),
+                    false => J::Null,
+                };
+                if !shard.owns(&key, position) {
+                    self.summary.other_shards += 1;
+                    continue;
+                }
+            }
+            n += 1;
+            InputRange::extend(&mut ranges, item.origin.as_ref(), position);
+            if recoverable {
+                recovered.extend(unrecovered);
                 self.summary.recovered += 1;
             }
             if cs.is_valid() {

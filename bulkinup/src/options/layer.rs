@@ -14,7 +14,7 @@ use serde_json::Value as J;
 pub use super::place::Place;
 pub use super::value::Placeholder;
 use super::value::*;
-use super::{MaxSkipped, ON_ERROR_CHOICES, OnError, Options};
+use super::{MaxSkipped, ON_ERROR_CHOICES, OnError, Options, Shard};
 use crate::error::{Error, Result};
 use crate::plan::{ConflictAction, Verb};
 use crate::schema::{Registry, SchemaFile};
@@ -107,6 +107,8 @@ pub struct Layer {
     pub max_skipped: Option<Given<MaxSkipped>>,
     /// `on_error`
     pub on_error: Option<Given<OnError>>,
+    /// `shard` (a flag only: the schema file is the same for every part)
+    pub shard: Option<Given<Shard>>,
 }
 
 impl Layer {
@@ -134,6 +136,7 @@ impl Layer {
         self.any_unique_key = pick(self.any_unique_key, higher.any_unique_key);
         self.max_skipped = pick(self.max_skipped, higher.max_skipped);
         self.on_error = pick(self.on_error, higher.on_error);
+        self.shard = pick(self.shard, higher.shard);
         self
     }
 
@@ -161,6 +164,7 @@ impl Layer {
             "prefix" => self.prefix.as_ref().map(|g| &g.place),
             "max_skipped" => self.max_skipped.as_ref().map(|g| &g.place),
             "on_error" => self.on_error.as_ref().map(|g| &g.place),
+            "shard" => self.shard.as_ref().map(|g| &g.place),
             "on_conflict" => at
                 .and_then(|(k, _)| self.on_conflict.get(k))
                 .map(|g| &g.place),
@@ -257,6 +261,9 @@ impl Layer {
         if let Some(g) = &self.on_error {
             o.on_error = g.value;
         }
+        if let Some(g) = &self.shard {
+            o.shard = Some(g.value);
+        }
         o.dry_run = dry_run;
         Ok(o)
     }
@@ -332,6 +339,8 @@ pub struct Flags {
     pub max_skipped: Option<String>,
     /// `--on-error rollback|reject`
     pub on_error: Option<String>,
+    /// `--shard K/N`
+    pub shard: Option<String>,
 }
 
 impl Layer {
@@ -510,6 +519,13 @@ impl Layer {
             let place = given("--on-error");
             layer.on_error = Some(Given {
                 value: parse_on_error(&place, text)?,
+                place,
+            });
+        }
+        if let Some(text) = &args.shard {
+            let place = given("--shard");
+            layer.shard = Some(Given {
+                value: parse_shard(&place, text)?,
                 place,
             });
         }

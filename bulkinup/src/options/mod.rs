@@ -15,6 +15,7 @@
 //! | `max_item_bytes` | [`Options`] | `value` (bytes, or with a unit: `64MiB`) | `resolve` | [`input`](crate::input) (the reader) |
 //! | `on_error` | [`Options`] ([`OnError`]) | `value` | `value` | execute (`isolate`) |
 //! | `max_skipped` | [`Options`] ([`MaxSkipped`]) | `value` (`N` or `N%`) | `value` | execute (`producer`: [`Error::TooManyInvalid`](crate::Error::TooManyInvalid)) |
+//! | `shard` | [`Options`] ([`Shard`]; the command line only, `--shard K/N`) | `Shard: FromStr` | [`Shard::new`] | execute (`producer`) |
 //! | `statement_timeout` | [`Options`] (the command line's default: [`Layer::command_line_defaults`]) | `value` (as `timeout`) | `resolve` | execute (`deadline`) |
 //!
 //! Schema inference from data has options of its own, not a write's: [`InferOptions`]
@@ -24,6 +25,7 @@
 mod infer;
 mod layer;
 mod place;
+mod shard;
 mod value;
 
 use std::cell::RefCell;
@@ -45,6 +47,7 @@ pub use layer::did_you_mean;
 pub use layer::{
     Flags, Given, Layer, OPTION_KEYS, Place, Placeholder, file_layers, schema_file_layers,
 };
+pub use shard::Shard;
 
 /// A skipped (invalid) item: its changeset, with the error tree, and the item as given.
 #[derive(Debug, Clone)]
@@ -389,6 +392,10 @@ pub struct Options {
     /// Called once per chunk with the items the database refused, with
     /// [`OnError::Reject`].
     pub on_rejected: Option<Handler<[Rejected]>>,
+    /// Keep only the top-level items that fall to this part of the input ([`Shard`]), so
+    /// that several processes given the same input write it together, each item once.
+    /// `None` (the default): every item.
+    pub shard: Option<Shard>,
 }
 
 /// What the writer hook is told about a write besides its batch.
@@ -448,6 +455,7 @@ impl Default for Options {
             max_skipped: None,
             on_error: OnError::Rollback,
             on_rejected: None,
+            shard: None,
         }
     }
 }
@@ -737,6 +745,19 @@ impl Options {
         F: Fn(&[Rejected]) + Send + Sync + 'static,
     {
         self.on_rejected = Some(Handler(Arc::new(f)));
+        self
+    }
+
+    /// Sets `shard`: keep only the items that fall to this part of the input ([`Shard`]).
+    ///
+    /// ```
+    /// # use bulkinup::{Options, Shard};
+    /// let opts = Options::default().shard(Shard::new(1, 3)?);
+    /// assert_eq!(opts.shard.map(|s| s.to_string()), Some("1/3".into()));
+    /// # Ok::<(), bulkinup::Error>(())
+    /// ```
+    pub fn shard(mut self, shard: Shard) -> Self {
+        self.shard = Some(shard);
         self
     }
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value as J;
 
-use super::MaxSkipped;
 use super::place::Place;
+use super::{MaxSkipped, Shard};
 use crate::error::{Error, Result};
 use crate::plan::{CONFLICT_ACTIONS, ConflictAction};
 
@@ -78,6 +78,14 @@ pub(crate) fn parse_max_skipped(place: &Place, text: &str) -> Result<MaxSkipped>
             format!("`{text}` is not a number of items or a percentage from 0% to 100%"),
             Some(MAX_SKIPPED_VALUES),
         )
+    })
+}
+
+/// A shard, `K/N` ([`Shard`]), its error named by `place`.
+pub(crate) fn parse_shard(place: &Place, text: &str) -> Result<Shard> {
+    text.parse::<Shard>().map_err(|e| match e {
+        Error::InvalidOption { message, valid, .. } => place.error(message, valid.as_deref()),
+        other => other,
     })
 }
 

@@ -58,6 +58,31 @@ pub fn blog() -> Registry {
     .registry
 }
 
+/// `authors` blog authors (ids 1…), each with a profile, an address, two posts with two
+/// comments each and two different tags of a pool of `tags` (≥ 2) shared by all posts.
+#[allow(dead_code)] // each test file uses some of them
+pub fn blog_feed(authors: i64, tags: i64) -> Vec<J> {
+    let tag = |id: i64| serde_json::json!({"id": id, "name": format!("tag {id}")});
+    (1..=authors)
+        .map(|a| {
+            let posts: Vec<J> = (0..2)
+                .map(|p| {
+                    let id = a * 10 + p;
+                    serde_json::json!({"id": id, "author_id": a, "title": format!("post {id}"),
+                        "comments": [
+                            {"id": id * 10 + 1, "post_id": id, "body": "first"},
+                            {"id": id * 10 + 2, "post_id": id, "body": "second"}],
+                        "tags": [tag(id % tags + 1), tag((id + 1) % tags + 1)]})
+                })
+                .collect();
+            serde_json::json!({"id": a, "name": format!("author {a}"),
+                "address": {"street": format!("{a} Main St"), "city": "Lyon"},
+                "profile": {"id": a, "author_id": a, "bio": format!("bio {a}")},
+                "posts": posts})
+        })
+        .collect()
+}
+
 /// The blog tables, parents first.
 pub const BLOG_TABLES: [&str; 7] = [
     "categories",
@@ -332,6 +357,27 @@ impl TestDb {
             .into_iter()
             .map(|r| r.into_iter().next().map(|(_, v)| v).unwrap_or(J::Null))
             .collect()
+    }
+
+    /// Every blog table's rows in key order, without the clock's columns (`inserted_at`): the
+    /// state two ways of writing one input are compared by.
+    #[allow(dead_code)] // each test file uses some of them
+    pub async fn blog_state(&self) -> Vec<(String, Vec<Map<String, J>>)> {
+        let mut out = Vec::new();
+        for table in BLOG_TABLES {
+            let order = match table {
+                "posts_tags" => "post_id, tag_id",
+                _ => "id",
+            };
+            let mut rows = self
+                .rows(&format!("SELECT * FROM {table} ORDER BY {order}"))
+                .await;
+            for row in &mut rows {
+                row.remove("inserted_at");
+            }
+            out.push((table.to_string(), rows));
+        }
+        out
     }
 
     /// Deletes every row of the blog tables, children first.
