@@ -92,6 +92,14 @@ pub struct Args {
     /// and print the items per second of each run (no database).
     #[arg(long, value_name = "N")]
     pub infer_runs: Option<u32>,
+
+    /// Write the workload's inputs into DIR and exit (no database): `authors.ndjson` (the
+    /// items, one line each, as `bulkinup upsert --root Author` reads them), one
+    /// `TABLE.csv` per table of the flattened rows (with a header line; a `NULL` cell is an
+    /// empty field) and `categories.csv`, for timing the command-line tool against other
+    /// loaders (`sqlite3`'s `.import --csv`).
+    #[arg(long, value_name = "DIR")]
+    pub write_inputs: Option<std::path::PathBuf>,
 }
 
 /// A method of the benchmark.
@@ -141,6 +149,9 @@ pub async fn run(args: Args) -> Result<()> {
     }
     if let Some(runs) = args.infer_runs {
         return infer_from_data(runs, workload);
+    }
+    if let Some(dir) = &args.write_inputs {
+        return write_inputs(dir, workload);
     }
     if args.copy_latency {
         ensure!(
@@ -643,6 +654,42 @@ fn infer_from_data(runs: u32, workload: Workload) -> Result<()> {
         group(rates[rates.len() / 2].round() as u64),
         group(rates[rates.len() - 1].round() as u64),
         group(reads[reads.len() / 2].round() as u64)
+    );
+    Ok(())
+}
+
+/// `--write-inputs DIR`: the workload as NDJSON and as one CSV file per table.
+fn write_inputs(dir: &std::path::Path, workload: Workload) -> Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let create = |name: &str| -> Result<std::io::BufWriter<std::fs::File>> {
+        let path = dir.join(name);
+        let file =
+            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(std::io::BufWriter::new(file))
+    };
+    let mut ndjson = create("authors.ndjson")?;
+    for item in workload.items() {
+        writeln!(ndjson, "{item}")?;
+    }
+    ndjson.flush()?;
+    for table in workload
+        .flatten()
+        .into_iter()
+        .chain([Workload::categories()])
+    {
+        let mut csv = create(&format!("{}.csv", table.def.name))?;
+        writeln!(csv, "{}", table.def.columns.join(","))?;
+        for row in &table.rows {
+            let cells: Vec<String> = row.iter().map(crate::workload::Cell::to_csv).collect();
+            writeln!(csv, "{}", cells.join(","))?;
+        }
+        csv.flush()?;
+    }
+    println!(
+        "wrote the inputs of {} authors into {}",
+        group(workload.authors),
+        dir.display()
     );
     Ok(())
 }

@@ -121,6 +121,20 @@ pub enum Cell {
     NullTimestamp,
 }
 
+impl Cell {
+    /// The cell as a CSV field (RFC 4180): a number as is, text and JSON quoted with
+    /// inner quotes doubled, `NULL` as an empty field.
+    pub fn to_csv(&self) -> String {
+        let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        match self {
+            Cell::Int(i) => i.to_string(),
+            Cell::Text(s) => quoted(s),
+            Cell::Json(r) => quoted(r.get()),
+            Cell::NullTimestamp => String::new(),
+        }
+    }
+}
+
 /// One table's rows, flattened.
 #[derive(Debug)]
 pub struct Table {
@@ -398,6 +412,23 @@ impl Workload {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_cells_quote_text_and_json_and_leave_null_empty() {
+        let json = RawValue::from_string(r#"{"a":"b"}"#.to_string());
+        let Ok(json) = json else { panic!("valid JSON") };
+        let cells = [
+            Cell::Int(-7),
+            Cell::Text("say \"hi\", then go".into()),
+            Cell::Json(json),
+            Cell::NullTimestamp,
+        ];
+        let fields: Vec<String> = cells.iter().map(Cell::to_csv).collect();
+        assert_eq!(
+            fields,
+            ["-7", r#""say ""hi"", then go""#, r#""{""a"":""b""}""#, ""]
+        );
+    }
 
     #[test]
     fn reference_size_is_841_000_rows() {
