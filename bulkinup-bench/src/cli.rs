@@ -100,6 +100,28 @@ pub struct Args {
     /// loaders (`sqlite3`'s `.import --csv`).
     #[arg(long, value_name = "DIR")]
     pub write_inputs: Option<std::path::PathBuf>,
+
+    /// Run only the comparison with the database's own external bulk loader: `psql \copy`
+    /// (PostgreSQL), `mariadb` with `LOAD DATA LOCAL INFILE` (MariaDB/MySQL) or `sqlite3`
+    /// with `.import --csv` (SQLite) on the workload as CSV files, against the bulkinup
+    /// binary (insert, upsert into empty tables, upsert over the same rows) on it as NDJSON,
+    /// each a process into fresh tables, alternating for --runs rounds; prints every run,
+    /// the medians and the ratios (the ceiling's time ÷ bulkinup's).
+    #[arg(long)]
+    pub loaders: bool,
+
+    /// --loaders: rounds of ceiling and bulkinup runs.
+    #[arg(long, default_value_t = 3, requires = "loaders")]
+    pub runs: u32,
+
+    /// --loaders: the bulkinup binary [default: target/release/bulkinup of this workspace].
+    #[arg(long, value_name = "PATH", requires = "loaders")]
+    pub bulkinup_bin: Option<std::path::PathBuf>,
+
+    /// --loaders on PostgreSQL and MariaDB/MySQL: also time `bulkinup upsert
+    /// --max-concurrency N` into empty tables for each N given (e.g. 1,2,4), --runs times.
+    #[arg(long, value_name = "N,N", value_delimiter = ',', requires = "loaders")]
+    pub max_concurrency: Vec<u32>,
 }
 
 /// A method of the benchmark.
@@ -146,6 +168,19 @@ pub async fn run(args: Args) -> Result<()> {
     };
     if args.peak_memory {
         return peak_memory(&args, &registry, workload).await;
+    }
+    if args.loaders {
+        let settings = crate::loaders::Settings {
+            runs: args.runs,
+            bin: crate::loaders::bulkinup_bin(args.bulkinup_bin.as_deref())?,
+            concurrency: args.max_concurrency.clone(),
+            schema: BLOG_SCHEMA,
+        };
+        ensure!(
+            settings.concurrency.iter().all(|&n| n >= 1),
+            "--max-concurrency values must be at least 1"
+        );
+        return crate::loaders::run(&args.database_url, workload, &settings).await;
     }
     if let Some(runs) = args.infer_runs {
         return infer_from_data(runs, workload);

@@ -12,6 +12,8 @@
 
 mod baseline;
 mod cli;
+mod csv;
+mod loaders;
 mod report;
 mod target;
 mod workload;

@@ -1,6 +1,8 @@
 //! Results of a run: one line per method with rows, seconds, rows/s and the ratio to the
 //! ceiling (method d), plus the dry-run figure; as a table or as one JSON object.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value as J, json};
 
 /// The timing of one method.
@@ -197,6 +199,165 @@ impl Report {
     }
 }
 
+/// A timed step of `--loaders`, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Step {
+    /// The database's own loader on the CSV files.
+    Ceiling,
+    /// `bulkinup insert` into empty tables.
+    Insert,
+    /// `bulkinup upsert` into empty tables.
+    UpsertEmpty,
+    /// `bulkinup upsert` of the same input again, over the rows it wrote.
+    UpsertExisting,
+}
+
+impl Step {
+    /// The step's name in the report.
+    pub fn label(self) -> &'static str {
+        match self {
+            Step::Ceiling => "ceiling (the database's own loader)",
+            Step::Insert => "bulkinup insert, empty tables",
+            Step::UpsertEmpty => "bulkinup upsert, empty tables",
+            Step::UpsertExisting => "bulkinup upsert over the same rows",
+        }
+    }
+}
+
+/// What `--loaders` measured: wall seconds of each process, per step and run.
+#[derive(Debug, Clone)]
+pub struct LoaderReport {
+    /// The database and its version.
+    pub database: String,
+    /// The URL, without credentials.
+    pub url: String,
+    /// The versions of the ceiling's tool and of bulkinup, as they print them.
+    pub tools: String,
+    /// Top-level items of the workload.
+    pub authors: u64,
+    /// Rows the workload writes.
+    pub rows: u64,
+    /// Each step's command line as run the first time (scratch names differ per run).
+    pub commands: BTreeMap<String, String>,
+    /// Seconds per run, per step.
+    pub steps: BTreeMap<Step, Vec<f64>>,
+    /// Seconds per run of `bulkinup upsert --max-concurrency N` into empty tables.
+    pub concurrency: Vec<(u32, Vec<f64>)>,
+}
+
+/// The median of `xs` (the mean of the middle two for an even count); `None` when empty.
+pub fn median(xs: &[f64]) -> Option<f64> {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
+/// The ceiling's time ÷ bulkinup's time, as `0.81`: above 1 means bulkinup is faster; `—`
+/// without both times.
+pub fn ratio_text(ceiling_seconds: Option<f64>, bulkinup_seconds: Option<f64>) -> String {
+    match (ceiling_seconds, bulkinup_seconds) {
+        (Some(c), Some(b)) if b > 0.0 => format!("{:.2}", c / b),
+        _ => "—".to_string(),
+    }
+}
+
+/// `rows` over `seconds` as grouped rows/s; `—` for no time.
+fn rate_text(rows: u64, seconds: Option<f64>) -> String {
+    match seconds {
+        Some(s) if s > 0.0 => group((rows as f64 / s).round() as u64),
+        _ => "—".to_string(),
+    }
+}
+
+impl LoaderReport {
+    fn median_of(&self, step: Step) -> Option<f64> {
+        self.steps.get(&step).and_then(|xs| median(xs))
+    }
+
+    /// The report as Markdown tables for a terminal (and for BENCHMARKS.md).
+    pub fn to_text(&self) -> String {
+        let runs = self.steps.values().map(Vec::len).max().unwrap_or(0);
+        let mut out = format!(
+            "bulkinup-bench --loaders — {} at {}\n{}\n{} authors ({} rows over 6 tables), {runs} run(s); \
+             each step is one process into fresh tables, wall time\n\ncommands (as run the first \
+             time; scratch names differ per run; `upsert` is run twice on the same tables):\n",
+            self.database,
+            self.url,
+            self.tools,
+            group(self.authors),
+            group(self.rows),
+        );
+        for (step, cmd) in &self.commands {
+            out.push_str(&format!("  {step}: {cmd}\n"));
+        }
+        let runs_header: String = (1..=runs).map(|r| format!(" run {r} s |")).collect();
+        let runs_rule: String = (1..=runs).map(|_| "---:|").collect();
+        out.push_str(&format!(
+            "\n| step |{runs_header} median s | rows/s (median) |\n|---|{runs_rule}---:|---:|\n"
+        ));
+        for (step, xs) in &self.steps {
+            let cells: String = xs.iter().map(|x| format!(" {x:.3} |")).collect();
+            let m = median(xs);
+            out.push_str(&format!(
+                "| {} |{cells} {} | {} |\n",
+                step.label(),
+                m.map_or_else(|| "—".to_string(), |m| format!("{m:.3}")),
+                rate_text(self.rows, m)
+            ));
+        }
+        let ceiling = self.median_of(Step::Ceiling);
+        out.push_str(
+            "\nratio = the ceiling's time ÷ bulkinup's time (medians; above 1: bulkinup is faster)\n\n\
+             | database | ceiling | insert | upsert empty | upsert existing |\n|---|---:|---:|---:|---:|\n",
+        );
+        out.push_str(&format!(
+            "| {} | {} rows/s | {} | {} | {} |\n",
+            self.database,
+            rate_text(self.rows, ceiling),
+            ratio_text(ceiling, self.median_of(Step::Insert)),
+            ratio_text(ceiling, self.median_of(Step::UpsertEmpty)),
+            ratio_text(ceiling, self.median_of(Step::UpsertExisting)),
+        ));
+        out
+    }
+
+    /// The `--max-concurrency` series as a table (empty without one).
+    pub fn concurrency_text(&self) -> String {
+        let mut out = String::new();
+        if self.concurrency.is_empty() {
+            return out;
+        }
+        let runs = self
+            .concurrency
+            .iter()
+            .map(|(_, xs)| xs.len())
+            .max()
+            .unwrap_or(0);
+        let runs_header: String = (1..=runs).map(|r| format!(" run {r} s |")).collect();
+        let runs_rule: String = (1..=runs).map(|_| "---:|").collect();
+        let ceiling = self.median_of(Step::Ceiling);
+        out.push_str(&format!(
+            "\nbulkinup upsert into empty tables with --max-concurrency N\n\n| N |{runs_header} median s | rows/s (median) | × ceiling |\n|---:|{runs_rule}---:|---:|---:|\n"
+        ));
+        for (n, xs) in &self.concurrency {
+            let cells: String = xs.iter().map(|x| format!(" {x:.3} |")).collect();
+            let m = median(xs);
+            out.push_str(&format!(
+                "| {n} |{cells} {} | {} | {} |\n",
+                m.map_or_else(|| "—".to_string(), |m| format!("{m:.3}")),
+                rate_text(self.rows, m),
+                ratio_text(ceiling, m)
+            ));
+        }
+        out
+    }
+}
+
 fn round(x: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
     (x * f).round() / f
@@ -225,6 +386,56 @@ mod tests {
         assert_eq!(group(999), "999");
         assert_eq!(group(841_000), "841,000");
         assert_eq!(group(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn medians_of_odd_even_and_no_runs() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&[]), None);
+    }
+
+    #[test]
+    fn loader_ratio_is_the_ceilings_time_over_bulkinups() {
+        assert_eq!(ratio_text(Some(5.0), Some(4.0)), "1.25");
+        assert_eq!(ratio_text(Some(3.0), Some(4.0)), "0.75");
+        assert_eq!(ratio_text(None, Some(4.0)), "—");
+        assert_eq!(ratio_text(Some(3.0), Some(0.0)), "—");
+    }
+
+    #[test]
+    fn loader_report_prints_every_run_medians_and_ratios() {
+        let r = LoaderReport {
+            database: "PostgreSQL 15".into(),
+            url: "postgres://h/db".into(),
+            tools: "psql 15".into(),
+            authors: 2,
+            rows: 100,
+            commands: BTreeMap::from([("ceiling".to_string(), "psql -1".to_string())]),
+            steps: BTreeMap::from([
+                (Step::Ceiling, vec![1.0, 2.0, 3.0]),
+                (Step::Insert, vec![4.0, 2.5, 4.0]),
+                (Step::UpsertEmpty, vec![2.0, 2.0, 2.0]),
+                (Step::UpsertExisting, vec![1.0, 1.0, 1.0]),
+            ]),
+            concurrency: vec![(2, vec![1.0, 1.0, 1.0])],
+        };
+        let text = r.to_text() + &r.concurrency_text();
+        assert!(
+            text.contains(
+                "| ceiling (the database's own loader) | 1.000 | 2.000 | 3.000 | 2.000 | 50 |"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("| PostgreSQL 15 | 50 rows/s | 0.50 | 1.00 | 2.00 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| 2 | 1.000 | 1.000 | 1.000 | 1.000 | 100 | 2.00 |"),
+            "{text}"
+        );
+        assert!(text.contains("  ceiling: psql -1"), "{text}");
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub struct Target {
     pub db: Db,
     /// The kind of database.
     pub kind: Kind,
+    /// The URL of the fresh tables (the scratch schema's `search_path`, database or file),
+    /// for the external tools of `--loaders`.
+    pub url: String,
     /// The SQLite file, for the ceiling's own connection.
     pub sqlite_path: Option<std::path::PathBuf>,
     /// The schema/database of a server, dropped by [`Target::drop_all`].
@@ -113,6 +116,7 @@ impl Target {
             .context("connecting to the scratch database")?;
         let target = Target {
             db,
+            url: target_url,
             kind,
             sqlite_path,
             scratch,
@@ -145,7 +149,25 @@ impl Target {
     /// # Errors
     /// When the query fails.
     pub async fn count(&self, table: &str) -> Result<u64> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {}", self.kind.quote(table)));
+        self.count_sql(format!("SELECT COUNT(*) FROM {}", self.kind.quote(table)))
+            .await
+    }
+
+    /// `SELECT COUNT(*) FROM table WHERE condition` (a condition written by the harness).
+    ///
+    /// # Errors
+    /// When the query fails.
+    pub async fn count_where(&self, table: &str, condition: &str) -> Result<u64> {
+        self.count_sql(format!(
+            "SELECT COUNT(*) FROM {} WHERE {condition}",
+            self.kind.quote(table)
+        ))
+        .await
+    }
+
+    /// The one integer a `SELECT COUNT(*) …` returns.
+    async fn count_sql(&self, sql: String) -> Result<u64> {
+        let sql = sqlx::AssertSqlSafe(sql);
         let n: i64 = match &self.db {
             Db::Sqlite(p) => sqlx::query(sql).fetch_one(p).await?.try_get(0)?,
             Db::Postgres(p) => sqlx::query(sql).fetch_one(p).await?.try_get(0)?,
