@@ -21,6 +21,8 @@ use crate::options::{Options, Verb};
 use crate::schema::Registry;
 use crate::summary::Summary;
 
+mod nodelay;
+
 /// The kinds of database bulkinup connects to, chosen by a URL's scheme.
 ///
 /// ```
@@ -139,6 +141,11 @@ impl Db {
     /// offers it, its certificate unchecked. The verifying modes trust the system's roots and
     /// the CA file. A failed handshake, or a server without TLS under `require` or stronger,
     /// is an [`Error::Connect`] with the cause.
+    ///
+    /// Every new TCP connection to PostgreSQL or MySQL/MariaDB gets `TCP_NODELAY` (Linux;
+    /// sqlx 0.9.0 no longer sets it): found by the ports the server reports for the session,
+    /// set on a duplicate of its socket (`pidfd_getfd`). Where that fails the connection is
+    /// used as it is, with a `debug` event.
     ///
     /// SQLite connections enforce foreign keys. PostgreSQL sessions use the UTC time zone,
     /// and sqlx sets MySQL sessions to `+00:00`, so timestamps are written in UTC whether a
@@ -295,7 +302,13 @@ impl Db {
                 Some(given) if given.contains("tcp_keepalives") => opts,
                 _ => opts.options(PG_KEEPALIVES),
             };
-            let pool = acquire_within(PgPoolOptions::new().max_connections(8), limit);
+            let pool = acquire_within(PgPoolOptions::new().max_connections(8), limit)
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        nodelay::set_pg(conn).await;
+                        Ok(())
+                    })
+                });
             let connecting = async {
                 opts.connect().await?.close().await?;
                 pool.connect_with(opts).await
@@ -308,7 +321,13 @@ impl Db {
             };
             check_tls_parameters(url, kind)?;
             let opts = MySqlConnectOptions::from_str(&mysql_url).map_err(bad_url)?;
-            let pool = acquire_within(MySqlPoolOptions::new().max_connections(8), limit);
+            let pool = acquire_within(MySqlPoolOptions::new().max_connections(8), limit)
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        nodelay::set_mysql(conn).await;
+                        Ok(())
+                    })
+                });
             let connecting = async {
                 opts.connect().await?.close().await?;
                 pool.connect_with(opts).await
