@@ -92,7 +92,7 @@ pub struct Written {
 /// PostgreSQL.
 pub async fn write(target: &Target, tables: &[Table], method: Method) -> Result<Written> {
     match (&target.db, method) {
-        (Db::Postgres(p), Method::Copy) => Ok(Written {
+        (Db::Postgres(p, _), Method::Copy) => Ok(Written {
             rows: copy_pg(p, tables).await?,
             rows_per_statement: Vec::new(),
         }),
@@ -114,7 +114,7 @@ pub async fn write(target: &Target, tables: &[Table], method: Method) -> Result<
             })
         }
         (_, Method::PreparedPerRow) => bail!("the rusqlite ceiling is SQLite-only"),
-        (Db::Postgres(p), m) => values(p, Kind::Postgres, tables, m, None).await,
+        (Db::Postgres(p, _), m) => values(p, Kind::Postgres, tables, m, None).await,
         (Db::Sqlite(p), m) => values(p, Kind::Sqlite, tables, m, None).await,
         (Db::MySql(p), m) => {
             let packet: u64 = sqlx::query_scalar("SELECT @@max_allowed_packet")

@@ -170,7 +170,7 @@ impl Target {
         let sql = sqlx::AssertSqlSafe(sql);
         let n: i64 = match &self.db {
             Db::Sqlite(p) => sqlx::query(sql).fetch_one(p).await?.try_get(0)?,
-            Db::Postgres(p) => sqlx::query(sql).fetch_one(p).await?.try_get(0)?,
+            Db::Postgres(p, _) => sqlx::query(sql).fetch_one(p).await?.try_get(0)?,
             Db::MySql(p) => sqlx::query(sql).fetch_one(p).await?.try_get(0)?,
             _ => bail!("unsupported database"),
         };
@@ -219,7 +219,7 @@ impl Target {
                     .try_get(0)?;
                 format!("SQLite {v} (journal_mode={journal}, synchronous={sync})")
             }
-            Db::Postgres(p) => {
+            Db::Postgres(p, _) => {
                 let v: String = sqlx::query("SHOW server_version")
                     .fetch_one(p)
                     .await?

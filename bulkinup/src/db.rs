@@ -87,6 +87,68 @@ impl DbKind {
     }
 }
 
+/// How plain inserts (no conflict clause, no generated keys to read back) are written on
+/// PostgreSQL, chosen by the URL's `bulkinup_copy` parameter (`on`, the default, or `off`),
+/// which bulkinup reads and removes before the driver sees the URL.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let e = bulkinup::Db::connect("postgres://u@127.0.0.1:1/x?bulkinup_copy=maybe").await.unwrap_err();
+/// assert_eq!(
+///     e.to_string(),
+///     "invalid option `database_url`: `bulkinup_copy=maybe` is neither `on` nor `off` (valid: on, off)"
+/// );
+/// # });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PgInserts {
+    /// One binary `COPY … FROM STDIN` per batch where every column of the table has the type
+    /// its values are bound as (else as [`PgInserts::Unnest`]): `bulkinup_copy=on`, the
+    /// default.
+    #[default]
+    Copy,
+    /// `INSERT … SELECT … FROM unnest(…)`, for servers without binary `COPY` (CockroachDB and
+    /// other PostgreSQL-compatible ones): `bulkinup_copy=off`.
+    Unnest,
+}
+
+impl PgInserts {
+    /// The URL parameter that chooses it.
+    pub const URL_PARAMETER: &'static str = "bulkinup_copy";
+
+    /// The choice a PostgreSQL URL makes, and the URL without the parameter.
+    fn take_from(url: &str) -> Result<(String, PgInserts)> {
+        let Some((base, query)) = url.split_once('?') else {
+            return Ok((url.to_string(), PgInserts::default()));
+        };
+        let mut choice = PgInserts::default();
+        let mut kept = Vec::new();
+        for pair in query.split('&') {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if key != PgInserts::URL_PARAMETER {
+                kept.push(pair);
+                continue;
+            }
+            choice = match value {
+                "on" => PgInserts::Copy,
+                "off" => PgInserts::Unnest,
+                other => {
+                    return Err(Error::option(
+                        "database_url",
+                        format!("`{key}={other}` is neither `on` nor `off`"),
+                        Some("on, off"),
+                    ));
+                }
+            };
+        }
+        let url = match kept.is_empty() {
+            true => base.to_string(),
+            false => format!("{base}?{}", kept.join("&")),
+        };
+        Ok((url, choice))
+    }
+}
+
 /// A connection pool to one database: SQLite, PostgreSQL or MySQL/MariaDB.
 ///
 /// ```
@@ -101,8 +163,8 @@ impl DbKind {
 pub enum Db {
     /// SQLite (embedded).
     Sqlite(SqlitePool),
-    /// PostgreSQL.
-    Postgres(PgPool),
+    /// PostgreSQL, and how it writes plain inserts (the URL's `bulkinup_copy`).
+    Postgres(PgPool, PgInserts),
     /// MySQL or MariaDB.
     MySql(MySqlPool),
 }
@@ -141,6 +203,9 @@ impl Db {
     /// offers it, its certificate unchecked. The verifying modes trust the system's roots and
     /// the CA file. A failed handshake, or a server without TLS under `require` or stronger,
     /// is an [`Error::Connect`] with the cause.
+    ///
+    /// On PostgreSQL, the URL's `bulkinup_copy=on|off` (removed before the driver reads the
+    /// URL) chooses how plain inserts are written ([`PgInserts`]).
     ///
     /// Every new TCP connection to PostgreSQL or MySQL/MariaDB gets `TCP_NODELAY` (Linux;
     /// sqlx 0.9.0 no longer sets it): found by the ports the server reports for the session,
@@ -294,6 +359,8 @@ impl Db {
             within(url, limit, connecting).await.map(Db::Sqlite)
         } else if kind == DbKind::Postgres {
             check_tls_parameters(url, kind)?;
+            let (url, inserts) = PgInserts::take_from(url)?;
+            let url = url.as_str();
             let opts = PgConnectOptions::from_str(url)
                 .map_err(bad_url)?
                 .options([("timezone", "UTC")]);
@@ -313,7 +380,9 @@ impl Db {
                 opts.connect().await?.close().await?;
                 pool.connect_with(opts).await
             };
-            within(url, limit, connecting).await.map(Db::Postgres)
+            within(url, limit, connecting)
+                .await
+                .map(|pool| Db::Postgres(pool, inserts))
         } else {
             let mysql_url = match url.split_once(':') {
                 Some((_, rest)) => format!("mysql:{rest}"),
@@ -340,7 +409,7 @@ impl Db {
     pub fn kind(&self) -> DbKind {
         match self {
             Db::Sqlite(_) => DbKind::Sqlite,
-            Db::Postgres(_) => DbKind::Postgres,
+            Db::Postgres(..) => DbKind::Postgres,
             Db::MySql(_) => DbKind::MySql,
         }
     }
@@ -359,7 +428,7 @@ impl Db {
         let sql = crate::dialect::trusted_sql(sql);
         let r = match self {
             Db::Sqlite(p) => p.execute(sqlx::raw_sql(sql)).await.map(drop),
-            Db::Postgres(p) => p.execute(sqlx::raw_sql(sql)).await.map(drop),
+            Db::Postgres(p, _) => p.execute(sqlx::raw_sql(sql)).await.map(drop),
             Db::MySql(p) => p.execute(sqlx::raw_sql(sql)).await.map(drop),
         };
         r.map_err(|e| Error::database(None, e))
@@ -376,7 +445,7 @@ impl Db {
     ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
         match self {
             Db::Sqlite(p) => crate::dialect::fetch_json::<SqliteDialect>(p, sql).await,
-            Db::Postgres(p) => crate::dialect::fetch_json::<PgDialect>(p, sql).await,
+            Db::Postgres(p, _) => crate::dialect::fetch_json::<PgDialect>(p, sql).await,
             Db::MySql(p) => crate::dialect::fetch_json::<MySqlDialect>(p, sql).await,
         }
     }
@@ -395,7 +464,9 @@ impl Db {
             Db::Sqlite(p) => {
                 execute::fetch_json_within::<SqliteDialect>(p, sql, params, limit).await
             }
-            Db::Postgres(p) => execute::fetch_json_within::<PgDialect>(p, sql, params, limit).await,
+            Db::Postgres(p, _) => {
+                execute::fetch_json_within::<PgDialect>(p, sql, params, limit).await
+            }
             Db::MySql(p) => execute::fetch_json_within::<MySqlDialect>(p, sql, params, limit).await,
         }
     }
@@ -404,7 +475,7 @@ impl Db {
     pub async fn close(&self) {
         match self {
             Db::Sqlite(p) => p.close().await,
-            Db::Postgres(p) => p.close().await,
+            Db::Postgres(p, _) => p.close().await,
             Db::MySql(p) => p.close().await,
         }
     }
@@ -486,16 +557,41 @@ impl Db {
         }
         match self {
             Db::Sqlite(p) => {
-                execute::run::<SqliteDialect, S, F>(p, registry, root, verb, first, again, options)
-                    .await
+                execute::run::<SqliteDialect, S, F>(
+                    p,
+                    registry,
+                    root,
+                    verb,
+                    (first, again),
+                    options,
+                    false,
+                )
+                .await
             }
-            Db::Postgres(p) => {
-                execute::run::<PgDialect, S, F>(p, registry, root, verb, first, again, options)
-                    .await
+            Db::Postgres(p, inserts) => {
+                let copy = *inserts == PgInserts::Copy;
+                execute::run::<PgDialect, S, F>(
+                    p,
+                    registry,
+                    root,
+                    verb,
+                    (first, again),
+                    options,
+                    copy,
+                )
+                .await
             }
             Db::MySql(p) => {
-                execute::run::<MySqlDialect, S, F>(p, registry, root, verb, first, again, options)
-                    .await
+                execute::run::<MySqlDialect, S, F>(
+                    p,
+                    registry,
+                    root,
+                    verb,
+                    (first, again),
+                    options,
+                    false,
+                )
+                .await
             }
         }
     }

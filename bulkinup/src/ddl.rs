@@ -439,7 +439,7 @@ pub async fn apply_ddl(
     let missing = missing_tables(db, statements, options).await;
     match db {
         Db::Sqlite(p) => crate::execute::ddl::apply::<SqliteDialect>(p, statements, options).await,
-        Db::Postgres(p) => crate::execute::ddl::apply::<PgDialect>(p, statements, options).await,
+        Db::Postgres(p, _) => crate::execute::ddl::apply::<PgDialect>(p, statements, options).await,
         Db::MySql(p) => crate::execute::ddl::apply::<MySqlDialect>(p, statements, options).await,
     }?;
     Ok(missing)

@@ -236,7 +236,7 @@ use futures::Stream;
 
 pub use catalog::Mismatch;
 pub use changeset::{AssocChange, Changeset, FieldError};
-pub use db::{Db, DbKind, URL_FORMS, redact};
+pub use db::{Db, DbKind, PgInserts, URL_FORMS, redact};
 pub use ddl::{DdlStatement, apply_ddl, ddl};
 pub use error::{DbErrorKind, Error, ItemRef, Result, Waited};
 pub use execute::{CALL_ATTEMPTS, CHUNK_ATTEMPTS};

@@ -165,7 +165,7 @@ mod tests {
     /// has the option.
     async fn pooled_socket_has_nodelay(db: &Db) -> Option<bool> {
         match db {
-            Db::Postgres(pool) => {
+            Db::Postgres(pool, _) => {
                 let mut conn = pool.acquire().await.expect("acquire");
                 let (client, server): (i32, i32) = sqlx::query_as(PG_PORTS)
                     .fetch_one(&mut *conn)

@@ -34,6 +34,7 @@ mod mysql;
 mod postgres;
 mod sqlite;
 
+use futures::future::BoxFuture;
 use std::fmt::Write;
 
 pub(crate) mod catalog_rows;
@@ -745,6 +746,38 @@ pub(crate) trait Columnar<DB: sqlx::Database>: Send + Sync {
         columns: &[Column],
         rows: &[Vec<Value>],
     ) -> Result<(), sqlx::error::BoxDynError>;
+
+    /// The backend's bulk-load statement for these columns of `table` (PostgreSQL's binary
+    /// `COPY … FROM STDIN`), asked of the database on `conn` where it depends on the table,
+    /// or `None` when this batch cannot be loaded that way (the executor then uses
+    /// [`Columnar::sql`]). None by default.
+    fn copy_sql<'c>(
+        &'c self,
+        conn: &'c mut DB::Connection,
+        table: TableName<'c>,
+        columns: &'c [Column],
+        on_conflict: &'c OnConflict,
+    ) -> BoxFuture<'c, Result<Option<String>, sqlx::Error>> {
+        let _ = (conn, table, columns, on_conflict);
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Runs [`Columnar::copy_sql`]'s statement `sql` with `rows`; returns the rows written.
+    /// Only called with a statement [`Columnar::copy_sql`] gave.
+    fn copy<'c>(
+        &'c self,
+        conn: &'c mut DB::Connection,
+        sql: &'c str,
+        columns: &'c [Column],
+        rows: &'c [Vec<Value>],
+    ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
+        let _ = (conn, columns, rows);
+        Box::pin(async move {
+            Err(sqlx::Error::Protocol(format!(
+                "no bulk load on this database for `{sql}`"
+            )))
+        })
+    }
 }
 
 /// The single point where SQL text enters sqlx. Every caller passes text rendered by a

@@ -60,15 +60,16 @@ fn backoff(attempt: u32) -> Duration {
 /// Runs one call on one backend: the items of `first`, and — for a one-transaction call that
 /// hits a deadlock or serialization failure — those of `again(attempt)` for each further
 /// attempt, up to [`CALL_ATTEMPTS`] in all. Without `again` such a failure is returned as
-/// [`Error::Contention`], as it is once every attempt failed.
+/// [`Error::Contention`], as it is once every attempt failed. `bulk_load`: plain inserts
+/// may use the backend's bulk loader ([`Columnar::copy_sql`](crate::dialect::Columnar::copy_sql)).
 pub(crate) async fn run<B, S, F>(
     pool: &Pool<B::DB>,
     registry: &Registry,
     root: &str,
     verb: Verb,
-    first: S,
-    mut again: Option<F>,
+    (first, mut again): (S, Option<F>),
     options: &Options,
+    bulk_load: bool,
 ) -> Result<Summary>
 where
     B: Backend + Send + Sync,
@@ -79,7 +80,9 @@ where
     B::DB: sqlx::database::HasStatementCache,
 {
     // Resolved once: every attempt has the same options and the same clock reading.
-    let resolved = Arc::new(options.resolve(registry, verb, root)?);
+    let mut resolved = options.resolve(registry, verb, root)?;
+    resolved.bulk_load = bulk_load;
+    let resolved = Arc::new(resolved);
     let root_schema = Arc::clone(registry.at(registry.index(root)?));
     let mut items = first;
     let mut attempt = 1;

@@ -61,6 +61,8 @@ pub(crate) struct Writer<B: Backend> {
     sql: HashMap<ShapeKey, HashMap<usize, Arc<str>>>,
     /// Statement shape → the backend's columnar statement, if it has one.
     columnar: HashMap<ShapeKey, Option<Arc<str>>>,
+    /// Statement shape → the backend's bulk-load statement, if it has one for the table.
+    copy: HashMap<ShapeKey, Option<Arc<str>>>,
     pub(super) counts: Counts,
     pub(super) deadline: Deadline,
     /// The call's unique keys besides the conflict targets (MySQL/MariaDB).
@@ -85,6 +87,7 @@ where
             resolved,
             sql: HashMap::new(),
             columnar: HashMap::new(),
+            copy: HashMap::new(),
             counts: Counts::default(),
             deadline,
             unique,
@@ -151,8 +154,10 @@ where
         Ok(())
     }
 
-    /// Writes one batch in ⌈rows / per_statement⌉ statements: through the backend's columnar
-    /// statement where it has one for these columns, else as multi-row `VALUES`.
+    /// Writes one batch: in one bulk load where the backend has one for it (PostgreSQL's
+    /// binary `COPY` of a plain insert, unless turned off), else in ⌈rows / per_statement⌉
+    /// statements: through the backend's columnar statement where it has one for these
+    /// columns, else as multi-row `VALUES`.
     pub(crate) async fn write(
         &mut self,
         tx: &mut Transaction<'_, B::DB>,
@@ -173,6 +178,17 @@ where
                 .collect(),
             (*batch.on_conflict).clone(),
         );
+        if let Some(columnar) = B::columnar()
+            && self.resolved.bulk_load
+            && let Some(sql) = self.copy_for(tx, columnar, &shape, batch).await?
+        {
+            let table = batch.display_name();
+            let copy = columnar.copy(&mut **tx, &sql, &batch.columns, &batch.rows);
+            self.statement(&table, copy).await?;
+            self.count_statement(&table);
+            self.counts.add_rows(table, batch.rows.len());
+            return Ok(());
+        }
         if let Some(columnar) = B::columnar()
             && let Some(sql) = self.columnar_for(columnar, &shape, batch)
         {
@@ -301,6 +317,30 @@ where
             .map(Into::into);
         self.columnar.insert(shape.clone(), sql.clone());
         sql
+    }
+
+    /// The bulk-load statement of a shape (asked of the database once per shape and call,
+    /// then cached; `None` when the batch cannot be loaded that way).
+    async fn copy_for(
+        &mut self,
+        tx: &mut Transaction<'_, B::DB>,
+        columnar: &dyn Columnar<B::DB>,
+        shape: &ShapeKey,
+        batch: &Batch,
+    ) -> Result<Option<Arc<str>>> {
+        if let Some(sql) = self.copy.get(shape) {
+            return Ok(sql.clone());
+        }
+        let table = batch.display_name();
+        let asking = columnar.copy_sql(
+            &mut **tx,
+            batch.table_name(),
+            &batch.columns,
+            &batch.on_conflict,
+        );
+        let sql: Option<Arc<str>> = self.statement(&table, asking).await?.map(Into::into);
+        self.copy.insert(shape.clone(), sql.clone());
+        Ok(sql)
     }
 
     /// The multi-row `VALUES` statement of a shape and row count (cached), `guard`ed when

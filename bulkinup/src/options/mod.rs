@@ -1047,6 +1047,7 @@ impl Options {
             recover,
             now,
             policy,
+            bulk_load: true,
         })
     }
 }
@@ -1130,6 +1131,9 @@ pub(crate) struct ResolvedOptions {
     pub(crate) now: serde_json::Value,
     /// What the planner reads.
     pub(crate) policy: Arc<Policy>,
+    /// Whether plain inserts may use the database's bulk loader (PostgreSQL's binary
+    /// `COPY`); off by the URL's `bulkinup_copy=off`.
+    pub(crate) bulk_load: bool,
 }
 
 impl IntoPolicy for Arc<ResolvedOptions> {

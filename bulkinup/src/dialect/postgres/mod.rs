@@ -1,12 +1,14 @@
 //! PostgreSQL: the standard form, `$n` placeholders, native arrays, `jsonb` and `uuid`. Its
-//! catalog queries are in [`catalog`], and its columnar fast path (`unnest`), which only
-//! PostgreSQL has, in [`unnest`].
+//! catalog queries are in [`catalog`], its columnar fast path (`unnest`), which only
+//! PostgreSQL has, in [`unnest`], and its bulk loader for plain inserts (binary `COPY`) in
+//! [`copy`].
 
 use sqlx::Arguments;
 use sqlx::postgres::{PgArguments, Postgres};
 use sqlx::types::Json;
 
 mod catalog;
+mod copy;
 mod unnest;
 
 use super::{Backend, CatalogQuery, Columnar, Dialect, ForeignKeyDef, TableDef};

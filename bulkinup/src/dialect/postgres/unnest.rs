@@ -5,8 +5,9 @@
 
 use std::fmt::Write;
 
+use futures::future::BoxFuture;
 use sqlx::Arguments;
-use sqlx::postgres::{PgArguments, Postgres};
+use sqlx::postgres::{PgArguments, PgConnection, Postgres};
 use sqlx::types::Json;
 
 use super::{PgDialect, pg_type};
@@ -139,13 +140,36 @@ impl Columnar<Postgres> for Unnest {
         }
         Ok(())
     }
+
+    /// Binary `COPY` for a batch without a conflict clause into a table whose column types
+    /// allow it ([`copy`](super::copy)).
+    fn copy_sql<'c>(
+        &'c self,
+        conn: &'c mut PgConnection,
+        table: TableName<'c>,
+        columns: &'c [Column],
+        on_conflict: &'c OnConflict,
+    ) -> BoxFuture<'c, Result<Option<String>, sqlx::Error>> {
+        super::copy::copy_sql(conn, table, columns, on_conflict)
+    }
+
+    fn copy<'c>(
+        &'c self,
+        conn: &'c mut PgConnection,
+        sql: &'c str,
+        columns: &'c [Column],
+        rows: &'c [Vec<Value>],
+    ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
+        super::copy::copy(conn, sql, columns, rows)
+    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn column(name: &str, ty: FieldType, shared: bool) -> Column {
+    /// A column of a batch, for statement tests.
+    pub(in crate::dialect::postgres) fn column(name: &str, ty: FieldType, shared: bool) -> Column {
         Column {
             name: name.into(),
             ty,
