@@ -103,12 +103,13 @@ impl DbKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PgInserts {
     /// One binary `COPY … FROM STDIN` per batch where every column of the table has the type
-    /// its values are bound as (else as [`PgInserts::Unnest`]): `bulkinup_copy=on`, the
-    /// default.
+    /// its values are bound as (else as [`PgInserts::Unnest`]): `bulkinup_copy=on`, and the
+    /// default on a server that is PostgreSQL itself ([`PgInserts::for_server`]).
     #[default]
     Copy,
-    /// `INSERT … SELECT … FROM unnest(…)`, for servers without binary `COPY` (CockroachDB and
-    /// other PostgreSQL-compatible ones): `bulkinup_copy=off`.
+    /// `INSERT … SELECT … FROM unnest(…)`: `bulkinup_copy=off`, and the default on a server
+    /// that speaks PostgreSQL's protocol without being PostgreSQL (CockroachDB, YugabyteDB,
+    /// Citus), whose `COPY` differs ([`PgInserts::for_server`]).
     Unnest,
 }
 
@@ -116,12 +117,65 @@ impl PgInserts {
     /// The URL parameter that chooses it.
     pub const URL_PARAMETER: &'static str = "bulkinup_copy";
 
-    /// The choice a PostgreSQL URL makes, and the URL without the parameter.
-    fn take_from(url: &str) -> Result<(String, PgInserts)> {
+    /// The query that tells PostgreSQL from the servers that only speak its protocol: the
+    /// version string, and whether the Citus extension is installed in the database.
+    const SERVER_SQL: &'static str =
+        "SELECT version(), EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')";
+
+    /// The default for a server whose `SELECT version()` is `version` and that has the Citus
+    /// extension or not (`None`: the question failed): binary `COPY` on PostgreSQL itself
+    /// (a version starting `PostgreSQL `, without YugabyteDB's `-YB-`, without Citus), the
+    /// `unnest` insert anywhere else. Their documentation describes a `COPY` that differs:
+    /// YugabyteDB commits every 20,000 rows of a `COPY` by default, CockroachDB's needs the
+    /// `admin` role, and Citus distributes it; `bulkinup_copy=on` in the URL uses `COPY` on
+    /// them all the same (docs/distributed.md).
+    ///
+    /// ```
+    /// use bulkinup::PgInserts;
+    /// let pg = "PostgreSQL 15.20 (Debian 15.20-0+deb12u1) on x86_64-pc-linux-gnu";
+    /// assert_eq!(PgInserts::for_server(Some((pg, false))), PgInserts::Copy);
+    /// assert_eq!(PgInserts::for_server(Some((pg, true))), PgInserts::Unnest);
+    /// let yb = "PostgreSQL 11.2-YB-2.18.0.1-b0 on x86_64-pc-linux-gnu";
+    /// assert_eq!(PgInserts::for_server(Some((yb, false))), PgInserts::Unnest);
+    /// let crdb = "CockroachDB CCL v23.1.11 (x86_64-pc-linux-gnu, built 2023/09/27)";
+    /// assert_eq!(PgInserts::for_server(Some((crdb, false))), PgInserts::Unnest);
+    /// assert_eq!(PgInserts::for_server(None), PgInserts::Unnest);
+    /// ```
+    pub fn for_server(server: Option<(&str, bool)>) -> PgInserts {
+        match server {
+            Some((version, false))
+                if version.starts_with("PostgreSQL ") && !version.contains("-YB-") =>
+            {
+                PgInserts::Copy
+            }
+            _ => PgInserts::Unnest,
+        }
+    }
+
+    /// The default for the server of `conn` ([`PgInserts::for_server`]), asked once when the
+    /// pool is made, within the connect timeout.
+    async fn of_server(conn: &mut sqlx::PgConnection) -> PgInserts {
+        let row: std::result::Result<(String, bool), sqlx::Error> =
+            sqlx::query_as(PgInserts::SERVER_SQL).fetch_one(conn).await;
+        let choice = PgInserts::for_server(row.as_ref().ok().map(|(v, c)| (v.as_str(), *c)));
+        match &row {
+            Ok((version, citus)) => {
+                tracing::debug!(version, citus, ?choice, "how plain inserts are written")
+            }
+            Err(error) => {
+                tracing::debug!(%error, ?choice, "the server's version could not be read")
+            }
+        }
+        choice
+    }
+
+    /// The choice a PostgreSQL URL makes (`None`: it makes none), and the URL without the
+    /// parameter.
+    fn take_from(url: &str) -> Result<(String, Option<PgInserts>)> {
         let Some((base, query)) = url.split_once('?') else {
-            return Ok((url.to_string(), PgInserts::default()));
+            return Ok((url.to_string(), None));
         };
-        let mut choice = PgInserts::default();
+        let mut choice = None;
         let mut kept = Vec::new();
         for pair in query.split('&') {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -130,8 +184,8 @@ impl PgInserts {
                 continue;
             }
             choice = match value {
-                "on" => PgInserts::Copy,
-                "off" => PgInserts::Unnest,
+                "on" => Some(PgInserts::Copy),
+                "off" => Some(PgInserts::Unnest),
                 other => {
                     return Err(Error::option(
                         "database_url",
@@ -359,7 +413,7 @@ impl Db {
             within(url, limit, connecting).await.map(Db::Sqlite)
         } else if kind == DbKind::Postgres {
             check_tls_parameters(url, kind)?;
-            let (url, inserts) = PgInserts::take_from(url)?;
+            let (url, given) = PgInserts::take_from(url)?;
             let url = url.as_str();
             let opts = PgConnectOptions::from_str(url)
                 .map_err(bad_url)?
@@ -377,12 +431,17 @@ impl Db {
                     })
                 });
             let connecting = async {
-                opts.connect().await?.close().await?;
-                pool.connect_with(opts).await
+                let mut first = opts.connect().await?;
+                let inserts = match given {
+                    Some(choice) => choice,
+                    None => PgInserts::of_server(&mut first).await,
+                };
+                first.close().await?;
+                Ok((pool.connect_with(opts).await?, inserts))
             };
             within(url, limit, connecting)
                 .await
-                .map(|pool| Db::Postgres(pool, inserts))
+                .map(|(pool, inserts)| Db::Postgres(pool, inserts))
         } else {
             let mysql_url = match url.split_once(':') {
                 Some((_, rest)) => format!("mysql:{rest}"),
