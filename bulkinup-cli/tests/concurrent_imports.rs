@@ -7,7 +7,7 @@ mod common;
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 
-use common::contention::{close_the_cycle, deadlock_items, hold_tag_2, side_items};
+use common::contention::{close_the_cycle, deadlock_items, hold_tag_2, side_items, victim_url};
 use common::{Out, TestDb, finish};
 use serde_json::{Value as J, json};
 
@@ -31,7 +31,14 @@ fn ndjson(items: &[J]) -> String {
 
 /// Starts the binary against the test's database, with `stdin` written to its standard input.
 fn start(t: &TestDb, args: &[&str], stdin: &str) -> Child {
+    start_at(t, &t.url, args, stdin)
+}
+
+/// Starts the binary against `url` (one of the test's database), with `stdin` written to its
+/// standard input.
+fn start_at(t: &TestDb, url: &str, args: &[&str], stdin: &str) -> Child {
     let mut cmd: Command = t.command(args);
+    cmd.env("DATABASE_URL", url);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -119,7 +126,7 @@ async fn deadlocked_run(t: &TestDb, input: Option<&str>) -> Out {
         }
         None => &items,
     };
-    let child = start(t, &args, stdin);
+    let child = start_at(t, &victim_url(t), &args, stdin);
     close_the_cycle(t, holder).await;
     finish(child).await
 }

@@ -7,9 +7,9 @@ mod common;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bulkinup::{Error, Item, Options, Verb};
+use bulkinup::{Db, Error, Item, Options, Verb};
 use common::TestDb;
-use common::contention::{close_the_cycle, deadlock_items, hold_tag_2, side_items};
+use common::contention::{close_the_cycle, deadlock_items, hold_tag_2, side_items, victim_url};
 use futures::stream;
 use serde_json::{Value as J, json};
 
@@ -25,6 +25,13 @@ mod servers {
         two_concurrent_one_transaction_imports_sharing_tags_all_succeed,
         a_deadlocked_call_is_retried_from_the_start_and_reports_each_item_once,
         a_deadlocked_stream_fails_naming_max_concurrency_and_writes_nothing);
+}
+
+/// The deadlocked call's connection to the test's database ([`victim_url`]).
+async fn victim(t: &TestDb) -> Db {
+    Db::connect(&victim_url(t))
+        .await
+        .expect("the call connects")
 }
 
 /// Items as a stream that can be made again.
@@ -160,7 +167,7 @@ async fn a_deadlocked_call_is_retried_from_the_start_and_reports_each_item_once(
         let mut heard = heard.lock().expect("lock");
         heard.extend(s.iter().map(|s| s.item.attrs.clone()));
     });
-    let (db, registry) = (t.db.clone(), common::blog());
+    let (db, registry) = (victim(t).await, common::blog());
     let (opened, forget) = (Arc::clone(&opens), Arc::clone(&skipped));
     let call = tokio::spawn(async move {
         let open = |attempt: u32| {
@@ -192,7 +199,7 @@ async fn a_deadlocked_call_is_retried_from_the_start_and_reports_each_item_once(
 
 async fn a_deadlocked_stream_fails_naming_max_concurrency_and_writes_nothing(t: &TestDb) {
     let holder = hold_tag_2(t).await;
-    let (db, registry) = (t.db.clone(), common::blog());
+    let (db, registry) = (victim(t).await, common::blog());
     let call = tokio::spawn(async move {
         let opts = Options::default();
         bulkinup::write_stream(

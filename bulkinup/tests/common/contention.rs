@@ -79,6 +79,11 @@ impl Holder {
                 .await;
         }
         holder.execute("BEGIN").await;
+        if t.kind == Kind::Postgres {
+            // The holder never looks for the deadlock first: the call does, after its
+            // session's `deadlock_timeout` ([`victim_url`]), and is the one rolled back.
+            holder.execute("SET LOCAL deadlock_timeout = '120s'").await;
+        }
         if t.kind == Kind::MySql {
             let values: Vec<String> = (0..WEIGHT).map(|n| format!("({n})")).collect();
             holder
@@ -171,6 +176,26 @@ pub fn deadlock_items() -> Vec<J> {
             "tags": [{"id": 2, "name": "two"}, {"id": 1, "name": "one"}]}]}),
         json!({"id": 2}),
     ]
+}
+
+/// The URL the deadlocked call connects with. On PostgreSQL the session that finds a
+/// deadlock is the one rolled back, and each waiting session looks once, `deadlock_timeout`
+/// after it started waiting (1 s by default): on a loaded machine the holder's second
+/// statement can come later than that, and the holder would find the cycle and be rolled
+/// back instead. So the call's session looks after 10 s — long after the holder has closed
+/// the cycle — and the holder's not at all ([`Holder::begin`]). Elsewhere: the test's URL.
+pub fn victim_url(t: &TestDb) -> String {
+    if t.kind != Kind::Postgres {
+        return t.url.clone();
+    }
+    let option = "-c%20deadlock_timeout%3D10s";
+    match t.url.split_once("options=") {
+        Some((before, after)) => format!("{before}options={option}%20{after}"),
+        None => {
+            let sep = if t.url.contains('?') { '&' } else { '?' };
+            format!("{}{sep}options={option}", t.url)
+        }
+    }
 }
 
 /// Tags 1 and 2 exist, and a holder transaction has locked tag 2.
