@@ -1,7 +1,8 @@
-//! PostgreSQL's binary `COPY` of plain inserts (README, "What one call does"): one `COPY` per
-//! table and chunk where every column has the type its values are bound as, `unnest` for
-//! any other table, for upserts and with the URL's `bulkinup_copy=off`; the rows are the
-//! same either way.
+//! PostgreSQL's binary `COPY` (README, "What one call does"): a plain insert is one `COPY`
+//! per table and chunk where every column has the type its values are bound as, `unnest`
+//! for any other table and with the URL's `bulkinup_copy=off`; an upsert probes which keys
+//! exist, copies the new rows and updates the existing ones, and falls back to `unnest …
+//! ON CONFLICT` when the `COPY` is refused. The rows are the same either way.
 
 mod common;
 
@@ -100,6 +101,14 @@ fn expected() -> (Vec<J>, Vec<J>) {
     (things, notes)
 }
 
+/// A second connection to the test's database, with `bulkinup_copy=off` in its URL.
+async fn copy_off(t: &TestDb) -> Db {
+    let sep = if t.url.contains('?') { '&' } else { '?' };
+    Db::connect(&format!("{}{sep}bulkinup_copy=off", t.url))
+        .await
+        .expect("connect")
+}
+
 /// `chunk_size` 2: the chunk's six notes are three `unnest` statements, or one `COPY`.
 fn options() -> Options {
     Options::default().chunk_size(2)
@@ -126,10 +135,7 @@ async fn bulkinup_copy_off_writes_the_same_rows_with_unnest() {
         return;
     };
     tables(&t.db, "BIGINT").await;
-    let sep = if t.url.contains('?') { '&' } else { '?' };
-    let db = Db::connect(&format!("{}{sep}bulkinup_copy=off", t.url))
-        .await
-        .expect("connect");
+    let db = copy_off(&t).await;
     let s = bulkinup::insert(&db, &registry(), "Thing", items(), &options())
         .await
         .expect("insert");
@@ -156,7 +162,7 @@ async fn a_column_of_another_type_than_its_values_is_written_with_unnest() {
 }
 
 #[tokio::test]
-async fn an_upsert_is_not_a_copy() {
+async fn an_upsert_into_empty_tables_is_one_probe_and_one_copy_per_table_and_chunk() {
     let Some(t) = TestDb::empty(Kind::Postgres).await else {
         return;
     };
@@ -164,7 +170,172 @@ async fn an_upsert_is_not_a_copy() {
     let s = bulkinup::upsert(&t.db, &registry(), "Thing", items(), &options())
         .await
         .expect("upsert");
-    assert_eq!(s.statements.get("notes"), Some(&3));
+    assert_eq!(s.statements.get("notes"), Some(&2));
+    assert_eq!(s.statements.get("things"), Some(&2));
+    assert_eq!(s.rows.get("notes"), Some(&6));
     assert_eq!(contents(&t).await, expected());
+    t.cleanup().await;
+}
+
+/// The items with every label and note body changed.
+fn changed_items() -> Vec<Item> {
+    items()
+        .into_iter()
+        .map(|item| {
+            let mut j = item.attrs;
+            j["label"] = json!("changed");
+            for n in j["notes"].as_array_mut().expect("notes") {
+                n["body"] = json!(format!("changed {}", n["id"]));
+            }
+            Item::from(j)
+        })
+        .collect()
+}
+
+/// [`expected`] after [`changed_items`] were upserted over it.
+fn changed_expected() -> (Vec<J>, Vec<J>) {
+    let (things, notes) = expected();
+    let things = things
+        .iter()
+        .map(|r| {
+            let r = r.as_str().expect("text");
+            let mut parts: Vec<&str> = r.split('|').collect();
+            parts[1] = "changed";
+            json!(parts.join("|"))
+        })
+        .collect();
+    let notes = notes
+        .iter()
+        .map(|r| {
+            let r = r.as_str().expect("text");
+            let (id, rest) = r.split_once('|').expect("id|…");
+            let thing = rest.split('|').next().expect("thing_id");
+            json!(format!("{id}|{thing}|changed {id}"))
+        })
+        .collect();
+    (things, notes)
+}
+
+#[tokio::test]
+async fn an_upsert_over_existing_rows_probes_then_updates_them_without_a_copy() {
+    let Some(t) = TestDb::empty(Kind::Postgres).await else {
+        return;
+    };
+    tables(&t.db, "BIGINT").await;
+    bulkinup::insert(&t.db, &registry(), "Thing", items(), &options())
+        .await
+        .expect("insert");
+    let s = bulkinup::upsert(&t.db, &registry(), "Thing", changed_items(), &options())
+        .await
+        .expect("upsert");
+    // One probe, then the six notes updated two rows a statement.
+    assert_eq!(s.statements.get("notes"), Some(&4));
+    assert_eq!(contents(&t).await, changed_expected());
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_upsert_of_new_and_existing_rows_copies_the_new_and_updates_the_existing() {
+    let Some(t) = TestDb::empty(Kind::Postgres).await else {
+        return;
+    };
+    tables(&t.db, "BIGINT").await;
+    let first: Vec<Item> = items().into_iter().take(1).collect();
+    bulkinup::insert(&t.db, &registry(), "Thing", first, &options())
+        .await
+        .expect("insert thing 1");
+    let s = bulkinup::upsert(&t.db, &registry(), "Thing", changed_items(), &options())
+        .await
+        .expect("upsert");
+    // A probe, a COPY of thing 2's three notes, thing 1's three updated in two statements.
+    assert_eq!(s.statements.get("notes"), Some(&4));
+    assert_eq!(s.rows.get("notes"), Some(&6));
+    assert_eq!(contents(&t).await, changed_expected());
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_upsert_with_do_nothing_copies_the_new_rows_and_leaves_the_existing_as_they_were() {
+    let Some(t) = TestDb::empty(Kind::Postgres).await else {
+        return;
+    };
+    tables(&t.db, "BIGINT").await;
+    let first: Vec<Item> = items().into_iter().take(1).collect();
+    bulkinup::insert(&t.db, &registry(), "Thing", first, &options())
+        .await
+        .expect("insert thing 1");
+    let nothing = options().on_conflict("Note", bulkinup::ConflictAction::Nothing);
+    let s = bulkinup::upsert(&t.db, &registry(), "Thing", changed_items(), &nothing)
+        .await
+        .expect("upsert");
+    // A probe and a COPY of thing 2's notes; thing 1's are not sent again.
+    assert_eq!(s.statements.get("notes"), Some(&2));
+    let (_, notes) = contents(&t).await;
+    let (_, before) = expected();
+    let (_, after) = changed_expected();
+    assert_eq!(notes, [&before[..3], &after[3..]].concat());
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn bulkinup_copy_off_upserts_with_unnest_and_its_conflict_clause() {
+    let Some(t) = TestDb::empty(Kind::Postgres).await else {
+        return;
+    };
+    tables(&t.db, "BIGINT").await;
+    let db = copy_off(&t).await;
+    bulkinup::insert(&db, &registry(), "Thing", items(), &options())
+        .await
+        .expect("insert");
+    let s = bulkinup::upsert(&db, &registry(), "Thing", changed_items(), &options())
+        .await
+        .expect("upsert");
+    db.close().await;
+    assert_eq!(s.statements.get("notes"), Some(&3));
+    assert_eq!(contents(&t).await, changed_expected());
+    t.cleanup().await;
+}
+
+/// The race the fallback exists for: another transaction inserts a key after the probe
+/// looked for it. Here the other transaction has inserted note 10 and not committed: the
+/// probe cannot see it, so the call's `COPY` of the notes waits for that transaction; when it
+/// commits, the `COPY` fails on the duplicate key, is rolled back to its savepoint, and the
+/// batch is written again with `ON CONFLICT … DO UPDATE`, which updates note 10.
+#[tokio::test]
+async fn a_key_another_transaction_inserted_after_the_probe_is_updated_by_the_conflict_clause() {
+    let Some(t) = TestDb::empty(Kind::Postgres).await else {
+        return;
+    };
+    tables(&t.db, "BIGINT").await;
+    t.db.execute_script("INSERT INTO things (id) VALUES (1), (2)")
+        .await
+        .expect("things");
+    let mut holder = common::contention::Holder::begin(&t).await;
+    holder
+        .execute("INSERT INTO notes (id, thing_id, body) VALUES (10, 1, 'the other writer')")
+        .await;
+    let (registry, options) = (registry(), options());
+    let call = bulkinup::upsert(&t.db, &registry, "Thing", changed_items(), &options);
+    let other = async {
+        holder.wait_until_blocking(&t).await;
+        let waiting = t
+            .column(&format!(
+                "SELECT query FROM pg_stat_activity WHERE {} = ANY(pg_blocking_pids(pid))",
+                holder.session()
+            ))
+            .await;
+        holder.commit().await;
+        waiting
+    };
+    let (s, waiting) = tokio::join!(call, other);
+    let s = s.expect("upsert");
+    assert_eq!(waiting.len(), 1, "one session waited: {waiting:?}");
+    let query = waiting[0].as_str().unwrap_or_default();
+    assert!(query.starts_with("COPY "), "the call waited in {query}");
+    // The probe, the refused COPY, then the batch through `unnest … ON CONFLICT` (two rows a
+    // statement).
+    assert_eq!(s.statements.get("notes"), Some(&5));
+    assert_eq!(s.rows.get("notes"), Some(&6));
+    assert_eq!(contents(&t).await, changed_expected());
     t.cleanup().await;
 }

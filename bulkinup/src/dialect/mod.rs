@@ -747,6 +747,34 @@ pub(crate) trait Columnar<DB: sqlx::Database>: Send + Sync {
         rows: &[Vec<Value>],
     ) -> Result<(), sqlx::error::BoxDynError>;
 
+    /// The probe of an upsert's batch: a statement, bound like [`Columnar::sql`] with the
+    /// batch's `target` columns alone (none shared), that returns the 0-based positions
+    /// (`int8`) of the rows whose target values match a row already in `table` (a `NULL`
+    /// matches nothing, as for a conflict). `None` when these columns have no probe. None by
+    /// default.
+    fn probe_sql(&self, table: TableName<'_>, target: &[Column]) -> Option<String> {
+        let _ = (table, target);
+        None
+    }
+
+    /// Runs [`Columnar::probe_sql`]'s statement `sql` with the target values `keys` (one row
+    /// of `target` values per row of the batch); returns the positions it found. Only called
+    /// with a statement [`Columnar::probe_sql`] gave.
+    fn probe<'c>(
+        &'c self,
+        conn: &'c mut DB::Connection,
+        sql: &'c str,
+        target: &'c [Column],
+        keys: &'c [Vec<Value>],
+    ) -> BoxFuture<'c, Result<Vec<i64>, sqlx::Error>> {
+        let _ = (conn, target, keys);
+        Box::pin(async move {
+            Err(sqlx::Error::Protocol(format!(
+                "no probe on this database for `{sql}`"
+            )))
+        })
+    }
+
     /// The backend's bulk-load statement for these columns of `table` (PostgreSQL's binary
     /// `COPY … FROM STDIN`), asked of the database on `conn` where it depends on the table,
     /// or `None` when this batch cannot be loaded that way (the executor then uses

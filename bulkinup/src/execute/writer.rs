@@ -5,14 +5,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 
-use sqlx::{Arguments, Database, Executor, Transaction};
+use sqlx::{Arguments, Connection, Database, Executor, Transaction};
 
 use super::deadline::Deadline;
+use super::isolate::refuses_row;
 use super::unique::UniqueKeys;
 use crate::dialect::{Backend, Columnar, TableName, trusted_sql};
 use crate::error::{Error, Result};
 use crate::options::{ResolvedOptions, WriteContext};
-use crate::plan::{Batch, OnConflict};
+use crate::plan::{Batch, Column, OnConflict};
 use crate::schema::{FieldType, Value};
 use crate::summary::Summary;
 
@@ -63,6 +64,8 @@ pub(crate) struct Writer<B: Backend> {
     columnar: HashMap<ShapeKey, Option<Arc<str>>>,
     /// Statement shape → the backend's bulk-load statement, if it has one for the table.
     copy: HashMap<ShapeKey, Option<Arc<str>>>,
+    /// Statement shape (of an upsert) → the backend's probe of its conflict target, if any.
+    probe: HashMap<ShapeKey, Option<Arc<str>>>,
     pub(super) counts: Counts,
     pub(super) deadline: Deadline,
     /// The call's unique keys besides the conflict targets (MySQL/MariaDB).
@@ -88,6 +91,7 @@ where
             sql: HashMap::new(),
             columnar: HashMap::new(),
             copy: HashMap::new(),
+            probe: HashMap::new(),
             counts: Counts::default(),
             deadline,
             unique,
@@ -138,15 +142,15 @@ where
                 }
             }
             match &self.resolved.options.writer {
-                None => self.write(tx, &batch).await?,
+                None => self.write(tx, &mut batch).await?,
                 Some(hook) => {
                     let ctx = WriteContext {
                         verb: self.resolved.verb,
                         timeout: self.resolved.options.timeout,
                         database: self.dialect.name(),
                     };
-                    for b in (hook.0)(&ctx, batch)? {
-                        self.write(tx, &b).await?;
+                    for mut b in (hook.0)(&ctx, batch)? {
+                        self.write(tx, &mut b).await?;
                     }
                 }
             }
@@ -155,13 +159,14 @@ where
     }
 
     /// Writes one batch: in one bulk load where the backend has one for it (PostgreSQL's
-    /// binary `COPY` of a plain insert, unless turned off), else in ⌈rows / per_statement⌉
-    /// statements: through the backend's columnar statement where it has one for these
-    /// columns, else as multi-row `VALUES`.
+    /// binary `COPY` of a plain insert, unless turned off; an upsert's rows that are new, see
+    /// [`Writer::copy_upsert`]), else in ⌈rows / per_statement⌉ statements: through the
+    /// backend's columnar statement where it has one for these columns, else as multi-row
+    /// `VALUES`. The batch's rows are left as they came.
     pub(crate) async fn write(
         &mut self,
         tx: &mut Transaction<'_, B::DB>,
-        batch: &Batch,
+        batch: &mut Batch,
     ) -> Result<()> {
         if batch.rows.is_empty() {
             return Ok(());
@@ -178,9 +183,20 @@ where
                 .collect(),
             (*batch.on_conflict).clone(),
         );
+        let plain = *batch.on_conflict == OnConflict::Raise;
         if let Some(columnar) = B::columnar()
             && self.resolved.bulk_load
-            && let Some(sql) = self.copy_for(tx, columnar, &shape, batch).await?
+            && !plain
+            && self.copy_upsert(tx, columnar, &shape, batch).await?
+        {
+            return Ok(());
+        }
+        if let Some(columnar) = B::columnar()
+            && self.resolved.bulk_load
+            && plain
+            && let Some(sql) = self
+                .copy_for(tx, columnar, &shape, batch, &OnConflict::Raise)
+                .await?
         {
             let table = batch.display_name();
             let copy = columnar.copy(&mut **tx, &sql, &batch.columns, &batch.rows);
@@ -192,14 +208,7 @@ where
         if let Some(columnar) = B::columnar()
             && let Some(sql) = self.columnar_for(columnar, &shape, batch)
         {
-            for rows in batch.rows.chunks(self.resolved.options.chunk_size) {
-                let mut args = <B::DB as Database>::Arguments::default();
-                columnar
-                    .bind(&mut args, &batch.columns, rows)
-                    .map_err(|e| Error::encode(&batch.display_name(), e))?;
-                self.execute(tx, &sql, args, true, &batch.display_name())
-                    .await?;
-            }
+            self.write_columnar(tx, columnar, &sql, batch).await?;
             self.counts.add_rows(batch.display_name(), batch.rows.len());
             return Ok(());
         }
@@ -266,6 +275,135 @@ where
         Ok(())
     }
 
+    /// Writes a batch's rows with the columnar statement `sql`, `chunk_size` rows a statement.
+    async fn write_columnar(
+        &mut self,
+        tx: &mut Transaction<'_, B::DB>,
+        columnar: &dyn Columnar<B::DB>,
+        sql: &str,
+        batch: &Batch,
+    ) -> Result<()> {
+        for rows in batch.rows.chunks(self.resolved.options.chunk_size) {
+            let mut args = <B::DB as Database>::Arguments::default();
+            columnar
+                .bind(&mut args, &batch.columns, rows)
+                .map_err(|e| Error::encode(&batch.display_name(), e))?;
+            self.execute(tx, sql, args, true, &batch.display_name())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Writes an upsert's batch (one with a conflict clause) through the bulk loader: one
+    /// probe statement finds the rows whose conflict target is already in the table; the
+    /// other rows are loaded by one `COPY` inside a savepoint; the existing ones are written
+    /// by the columnar statement with the batch's conflict clause (`DO UPDATE`), or not at
+    /// all (`DO NOTHING`: the statement would leave them as they are).
+    ///
+    /// When the server refuses the `COPY` ([`refuses_row`]: a key another transaction
+    /// inserted after the probe, a key twice in the batch, any row it would refuse), the
+    /// savepoint is rolled back and the whole batch is left to the columnar statement with
+    /// its conflict clause, exactly as without the bulk loader: that statement then updates,
+    /// skips or reports the row as it always did.
+    ///
+    /// `Ok(false)` when the batch goes the usual way (no bulk load for its table, no probe
+    /// for its target, or the `COPY` was refused), with its rows in their order.
+    async fn copy_upsert(
+        &mut self,
+        tx: &mut Transaction<'_, B::DB>,
+        columnar: &dyn Columnar<B::DB>,
+        shape: &ShapeKey,
+        batch: &mut Batch,
+    ) -> Result<bool> {
+        let (target, update) = match &*batch.on_conflict {
+            OnConflict::Raise => return Ok(false),
+            OnConflict::Nothing { target } => (target, false),
+            OnConflict::Update { target, .. } => (target, true),
+        };
+        let Some(positions) = target
+            .iter()
+            .map(|t| batch.columns.iter().position(|c| c.name == *t))
+            .collect::<Option<Vec<usize>>>()
+        else {
+            return Ok(false);
+        };
+        let key_columns: Vec<Column> = positions
+            .iter()
+            .map(|&i| Column {
+                shared: false,
+                ..batch.columns[i].clone()
+            })
+            .collect();
+        let Some(upsert) = self.columnar_for(columnar, shape, batch) else {
+            return Ok(false);
+        };
+        let Some(probe) = self.probe_for(columnar, shape, batch, &key_columns) else {
+            return Ok(false);
+        };
+        let Some(copy) = self
+            .copy_for(tx, columnar, shape, batch, &OnConflict::Raise)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let table = batch.display_name();
+        let keys: Vec<Vec<Value>> = batch
+            .rows
+            .iter()
+            .map(|row| positions.iter().map(|&i| row[i].clone()).collect())
+            .collect();
+        let probing = columnar.probe(&mut **tx, &probe, &key_columns, &keys);
+        let found = self.statement(&table, probing).await?;
+        self.count_statement(&table);
+        let mut exists = vec![false; batch.rows.len()];
+        for p in found {
+            if let Some(e) = usize::try_from(p).ok().and_then(|p| exists.get_mut(p)) {
+                *e = true;
+            }
+        }
+        let written = batch.rows.len();
+        let (mut old, mut new) = (Vec::new(), Vec::new());
+        for (row, e) in std::mem::take(&mut batch.rows).into_iter().zip(&exists) {
+            if *e { old.push(row) } else { new.push(row) }
+        }
+        if !new.is_empty() {
+            self.deadline.check(Some(&table))?;
+            let mut savepoint = self.statement(&table, (**tx).begin()).await?;
+            let loading = columnar.copy(&mut *savepoint, &copy, &batch.columns, &new);
+            let loaded = self.statement(&table, loading).await;
+            self.count_statement(&table);
+            match loaded {
+                Ok(_) => self.statement(&table, savepoint.commit()).await?,
+                Err(e) if refuses_row::<B>(&e) => {
+                    self.statement(&table, savepoint.rollback()).await?;
+                    tracing::debug!(
+                        table = %table,
+                        error = %e,
+                        "COPY refused: the batch is written with its conflict clause"
+                    );
+                    let (mut new, mut old) = (new.into_iter(), old.into_iter());
+                    batch.rows = exists
+                        .iter()
+                        .filter_map(|e| if *e { old.next() } else { new.next() })
+                        .collect();
+                    return Ok(false);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if update && !old.is_empty() {
+            batch.rows = old;
+            let done = self.write_columnar(tx, columnar, &upsert, batch).await;
+            batch.rows.append(&mut new);
+            done?;
+        } else {
+            old.append(&mut new);
+            batch.rows = old;
+        }
+        self.counts.add_rows(table, written);
+        Ok(true)
+    }
+
     /// Runs one statement and counts it.
     async fn execute(
         &mut self,
@@ -319,25 +457,41 @@ where
         sql
     }
 
-    /// The bulk-load statement of a shape (asked of the database once per shape and call,
-    /// then cached; `None` when the batch cannot be loaded that way).
+    /// The probe of a shape's conflict target `key_columns` (cached; `None` when the backend
+    /// has none for them).
+    fn probe_for(
+        &mut self,
+        columnar: &dyn Columnar<B::DB>,
+        shape: &ShapeKey,
+        batch: &Batch,
+        key_columns: &[Column],
+    ) -> Option<Arc<str>> {
+        if let Some(sql) = self.probe.get(shape) {
+            return sql.clone();
+        }
+        let sql: Option<Arc<str>> = columnar
+            .probe_sql(batch.table_name(), key_columns)
+            .map(Into::into);
+        self.probe.insert(shape.clone(), sql.clone());
+        sql
+    }
+
+    /// The bulk-load statement of a shape, for rows written with `on_conflict` (asked of the
+    /// database once per shape and call, then cached; `None` when the batch cannot be
+    /// loaded that way).
     async fn copy_for(
         &mut self,
         tx: &mut Transaction<'_, B::DB>,
         columnar: &dyn Columnar<B::DB>,
         shape: &ShapeKey,
         batch: &Batch,
+        on_conflict: &OnConflict,
     ) -> Result<Option<Arc<str>>> {
         if let Some(sql) = self.copy.get(shape) {
             return Ok(sql.clone());
         }
         let table = batch.display_name();
-        let asking = columnar.copy_sql(
-            &mut **tx,
-            batch.table_name(),
-            &batch.columns,
-            &batch.on_conflict,
-        );
+        let asking = columnar.copy_sql(&mut **tx, batch.table_name(), &batch.columns, on_conflict);
         let sql: Option<Arc<str>> = self.statement(&table, asking).await?.map(Into::into);
         self.copy.insert(shape.clone(), sql.clone());
         Ok(sql)

@@ -106,6 +106,11 @@ impl Holder {
         done.unwrap_or_else(|e| panic!("holder: {sql}: {e}"));
     }
 
+    /// The server's id of the holder's session (PostgreSQL backend pid, MySQL connection id).
+    pub fn session(&self) -> i64 {
+        self.session
+    }
+
     /// Commits the holder's transaction.
     pub async fn commit(mut self) {
         self.execute("COMMIT").await;

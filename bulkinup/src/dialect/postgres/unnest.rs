@@ -11,7 +11,7 @@ use sqlx::postgres::{PgArguments, PgConnection, Postgres};
 use sqlx::types::Json;
 
 use super::{PgDialect, pg_type};
-use crate::dialect::{Backend, Columnar, Dialect, TableName};
+use crate::dialect::{Backend, Columnar, Dialect, TableName, trusted_sql};
 use crate::plan::{Column, OnConflict};
 use crate::schema::{FieldType, Value};
 
@@ -141,6 +141,47 @@ impl Columnar<Postgres> for Unnest {
         Ok(())
     }
 
+    /// `SELECT u.n - 1 FROM unnest($1::t[], …) WITH ORDINALITY AS u(c0, …, n) WHERE EXISTS
+    /// (SELECT 1 FROM table AS x WHERE x.a = u.c0 AND …)`: one index lookup per row on the
+    /// conflict target's unique index.
+    fn probe_sql(&self, table: TableName<'_>, target: &[Column]) -> Option<String> {
+        if target.is_empty() || target.iter().any(|c| c.shared) {
+            return None;
+        }
+        let mut arrays = String::new();
+        let mut aliases = String::new();
+        let mut matches = String::new();
+        for (i, c) in target.iter().enumerate() {
+            let sep = if i > 0 { ", " } else { "" };
+            let _ = write!(arrays, "{sep}${}::{}[]", i + 1, pg_type(&c.ty)?);
+            let _ = write!(aliases, "{sep}c{i}");
+            let and = if i > 0 { " AND " } else { "" };
+            let _ = write!(matches, "{and}x.{} = u.c{i}", PgDialect.quote(&c.name));
+        }
+        Some(format!(
+            "SELECT u.n - 1 FROM unnest({arrays}) WITH ORDINALITY AS u({aliases}, n) \
+             WHERE EXISTS (SELECT 1 FROM {} AS x WHERE {matches})",
+            PgDialect.quote_table(table)
+        ))
+    }
+
+    fn probe<'c>(
+        &'c self,
+        conn: &'c mut PgConnection,
+        sql: &'c str,
+        target: &'c [Column],
+        keys: &'c [Vec<Value>],
+    ) -> BoxFuture<'c, Result<Vec<i64>, sqlx::Error>> {
+        Box::pin(async move {
+            let mut args = PgArguments::default();
+            self.bind(&mut args, target, keys)
+                .map_err(sqlx::Error::Encode)?;
+            sqlx::query_scalar_with(trusted_sql(sql), args)
+                .fetch_all(conn)
+                .await
+        })
+    }
+
     /// Binary `COPY` for a batch without a conflict clause into a table whose column types
     /// allow it ([`copy`](super::copy)).
     fn copy_sql<'c>(
@@ -194,6 +235,26 @@ pub(super) mod tests {
                 r#"INSERT INTO "tags" ("id", "inserted_at", "name") SELECT u.c0, $3::timestamptz, u.c2 FROM unnest($1::int8[], $2::text[]) AS u(c0, c2) ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name""#
             )
         );
+    }
+
+    #[test]
+    fn the_probe_returns_the_positions_of_rows_whose_target_exists() {
+        let target = [
+            column("post_id", FieldType::Integer, false),
+            column("tag", FieldType::String, false),
+        ];
+        assert_eq!(
+            Unnest.probe_sql("posts_tags".into(), &target).as_deref(),
+            Some(
+                r#"SELECT u.n - 1 FROM unnest($1::int8[], $2::text[]) WITH ORDINALITY AS u(c0, c1, n) WHERE EXISTS (SELECT 1 FROM "posts_tags" AS x WHERE x."post_id" = u.c0 AND x."tag" = u.c1)"#
+            )
+        );
+        let arrays = [column(
+            "tags",
+            FieldType::Array(Box::new(FieldType::String)),
+            false,
+        )];
+        assert_eq!(Unnest.probe_sql("posts".into(), &arrays), None);
     }
 
     #[test]
