@@ -775,37 +775,69 @@ pub(crate) trait Columnar<DB: sqlx::Database>: Send + Sync {
         })
     }
 
-    /// The backend's bulk-load statement for these columns of `table` (PostgreSQL's binary
-    /// `COPY … FROM STDIN`), asked of the database on `conn` where it depends on the table,
-    /// or `None` when this batch cannot be loaded that way (the executor then uses
-    /// [`Columnar::sql`]). None by default.
+    /// The backend's bulk-load plan for these columns of `table` (PostgreSQL's binary
+    /// `COPY … FROM STDIN` and the binary form each column is sent in), asked of the
+    /// database on `conn` where it depends on the table, or `None` when this batch cannot be
+    /// loaded that way (the executor then uses [`Columnar::sql`]). None by default.
     fn copy_sql<'c>(
         &'c self,
         conn: &'c mut DB::Connection,
         table: TableName<'c>,
         columns: &'c [Column],
         on_conflict: &'c OnConflict,
-    ) -> BoxFuture<'c, Result<Option<String>, sqlx::Error>> {
+    ) -> BoxFuture<'c, Result<Option<CopyPlan>, sqlx::Error>> {
         let _ = (conn, table, columns, on_conflict);
         Box::pin(async { Ok(None) })
     }
 
-    /// Runs [`Columnar::copy_sql`]'s statement `sql` with `rows`; returns the rows written.
-    /// Only called with a statement [`Columnar::copy_sql`] gave.
+    /// Runs [`Columnar::copy_sql`]'s `plan` with `rows`; returns the rows written, or `None`
+    /// when a value does not fit the binary form its column is sent in (an integer beyond
+    /// an `int4` column's range, say): then nothing was sent, and the executor writes the
+    /// batch with [`Columnar::sql`], whose casts let the database decide as it would without
+    /// the bulk load. Only called with a plan [`Columnar::copy_sql`] gave.
     fn copy<'c>(
         &'c self,
         conn: &'c mut DB::Connection,
-        sql: &'c str,
+        plan: &'c CopyPlan,
         columns: &'c [Column],
         rows: &'c [Vec<Value>],
-    ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
+    ) -> BoxFuture<'c, Result<Option<u64>, sqlx::Error>> {
         let _ = (conn, columns, rows);
         Box::pin(async move {
             Err(sqlx::Error::Protocol(format!(
-                "no bulk load on this database for `{sql}`"
+                "no bulk load on this database for `{}`",
+                plan.sql
             )))
         })
     }
+}
+
+/// A bulk-load statement of [`Columnar::copy_sql`] and the binary form each of its columns
+/// is sent in, built once per statement shape and call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CopyPlan {
+    /// The statement's text.
+    pub(crate) sql: String,
+    /// Each column's binary form, in the order of the batch's columns.
+    pub(crate) wire: Vec<Wire>,
+}
+
+/// The binary form a bulk load sends one column's values in. Each narrower form is taken
+/// only for a column of that type, and only for a value it holds exactly (else the batch is
+/// written with [`Columnar::sql`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wire {
+    /// The form of the type the values are bound as (PostgreSQL's `int8`, `float8`, `text`,
+    /// `jsonb`, …).
+    Bound,
+    /// An integer as a 4-byte integer (`int4`, `integer`).
+    Int4,
+    /// An integer as a 2-byte integer (`int2`, `smallint`).
+    Int2,
+    /// A float as a single-precision float (`float4`, `real`).
+    Float4,
+    /// An integer as an arbitrary-precision decimal (`numeric`).
+    Numeric,
 }
 
 /// The single point where SQL text enters sqlx. Every caller passes text rendered by a

@@ -10,7 +10,7 @@ use sqlx::{Arguments, Connection, Database, Executor, Transaction};
 use super::deadline::Deadline;
 use super::isolate::refuses_row;
 use super::unique::UniqueKeys;
-use crate::dialect::{Backend, Columnar, TableName, trusted_sql};
+use crate::dialect::{Backend, Columnar, CopyPlan, TableName, trusted_sql};
 use crate::error::{Error, Result};
 use crate::options::{ResolvedOptions, WriteContext};
 use crate::plan::{Batch, Column, OnConflict};
@@ -62,8 +62,8 @@ pub(crate) struct Writer<B: Backend> {
     sql: HashMap<ShapeKey, HashMap<usize, Arc<str>>>,
     /// Statement shape → the backend's columnar statement, if it has one.
     columnar: HashMap<ShapeKey, Option<Arc<str>>>,
-    /// Statement shape → the backend's bulk-load statement, if it has one for the table.
-    copy: HashMap<ShapeKey, Option<Arc<str>>>,
+    /// Statement shape → the backend's bulk-load plan, if it has one for the table.
+    copy: HashMap<ShapeKey, Option<Arc<CopyPlan>>>,
     /// Statement shape (of an upsert) → the backend's probe of its conflict target, if any.
     probe: HashMap<ShapeKey, Option<Arc<str>>>,
     pub(super) counts: Counts,
@@ -159,10 +159,11 @@ where
     }
 
     /// Writes one batch: in one bulk load where the backend has one for it (PostgreSQL's
-    /// binary `COPY` of a plain insert, unless turned off; an upsert's rows that are new, see
-    /// [`Writer::copy_upsert`]), else in ⌈rows / per_statement⌉ statements: through the
-    /// backend's columnar statement where it has one for these columns, else as multi-row
-    /// `VALUES`. The batch's rows are left as they came.
+    /// binary `COPY` of a plain insert, unless turned off, when every value fits its
+    /// column's binary form; an upsert's rows that are new, see [`Writer::copy_upsert`]),
+    /// else in ⌈rows / per_statement⌉ statements: through the backend's columnar statement
+    /// where it has one for these columns, else as multi-row `VALUES`. The batch's rows are
+    /// left as they came.
     pub(crate) async fn write(
         &mut self,
         tx: &mut Transaction<'_, B::DB>,
@@ -194,16 +195,19 @@ where
         if let Some(columnar) = B::columnar()
             && self.resolved.bulk_load
             && plain
-            && let Some(sql) = self
+            && let Some(plan) = self
                 .copy_for(tx, columnar, &shape, batch, &OnConflict::Raise)
                 .await?
         {
             let table = batch.display_name();
-            let copy = columnar.copy(&mut **tx, &sql, &batch.columns, &batch.rows);
-            self.statement(&table, copy).await?;
-            self.count_statement(&table);
-            self.counts.add_rows(table, batch.rows.len());
-            return Ok(());
+            let copy = columnar.copy(&mut **tx, &plan, &batch.columns, &batch.rows);
+            if self.statement(&table, copy).await?.is_some() {
+                self.count_statement(&table);
+                self.counts.add_rows(table, batch.rows.len());
+                return Ok(());
+            }
+            // A value its column's binary form cannot hold (nothing was sent): the columnar
+            // statement's casts let the database decide, as without the bulk load.
         }
         if let Some(columnar) = B::columnar()
             && let Some(sql) = self.columnar_for(columnar, &shape, batch)
@@ -371,24 +375,36 @@ where
             let mut savepoint = self.statement(&table, (**tx).begin()).await?;
             let loading = columnar.copy(&mut *savepoint, &copy, &batch.columns, &new);
             let loaded = self.statement(&table, loading).await;
-            self.count_statement(&table);
-            match loaded {
-                Ok(_) => self.statement(&table, savepoint.commit()).await?,
+            let refused = match loaded {
+                Ok(Some(_)) => {
+                    self.count_statement(&table);
+                    self.statement(&table, savepoint.commit()).await?;
+                    false
+                }
+                // A value its column's binary form cannot hold: nothing was sent.
+                Ok(None) => {
+                    self.statement(&table, savepoint.rollback()).await?;
+                    true
+                }
                 Err(e) if refuses_row::<B>(&e) => {
+                    self.count_statement(&table);
                     self.statement(&table, savepoint.rollback()).await?;
                     tracing::debug!(
                         table = %table,
                         error = %e,
                         "COPY refused: the batch is written with its conflict clause"
                     );
-                    let (mut new, mut old) = (new.into_iter(), old.into_iter());
-                    batch.rows = exists
-                        .iter()
-                        .filter_map(|e| if *e { old.next() } else { new.next() })
-                        .collect();
-                    return Ok(false);
+                    true
                 }
                 Err(e) => return Err(e),
+            };
+            if refused {
+                let (mut new, mut old) = (new.into_iter(), old.into_iter());
+                batch.rows = exists
+                    .iter()
+                    .filter_map(|e| if *e { old.next() } else { new.next() })
+                    .collect();
+                return Ok(false);
             }
         }
         if update && !old.is_empty() {
@@ -476,7 +492,7 @@ where
         sql
     }
 
-    /// The bulk-load statement of a shape, for rows written with `on_conflict` (asked of the
+    /// The bulk-load plan of a shape, for rows written with `on_conflict` (asked of the
     /// database once per shape and call, then cached; `None` when the batch cannot be
     /// loaded that way).
     async fn copy_for(
@@ -486,15 +502,15 @@ where
         shape: &ShapeKey,
         batch: &Batch,
         on_conflict: &OnConflict,
-    ) -> Result<Option<Arc<str>>> {
-        if let Some(sql) = self.copy.get(shape) {
-            return Ok(sql.clone());
+    ) -> Result<Option<Arc<CopyPlan>>> {
+        if let Some(plan) = self.copy.get(shape) {
+            return Ok(plan.clone());
         }
         let table = batch.display_name();
         let asking = columnar.copy_sql(&mut **tx, batch.table_name(), &batch.columns, on_conflict);
-        let sql: Option<Arc<str>> = self.statement(&table, asking).await?.map(Into::into);
-        self.copy.insert(shape.clone(), sql.clone());
-        Ok(sql)
+        let plan: Option<Arc<CopyPlan>> = self.statement(&table, asking).await?.map(Arc::new);
+        self.copy.insert(shape.clone(), plan.clone());
+        Ok(plan)
     }
 
     /// The multi-row `VALUES` statement of a shape and row count (cached), `guard`ed when

@@ -11,7 +11,7 @@ use sqlx::postgres::{PgArguments, PgConnection, Postgres};
 use sqlx::types::Json;
 
 use super::{PgDialect, pg_type};
-use crate::dialect::{Backend, Columnar, Dialect, TableName, trusted_sql};
+use crate::dialect::{Backend, Columnar, CopyPlan, Dialect, TableName, trusted_sql};
 use crate::plan::{Column, OnConflict};
 use crate::schema::{FieldType, Value};
 
@@ -190,18 +190,18 @@ impl Columnar<Postgres> for Unnest {
         table: TableName<'c>,
         columns: &'c [Column],
         on_conflict: &'c OnConflict,
-    ) -> BoxFuture<'c, Result<Option<String>, sqlx::Error>> {
+    ) -> BoxFuture<'c, Result<Option<CopyPlan>, sqlx::Error>> {
         super::copy::copy_sql(conn, table, columns, on_conflict)
     }
 
     fn copy<'c>(
         &'c self,
         conn: &'c mut PgConnection,
-        sql: &'c str,
+        plan: &'c CopyPlan,
         columns: &'c [Column],
         rows: &'c [Vec<Value>],
-    ) -> BoxFuture<'c, Result<u64, sqlx::Error>> {
-        super::copy::copy(conn, sql, columns, rows)
+    ) -> BoxFuture<'c, Result<Option<u64>, sqlx::Error>> {
+        super::copy::copy(conn, plan, columns, rows)
     }
 }
 
