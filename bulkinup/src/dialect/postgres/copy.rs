@@ -1,7 +1,8 @@
 //! PostgreSQL's bulk loader for plain inserts: `COPY table (cols) FROM STDIN (FORMAT binary)`
 //! through sqlx's [`PgConnection::copy_in_raw`], each value encoded by sqlx's own
 //! `Encode<Postgres>` into the binary COPY tuple format. The executor finds it through
-//! [`Columnar::copy_sql`] and [`Columnar::copy`].
+//! [`Columnar::copy_sql`](crate::dialect::Columnar::copy_sql) and
+//! [`Columnar::copy`](crate::dialect::Columnar::copy).
 //!
 //! A binary COPY has no casts: each value is sent in the binary form of its column's own
 //! type. So a table is loaded this way only where every column's type (a domain's base
@@ -226,7 +227,6 @@ fn wire_type(ty: &FieldType, wire: Wire) -> &'static str {
 /// that rounds to zero (underflow). NaN and the infinities stay themselves.
 fn to_float4(x: f64) -> Option<f32> {
     // Round to nearest, ties to even, as C's conversion in the server.
-    #[allow(clippy::cast_possible_truncation)]
     let f = x as f32;
     let overflow = f.is_infinite() && !x.is_infinite();
     let underflow = f == 0.0 && x != 0.0;
