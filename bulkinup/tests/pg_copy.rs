@@ -434,14 +434,6 @@ fn expected_readings(n: i64) -> Vec<J> {
         .collect()
 }
 
-/// A connection to the test database with `bulkinup_copy=off`.
-async fn without_copy(t: &TestDb) -> Db {
-    let sep = if t.url.contains('?') { '&' } else { '?' };
-    Db::connect(&format!("{}{sep}bulkinup_copy=off", t.url))
-        .await
-        .expect("connect")
-}
-
 #[tokio::test]
 async fn integer_smallint_real_and_numeric_columns_are_one_copy_per_chunk_with_every_value_as_written()
  {
@@ -472,7 +464,7 @@ async fn insert_failing(bad: &[(i64, &str, J)], off: bool) -> Option<(bulkinup::
     let t = TestDb::empty(Kind::Postgres).await?;
     meter_tables(&t.db).await;
     let db = if off {
-        without_copy(&t).await
+        copy_off(&t).await
     } else {
         t.db.clone()
     };
@@ -507,11 +499,16 @@ async fn a_value_beyond_int4_fails_the_call_as_with_bulkinup_copy_off() {
 /// Inserts meters 1..=6 with `bad` readings and `on_error = reject` into fresh tables (as
 /// [`insert_failing`]): each rejected item with its reject record's `errors`, and every
 /// reading written.
-async fn insert_rejecting(bad: &[(i64, &str, J)], off: bool) -> Option<(Vec<(J, J)>, Vec<J>)> {
+/// With `upsert`, the same through an upsert (a probe, then `COPY` of the new rows).
+async fn write_rejecting(
+    upsert: bool,
+    bad: &[(i64, &str, J)],
+    off: bool,
+) -> Option<(Vec<(J, J)>, Vec<J>)> {
     let t = TestDb::empty(Kind::Postgres).await?;
     meter_tables(&t.db).await;
     let db = if off {
-        without_copy(&t).await
+        copy_off(&t).await
     } else {
         t.db.clone()
     };
@@ -527,9 +524,13 @@ async fn insert_rejecting(bad: &[(i64, &str, J)], off: bool) -> Option<(Vec<(J, 
                     .map(|r| (r.item.attrs["id"].clone(), r.errors_json())),
             );
         });
-    let s = bulkinup::insert(&db, &meters_registry(), "Meter", meters(6, bad), &options)
-        .await
-        .expect("insert");
+    let (registry, items) = (meters_registry(), meters(6, bad));
+    let s = if upsert {
+        bulkinup::upsert(&db, &registry, "Meter", items, &options).await
+    } else {
+        bulkinup::insert(&db, &registry, "Meter", items, &options).await
+    }
+    .expect("insert");
     assert_eq!(s.rejected, bad.len() as u64);
     if off {
         db.close().await;
@@ -543,6 +544,17 @@ async fn insert_rejecting(bad: &[(i64, &str, J)], off: bool) -> Option<(Vec<(J, 
 #[tokio::test]
 async fn with_reject_values_beyond_smallint_real_and_numeric_are_set_aside_as_with_bulkinup_copy_off()
  {
+    rejects_as_with_copy_off(false).await;
+}
+
+#[tokio::test]
+async fn an_upsert_with_reject_sets_aside_values_beyond_their_columns_as_with_bulkinup_copy_off() {
+    rejects_as_with_copy_off(true).await;
+}
+
+/// Values beyond `smallint`, `real` and `numeric(12, 2)` written (`upsert` or insert) with
+/// `on_error = reject`, with and without `COPY`: the same reject records and rows.
+async fn rejects_as_with_copy_off(upsert: bool) {
     // Beyond `numeric(12, 2)`: COPY sends it (a numeric holds any integer), and the server's
     // check of the column's precision refuses it as its cast does.
     let bad = [
@@ -550,10 +562,12 @@ async fn with_reject_values_beyond_smallint_real_and_numeric_are_set_aside_as_wi
         (40, "ratio", json!(1e39)),
         (50, "total", json!(10_000_000_000_i64)),
     ];
-    let Some((with_copy, written)) = insert_rejecting(&bad, false).await else {
+    let Some((with_copy, written)) = write_rejecting(upsert, &bad, false).await else {
         return;
     };
-    let (without, written_without) = insert_rejecting(&bad, true).await.expect("the server");
+    let (without, written_without) = write_rejecting(upsert, &bad, true)
+        .await
+        .expect("the server");
     let got: Vec<(J, J, J)> = with_copy
         .iter()
         .map(|(id, e)| {
