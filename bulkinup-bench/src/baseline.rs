@@ -12,7 +12,12 @@
 //!   (MySQL: `ON DUPLICATE KEY UPDATE c = VALUES(c)`), join rows `DO NOTHING`: with 1,000 rows
 //!   per statement this is how Ecto's `insert_all` writes; with 1 it is a naive ORM save loop.
 //!
-//! Identifiers are quoted by the database's rules and every value is a bound parameter.
+//! - [`Method::InsertText`] — MySQL/MariaDB: the same multi-row `INSERT … VALUES` as
+//!   [`Method::Insert`], sent as one SQL text with the values written as literals (the text
+//!   protocol's `COM_QUERY`) instead of a prepared statement with bound parameters.
+//!
+//! Identifiers are quoted by the database's rules and every value is a bound parameter,
+//! except in [`Method::InsertText`].
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -69,6 +74,12 @@ pub enum Method {
         /// Rows per statement, capped by the bind limit (and MySQL's packet size).
         rows_per_statement: usize,
     },
+    /// MySQL/MariaDB: `INSERT … VALUES` without a conflict clause, the values written into
+    /// the SQL text as literals and sent through the text protocol (`COM_QUERY`).
+    InsertText {
+        /// Rows per statement, capped as [`Method::Insert`]'s are.
+        rows_per_statement: usize,
+    },
     /// `INSERT … VALUES … ON CONFLICT DO UPDATE` (join rows: do nothing).
     Upsert {
         /// Rows per statement, capped by the bind limit (and MySQL's packet size).
@@ -114,14 +125,23 @@ pub async fn write(target: &Target, tables: &[Table], method: Method) -> Result<
             })
         }
         (_, Method::PreparedPerRow) => bail!("the rusqlite ceiling is SQLite-only"),
+        (Db::MySql(p), Method::InsertText { rows_per_statement }) => {
+            let packet = max_allowed_packet(p).await?;
+            let sql_mode: String = sqlx::query_scalar("SELECT @@sql_mode")
+                .fetch_one(p)
+                .await
+                .context("reading sql_mode")?;
+            // The literals escape with backslashes, which this mode turns off.
+            if sql_mode.contains("NO_BACKSLASH_ESCAPES") {
+                bail!("the text-protocol ceiling needs a sql_mode without NO_BACKSLASH_ESCAPES");
+            }
+            values_text(p, tables, rows_per_statement, packet).await
+        }
+        (_, Method::InsertText { .. }) => bail!("the text-protocol ceiling is MySQL-only"),
         (Db::Postgres(p, _), m) => values(p, Kind::Postgres, tables, m, None).await,
         (Db::Sqlite(p), m) => values(p, Kind::Sqlite, tables, m, None).await,
         (Db::MySql(p), m) => {
-            let packet: u64 = sqlx::query_scalar("SELECT @@max_allowed_packet")
-                .fetch_one(p)
-                .await
-                .context("reading max_allowed_packet")?;
-            let packet = usize::try_from(packet).unwrap_or(usize::MAX);
+            let packet = max_allowed_packet(p).await?;
             values(p, Kind::MySql, tables, m, Some(packet)).await
         }
         _ => bail!("unsupported database"),
@@ -288,7 +308,9 @@ where
     let (requested, upsert) = match method {
         Method::Insert { rows_per_statement } => (rows_per_statement, false),
         Method::Upsert { rows_per_statement } => (rows_per_statement, true),
-        Method::Copy | Method::PreparedPerRow => bail!("not a VALUES method"),
+        Method::Copy | Method::PreparedPerRow | Method::InsertText { .. } => {
+            bail!("not a bound VALUES method")
+        }
     };
     let mut tx = pool.begin().await?;
     let mut written = Written::default();
@@ -318,6 +340,87 @@ where
     }
     tx.commit().await.context("commit")?;
     Ok(written)
+}
+
+/// The server's `max_allowed_packet`, in bytes.
+async fn max_allowed_packet(pool: &sqlx::MySqlPool) -> Result<usize> {
+    let packet: u64 = sqlx::query_scalar("SELECT @@max_allowed_packet")
+        .fetch_one(pool)
+        .await
+        .context("reading max_allowed_packet")?;
+    Ok(usize::try_from(packet).unwrap_or(usize::MAX))
+}
+
+/// MySQL/MariaDB: multi-row `INSERT … VALUES` of literal values, each statement one
+/// `COM_QUERY` (`sqlx::raw_sql`), in one transaction; rows per statement as
+/// [`Method::Insert`] would use, so the two differ only in the protocol.
+async fn values_text(
+    pool: &sqlx::MySqlPool,
+    tables: &[Table],
+    requested: usize,
+    packet: usize,
+) -> Result<Written> {
+    let mut tx = pool.begin().await?;
+    let mut written = Written::default();
+    for table in tables {
+        let per = rows_per_statement(Kind::MySql, table, requested, packet);
+        written.rows_per_statement.push((table.def.name, per));
+        let q = |c: &str| Kind::MySql.quote(c);
+        let columns: Vec<String> = table.def.columns.iter().map(|c| q(c)).collect();
+        let head = format!(
+            "INSERT INTO {} ({}) VALUES ",
+            q(table.def.name),
+            columns.join(", ")
+        );
+        let mut sql = String::new();
+        for rows in table.rows.chunks(per) {
+            sql.clear();
+            sql.push_str(&head);
+            for (r, row) in rows.iter().enumerate() {
+                if r > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                for (c, cell) in row.iter().enumerate() {
+                    if c > 0 {
+                        sql.push_str(", ");
+                    }
+                    push_mysql_literal(cell, &mut sql);
+                }
+                sql.push(')');
+            }
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.as_str()))
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("writing table {}", table.def.name))?;
+            written.rows += rows.len() as u64;
+        }
+    }
+    tx.commit().await.context("commit")?;
+    Ok(written)
+}
+
+/// Appends `cell` as a MySQL literal: an integer as is, text and JSON as a `_utf8mb4`
+/// string with backslash, quote and NUL escaped, `NULL` as the keyword.
+fn push_mysql_literal(cell: &Cell, sql: &mut String) {
+    let text = |s: &str, sql: &mut String| {
+        sql.push_str("_utf8mb4'");
+        for ch in s.chars() {
+            match ch {
+                '\\' => sql.push_str("\\\\"),
+                '\'' => sql.push_str("\\'"),
+                '\0' => sql.push_str("\\0"),
+                _ => sql.push(ch),
+            }
+        }
+        sql.push('\'');
+    };
+    match cell {
+        Cell::Int(i) => sql.push_str(&i.to_string()),
+        Cell::Text(s) => text(s, sql),
+        Cell::Json(j) => text(j.get(), sql),
+        Cell::NullTimestamp => sql.push_str("NULL"),
+    }
 }
 
 /// Milliseconds per `COPY … FROM STDIN` of `rows` two-column rows, over `commands` commands
@@ -484,6 +587,20 @@ mod tests {
             insert_sql(Kind::Postgres, &join, 1, false),
             r#"INSERT INTO "posts_tags" ("post_id", "tag_id") VALUES ($1, $2)"#
         );
+    }
+
+    #[test]
+    fn mysql_literals_escape_backslash_quote_and_nul() {
+        let mut sql = String::new();
+        for cell in [
+            Cell::Int(-7),
+            Cell::Text("a'b\\c\0d".into()),
+            Cell::NullTimestamp,
+        ] {
+            push_mysql_literal(&cell, &mut sql);
+            sql.push(' ');
+        }
+        assert_eq!(sql, "-7 _utf8mb4'a\\'b\\\\c\\0d' NULL ");
     }
 
     #[test]

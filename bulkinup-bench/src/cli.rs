@@ -57,6 +57,13 @@ pub struct Args {
     #[arg(long)]
     pub ceiling_rows: Option<usize>,
 
+    /// MySQL/MariaDB: method d sends each multi-row INSERT as one SQL text with the values
+    /// written as literals (the text protocol, `COM_QUERY`) instead of a prepared statement
+    /// with bound parameters, at the same rows per statement, for measuring what the
+    /// protocol costs.
+    #[arg(long)]
+    pub ceiling_text: bool,
+
     /// Runs of the dry run (method dry); the one with the least CPU time is reported, as
     /// the machine is shared and noisy.
     #[arg(long, default_value_t = 3)]
@@ -97,7 +104,10 @@ pub struct Args {
     /// items, one line each, as `bulkinup upsert --root Author` reads them), one
     /// `TABLE.csv` per table of the flattened rows (with a header line; a `NULL` cell is an
     /// empty field) and `categories.csv`, for timing the command-line tool against other
-    /// loaders (`sqlite3`'s `.import --csv`).
+    /// loaders (`sqlite3`'s `.import --csv`); and, in DIR/load-data, the same tables (not
+    /// the categories) as `--loaders` feeds MariaDB/MySQL (no header line, `NULL` as the
+    /// bare word) with its script `load.sql` (`mariadb --local-infile=1 DB < load.sql`: one
+    /// `LOAD DATA LOCAL INFILE` per table in one transaction).
     #[arg(long, value_name = "DIR")]
     pub write_inputs: Option<std::path::PathBuf>,
 
@@ -162,6 +172,10 @@ pub async fn run(args: Args) -> Result<()> {
         "--row-by-row-authors must be at least 1"
     );
     let kind = Kind::from_url(&args.database_url)?;
+    ensure!(
+        !args.ceiling_text || kind == Kind::MySql,
+        "--ceiling-text needs a MySQL/MariaDB --database-url"
+    );
     let registry = Registry::from_toml_str(BLOG_SCHEMA, "examples/blog/schema.toml")?.registry;
     let workload = Workload {
         authors: args.authors,
@@ -298,6 +312,9 @@ pub async fn run(args: Args) -> Result<()> {
         let method = match kind {
             Kind::Postgres => Method::Copy,
             Kind::Sqlite => Method::PreparedPerRow,
+            Kind::MySql if args.ceiling_text => Method::InsertText {
+                rows_per_statement: args.ceiling_rows.unwrap_or(usize::MAX),
+            },
             Kind::MySql => Method::Insert {
                 rows_per_statement: args.ceiling_rows.unwrap_or(usize::MAX),
             },
@@ -314,6 +331,14 @@ pub async fn run(args: Args) -> Result<()> {
                 "one prepared INSERT per table reused for every row, one transaction, through \
                  rusqlite on its own connection (sqlx adds a worker-thread hop per statement)"
                     .to_string(),
+            ),
+            Kind::MySql if args.ceiling_text => (
+                "ceiling: multi-row INSERT as SQL text, one tx".to_string(),
+                format!(
+                    "multi-row INSERT with literal values through the text protocol \
+                     (COM_QUERY), rows per statement as the prepared ceiling's ({per}), one \
+                     transaction"
+                ),
             ),
             Kind::MySql => (
                 "ceiling: multi-row INSERT, one tx".to_string(),
@@ -708,11 +733,9 @@ fn write_inputs(dir: &std::path::Path, workload: Workload) -> Result<()> {
         writeln!(ndjson, "{item}")?;
     }
     ndjson.flush()?;
-    for table in workload
-        .flatten()
-        .into_iter()
-        .chain([Workload::categories()])
-    {
+    let tables = workload.flatten();
+    let categories = Workload::categories();
+    for table in tables.iter().chain([&categories]) {
         let mut csv = create(&format!("{}.csv", table.def.name))?;
         writeln!(csv, "{}", table.def.columns.join(","))?;
         for row in &table.rows {
@@ -721,6 +744,7 @@ fn write_inputs(dir: &std::path::Path, workload: Workload) -> Result<()> {
         }
         csv.flush()?;
     }
+    crate::loaders::write_load_data_inputs(&dir.join("load-data"), &tables)?;
     println!(
         "wrote the inputs of {} authors into {}",
         group(workload.authors),

@@ -120,6 +120,27 @@ fn write_files(kind: Kind, workload: Workload, tables: &[Table], schema: &str) -
     })
 }
 
+/// Writes `tables` into `dir` as `--loaders` does for MariaDB/MySQL: one `TABLE.csv` per
+/// table in `LOAD DATA`'s conventions and the script `load.sql` that loads them in one
+/// transaction (absolute paths, so it runs from any directory).
+///
+/// # Errors
+/// When the directory or a file cannot be written, or its path is not UTF-8.
+pub fn write_load_data_inputs(dir: &Path, tables: &[Table]) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
+    let mut files = Vec::new();
+    for table in tables {
+        let path = dir.join(format!("{}.csv", table.def.name));
+        std::fs::write(&path, csv::encode_table(Loader::LoadData, table))
+            .with_context(|| format!("writing {}", path.display()))?;
+        files.push((table, path));
+    }
+    let script = dir.join("load.sql");
+    std::fs::write(&script, loader_script(Kind::MySql, &files)?)
+        .with_context(|| format!("writing {}", script.display()))
+}
+
 /// A path as a string for a script; only UTF-8 paths can be written into one.
 fn path_str(path: &Path) -> Result<&str> {
     path.to_str()
