@@ -53,7 +53,12 @@ async fn tables(db: &Db, note_id: &str) {
 
 /// Two things, each with three notes (one without a body).
 fn items() -> Vec<Item> {
-    (1..=2)
+    things(2)
+}
+
+/// Things 1..=n, each with three notes (one without a body).
+fn things(n: i64) -> Vec<Item> {
+    (1..=n)
         .map(|i| {
             Item::from(json!({
                 "id": i, "label": format!("thing {i}"), "data": {"n": i, "tags": ["a", "b"]},
@@ -82,7 +87,12 @@ async fn contents(t: &TestDb) -> (Vec<J>, Vec<J>) {
 }
 
 fn expected() -> (Vec<J>, Vec<J>) {
-    let things = (1..=2)
+    expected_things(2)
+}
+
+/// The rows of [`things`]`(n)`, as [`contents`] reads them.
+fn expected_things(n: i64) -> (Vec<J>, Vec<J>) {
+    let things = (1..=n)
         .map(|i| {
             json!(format!(
                 "{i}|thing {i}|{{\"n\": {i}, \"tags\": [\"a\", \"b\"]}}|2026-12-01 10:20:30.123456+00|12.50|{}|8c7e4a52-5a1f-4a3e-9a43-0d6b2b1f7c11|2026-12-01",
@@ -90,7 +100,7 @@ fn expected() -> (Vec<J>, Vec<J>) {
             ))
         })
         .collect();
-    let notes = (1..=2)
+    let notes = (1..=n)
         .flat_map(|i| {
             (0..3).map(move |n| {
                 let body = if n == 2 {
@@ -167,7 +177,7 @@ async fn a_column_of_another_type_than_its_values_is_written_with_unnest() {
 }
 
 #[tokio::test]
-async fn an_upsert_into_empty_tables_is_one_probe_and_one_copy_per_table_and_chunk() {
+async fn an_upsert_into_empty_tables_is_one_copy_per_table_and_chunk() {
     let Some(t) = TestDb::empty(Kind::Postgres).await else {
         return;
     };
@@ -175,8 +185,8 @@ async fn an_upsert_into_empty_tables_is_one_probe_and_one_copy_per_table_and_chu
     let s = bulkinup::upsert(&t.db, &registry(), "Thing", items(), &options())
         .await
         .expect("upsert");
-    assert_eq!(s.statements.get("notes"), Some(&2));
-    assert_eq!(s.statements.get("things"), Some(&2));
+    assert_eq!(s.statements.get("notes"), Some(&1));
+    assert_eq!(s.statements.get("things"), Some(&1));
     assert_eq!(s.rows.get("notes"), Some(&6));
     assert_eq!(contents(&t).await, expected());
     t.cleanup().await;
@@ -184,7 +194,12 @@ async fn an_upsert_into_empty_tables_is_one_probe_and_one_copy_per_table_and_chu
 
 /// The items with every label and note body changed.
 fn changed_items() -> Vec<Item> {
-    items()
+    changed(2)
+}
+
+/// [`things`]`(n)` with every label and note body changed.
+fn changed(n: i64) -> Vec<Item> {
+    things(n)
         .into_iter()
         .map(|item| {
             let mut j = item.attrs;
@@ -199,7 +214,12 @@ fn changed_items() -> Vec<Item> {
 
 /// [`expected`] after [`changed_items`] were upserted over it.
 fn changed_expected() -> (Vec<J>, Vec<J>) {
-    let (things, notes) = expected();
+    changed_things(2)
+}
+
+/// The rows of [`changed`]`(n)`, as [`contents`] reads them.
+fn changed_things(n: i64) -> (Vec<J>, Vec<J>) {
+    let (things, notes) = expected_things(n);
     let things = things
         .iter()
         .map(|r| {
@@ -221,21 +241,32 @@ fn changed_expected() -> (Vec<J>, Vec<J>) {
     (things, notes)
 }
 
+/// Things `ids` written (as inserted, unchanged) before the test's upsert.
+async fn insert_things(t: &TestDb, ids: &[i64]) {
+    let items: Vec<Item> = things(4)
+        .into_iter()
+        .filter(|item| ids.iter().any(|id| item.attrs["id"] == json!(id)))
+        .collect();
+    bulkinup::insert(&t.db, &registry(), "Thing", items, &options())
+        .await
+        .expect("the things before");
+}
+
 #[tokio::test]
-async fn an_upsert_over_existing_rows_probes_then_updates_them_without_a_copy() {
+async fn an_upsert_over_existing_rows_updates_them_after_one_refused_copy_and_one_probe() {
     let Some(t) = TestDb::empty(Kind::Postgres).await else {
         return;
     };
     tables(&t.db, "BIGINT").await;
-    bulkinup::insert(&t.db, &registry(), "Thing", items(), &options())
-        .await
-        .expect("insert");
-    let s = bulkinup::upsert(&t.db, &registry(), "Thing", changed_items(), &options())
+    insert_things(&t, &[1, 2, 3, 4]).await;
+    let s = bulkinup::upsert(&t.db, &registry(), "Thing", changed(4), &options())
         .await
         .expect("upsert");
-    // One probe, then the six notes updated two rows a statement.
-    assert_eq!(s.statements.get("notes"), Some(&4));
-    assert_eq!(contents(&t).await, changed_expected());
+    // Chunk 1: its notes' COPY refused (they exist), then updated two rows a statement (3);
+    // chunk 2: a probe finds all six, updated the same way (3).
+    assert_eq!(s.statements.get("notes"), Some(&8));
+    assert_eq!(s.rows.get("notes"), Some(&12));
+    assert_eq!(contents(&t).await, changed_things(4));
     t.cleanup().await;
 }
 
@@ -245,17 +276,16 @@ async fn an_upsert_of_new_and_existing_rows_copies_the_new_and_updates_the_exist
         return;
     };
     tables(&t.db, "BIGINT").await;
-    let first: Vec<Item> = items().into_iter().take(1).collect();
-    bulkinup::insert(&t.db, &registry(), "Thing", first, &options())
-        .await
-        .expect("insert thing 1");
-    let s = bulkinup::upsert(&t.db, &registry(), "Thing", changed_items(), &options())
+    insert_things(&t, &[1, 3]).await;
+    let s = bulkinup::upsert(&t.db, &registry(), "Thing", changed(4), &options())
         .await
         .expect("upsert");
-    // A probe, a COPY of thing 2's three notes, thing 1's three updated in two statements.
-    assert_eq!(s.statements.get("notes"), Some(&4));
-    assert_eq!(s.rows.get("notes"), Some(&6));
-    assert_eq!(contents(&t).await, changed_expected());
+    // Chunk 1: the COPY of things 1 and 2's notes refused (1's exist), all six through the
+    // conflict clause (3); chunk 2: a probe finds thing 3's, a COPY of thing 4's, thing 3's
+    // three updated (2).
+    assert_eq!(s.statements.get("notes"), Some(&8));
+    assert_eq!(s.rows.get("notes"), Some(&12));
+    assert_eq!(contents(&t).await, changed_things(4));
     t.cleanup().await;
 }
 
@@ -265,20 +295,19 @@ async fn an_upsert_with_do_nothing_copies_the_new_rows_and_leaves_the_existing_a
         return;
     };
     tables(&t.db, "BIGINT").await;
-    let first: Vec<Item> = items().into_iter().take(1).collect();
-    bulkinup::insert(&t.db, &registry(), "Thing", first, &options())
-        .await
-        .expect("insert thing 1");
+    insert_things(&t, &[1, 3]).await;
     let nothing = options().on_conflict("Note", bulkinup::ConflictAction::Nothing);
-    let s = bulkinup::upsert(&t.db, &registry(), "Thing", changed_items(), &nothing)
+    let s = bulkinup::upsert(&t.db, &registry(), "Thing", changed(4), &nothing)
         .await
         .expect("upsert");
-    // A probe and a COPY of thing 2's notes; thing 1's are not sent again.
-    assert_eq!(s.statements.get("notes"), Some(&2));
+    // Chunk 1: a refused COPY, then `DO NOTHING` for all six (3); chunk 2: a probe and a COPY
+    // of thing 4's notes, thing 3's not sent again.
+    assert_eq!(s.statements.get("notes"), Some(&6));
     let (_, notes) = contents(&t).await;
-    let (_, before) = expected();
-    let (_, after) = changed_expected();
-    assert_eq!(notes, [&before[..3], &after[3..]].concat());
+    let (_, before) = expected_things(4);
+    let (_, after) = changed_things(4);
+    let want = [&before[..3], &after[3..6], &before[6..9], &after[9..]].concat();
+    assert_eq!(notes, want);
     t.cleanup().await;
 }
 
@@ -302,25 +331,29 @@ async fn bulkinup_copy_off_upserts_with_unnest_and_its_conflict_clause() {
 }
 
 /// The race the fallback exists for: another transaction inserts a key after the probe
-/// looked for it. Here the other transaction has inserted note 10 and not committed: the
-/// probe cannot see it, so the call's `COPY` of the notes waits for that transaction; when it
-/// commits, the `COPY` fails on the duplicate key, is rolled back to its savepoint, and the
-/// batch is written again with `ON CONFLICT … DO UPDATE`, which updates note 10.
+/// looked for it. Note 10 exists, so chunk 1's `COPY` of the notes is refused and chunk 2's
+/// notes are probed first. The other transaction has inserted note 30 and not committed: the
+/// probe cannot see it, so the call's `COPY` of chunk 2's notes waits for that transaction;
+/// when it commits, the `COPY` fails on the duplicate key, is rolled back to its savepoint,
+/// and the batch is written again with `ON CONFLICT … DO UPDATE`, which updates note 30.
 #[tokio::test]
 async fn a_key_another_transaction_inserted_after_the_probe_is_updated_by_the_conflict_clause() {
     let Some(t) = TestDb::empty(Kind::Postgres).await else {
         return;
     };
     tables(&t.db, "BIGINT").await;
-    t.db.execute_script("INSERT INTO things (id) VALUES (1), (2)")
-        .await
-        .expect("things");
+    t.db.execute_script(
+        "INSERT INTO things (id) VALUES (1), (2), (3), (4);
+         INSERT INTO notes (id, thing_id, body) VALUES (10, 1, 'before')",
+    )
+    .await
+    .expect("things and note 10");
     let mut holder = common::contention::Holder::begin(&t).await;
     holder
-        .execute("INSERT INTO notes (id, thing_id, body) VALUES (10, 1, 'the other writer')")
+        .execute("INSERT INTO notes (id, thing_id, body) VALUES (30, 3, 'the other writer')")
         .await;
     let (registry, options) = (registry(), options());
-    let call = bulkinup::upsert(&t.db, &registry, "Thing", changed_items(), &options);
+    let call = bulkinup::upsert(&t.db, &registry, "Thing", changed(4), &options);
     let other = async {
         holder.wait_until_blocking(&t).await;
         let waiting = t
@@ -337,11 +370,12 @@ async fn a_key_another_transaction_inserted_after_the_probe_is_updated_by_the_co
     assert_eq!(waiting.len(), 1, "one session waited: {waiting:?}");
     let query = waiting[0].as_str().unwrap_or_default();
     assert!(query.starts_with("COPY "), "the call waited in {query}");
-    // The probe, the refused COPY, then the batch through `unnest … ON CONFLICT` (two rows a
-    // statement).
-    assert_eq!(s.statements.get("notes"), Some(&5));
-    assert_eq!(s.rows.get("notes"), Some(&6));
-    assert_eq!(contents(&t).await, changed_expected());
+    // Chunk 1: the refused COPY, the batch through `unnest … ON CONFLICT` two rows a
+    // statement (4); chunk 2: the probe, the COPY refused after its wait, the batch the same
+    // way (5).
+    assert_eq!(s.statements.get("notes"), Some(&9));
+    assert_eq!(s.rows.get("notes"), Some(&12));
+    assert_eq!(contents(&t).await, changed_things(4));
     t.cleanup().await;
 }
 

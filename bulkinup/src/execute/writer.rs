@@ -54,6 +54,24 @@ type ShapeKey = (
     OnConflict,
 );
 
+/// How an upsert's next batch of one shape goes through the bulk loader
+/// ([`Writer::copy_upsert`]), learnt from the shape's batches before it in the transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// `COPY` of every row, no probe: no row of the shape existed so far (the first batch).
+    Copy,
+    /// A probe, then `COPY` of the new rows and the conflict clause for the existing ones:
+    /// after a batch where some rows existed, or whose `COPY` was refused.
+    Probe,
+    /// Straight to the conflict clause for this many more batches, then a probe again: after
+    /// a probe that found most rows existing, where `COPY` would save little.
+    Conflict(u32),
+}
+
+/// How many batches of a shape go straight to the conflict clause after a probe found most
+/// of a batch's rows existing.
+const CONFLICT_RUN: u32 = 15;
+
 /// Writes batches, caching one SQL text per statement shape and row count.
 pub(crate) struct Writer<B: Backend> {
     pub(super) dialect: B,
@@ -66,6 +84,8 @@ pub(crate) struct Writer<B: Backend> {
     copy: HashMap<ShapeKey, Option<Arc<CopyPlan>>>,
     /// Statement shape (of an upsert) → the backend's probe of its conflict target, if any.
     probe: HashMap<ShapeKey, Option<Arc<str>>>,
+    /// Statement shape (of an upsert) → how its next batch goes through the bulk loader.
+    routes: HashMap<ShapeKey, Route>,
     pub(super) counts: Counts,
     pub(super) deadline: Deadline,
     /// The call's unique keys besides the conflict targets (MySQL/MariaDB).
@@ -92,6 +112,7 @@ where
             columnar: HashMap::new(),
             copy: HashMap::new(),
             probe: HashMap::new(),
+            routes: HashMap::new(),
             counts: Counts::default(),
             deadline,
             unique,
@@ -298,20 +319,25 @@ where
         Ok(())
     }
 
-    /// Writes an upsert's batch (one with a conflict clause) through the bulk loader: one
-    /// probe statement finds the rows whose conflict target is already in the table; the
-    /// other rows are loaded by one `COPY` inside a savepoint; the existing ones are written
-    /// by the columnar statement with the batch's conflict clause (`DO UPDATE`), or not at
-    /// all (`DO NOTHING`: the statement would leave them as they are).
+    /// Writes an upsert's batch (one with a conflict clause) through the bulk loader, by the
+    /// shape's [`Route`]: `COPY` of every row inside a savepoint (while no row of the shape
+    /// existed so far), or a probe statement first, that finds the rows whose conflict target
+    /// is already in the table, then `COPY` of the others inside a savepoint and the existing
+    /// ones by the columnar statement with the batch's conflict clause (`DO UPDATE`; `DO
+    /// NOTHING`: not at all, as the statement would leave them as they are), or, where most
+    /// rows existed, straight to the columnar statement for the next [`CONFLICT_RUN`]
+    /// batches.
     ///
-    /// When the server refuses the `COPY` ([`refuses_row`]: a key another transaction
-    /// inserted after the probe, a key twice in the batch, any row it would refuse), the
-    /// savepoint is rolled back and the whole batch is left to the columnar statement with
-    /// its conflict clause, exactly as without the bulk loader: that statement then updates,
-    /// skips or reports the row as it always did.
+    /// When the server refuses the `COPY` ([`refuses_row`]: a key already in the table, or
+    /// another transaction inserted after the probe, a key twice in the batch, any row it
+    /// would refuse), the savepoint is rolled back and the whole batch is left to the
+    /// columnar statement with its conflict clause, exactly as without the bulk loader: that
+    /// statement then updates, skips or reports the row as it always did; the shape's next
+    /// batch is probed first.
     ///
     /// `Ok(false)` when the batch goes the usual way (no bulk load for its table, no probe
-    /// for its target, or the `COPY` was refused), with its rows in their order.
+    /// for its target, the route says so, or the `COPY` was refused), with its rows in their
+    /// order.
     async fn copy_upsert(
         &mut self,
         tx: &mut Transaction<'_, B::DB>,
@@ -319,6 +345,16 @@ where
         shape: &ShapeKey,
         batch: &mut Batch,
     ) -> Result<bool> {
+        let route = self.routes.get(shape).copied().unwrap_or(Route::Copy);
+        if let Route::Conflict(left) = route {
+            let next = if left <= 1 {
+                Route::Probe
+            } else {
+                Route::Conflict(left - 1)
+            };
+            self.routes.insert(shape.clone(), next);
+            return Ok(false);
+        }
         let (target, update) = match &*batch.on_conflict {
             OnConflict::Raise => return Ok(false),
             OnConflict::Nothing { target } => (target, false),
@@ -351,21 +387,27 @@ where
             return Ok(false);
         };
         let table = batch.display_name();
-        let keys: Vec<Vec<Value>> = batch
-            .rows
-            .iter()
-            .map(|row| positions.iter().map(|&i| row[i].clone()).collect())
-            .collect();
-        let probing = columnar.probe(&mut **tx, &probe, &key_columns, &keys);
-        let found = self.statement(&table, probing).await?;
-        self.count_statement(&table);
-        let mut exists = vec![false; batch.rows.len()];
-        for p in found {
-            if let Some(e) = usize::try_from(p).ok().and_then(|p| exists.get_mut(p)) {
-                *e = true;
+        let written = batch.rows.len();
+        let mut exists = vec![false; written];
+        let mut found = 0;
+        if route == Route::Probe {
+            let keys: Vec<Vec<Value>> = batch
+                .rows
+                .iter()
+                .map(|row| positions.iter().map(|&i| row[i].clone()).collect())
+                .collect();
+            let probing = columnar.probe(&mut **tx, &probe, &key_columns, &keys);
+            let positions = self.statement(&table, probing).await?;
+            self.count_statement(&table);
+            for p in positions {
+                if let Some(e) = usize::try_from(p).ok().and_then(|p| exists.get_mut(p))
+                    && !*e
+                {
+                    *e = true;
+                    found += 1;
+                }
             }
         }
-        let written = batch.rows.len();
         let (mut old, mut new) = (Vec::new(), Vec::new());
         for (row, e) in std::mem::take(&mut batch.rows).into_iter().zip(&exists) {
             if *e { old.push(row) } else { new.push(row) }
@@ -394,6 +436,7 @@ where
                         error = %e,
                         "COPY refused: the batch is written with its conflict clause"
                     );
+                    self.routes.insert(shape.clone(), Route::Probe);
                     true
                 }
                 Err(e) => return Err(e),
@@ -407,6 +450,14 @@ where
                 return Ok(false);
             }
         }
+        let next = if found == 0 {
+            Route::Copy
+        } else if 2 * found > written {
+            Route::Conflict(CONFLICT_RUN)
+        } else {
+            Route::Probe
+        };
+        self.routes.insert(shape.clone(), next);
         if update && !old.is_empty() {
             batch.rows = old;
             let done = self.write_columnar(tx, columnar, &upsert, batch).await;
