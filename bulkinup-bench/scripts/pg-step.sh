@@ -1,0 +1,54 @@
+#!/bin/bash
+# One timed step on PostgreSQL into a fresh schema with the blog tables and the categories,
+# as measured in BENCHMARKS.md ("Where the PostgreSQL time goes").
+#
+#   bulkinup-bench --write-inputs "$INPUTS"      # once (the NDJSON and the CSVs)
+#   pg-step.sh STEP [PERF_PREFIX]
+#
+# STEP: copy (`psql \copy` of the CSVs in one transaction, as `--loaders` runs it), insert,
+# upsert (into empty tables) or upsert-existing (an untimed upsert first, then the timed
+# one). With PERF_PREFIX, `perf record -a -e cpu-clock` samples the whole machine during the
+# step (PREFIX.data; `perf report --sort comm` splits it between the server's backends,
+# bulkinup's threads and psql), so run it on an otherwise idle machine.
+# Prints: step | user s, system s, wall s, peak RSS KiB of the timed process | rows
+# written | load average.
+# Needs: psql, /usr/bin/time; a server on 127.0.0.1:5432 (user postgres, database test,
+# trust auth). URL overrides the server's URL (without a query string); EXTRA is appended to
+# bulkinup's URL only (e.g. EXTRA='&bulkinup_copy=off' for the `unnest` path).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+IN=${INPUTS:-/tmp/pgstep/in}
+BIN=${BULKINUP_BIN:-$ROOT/target/release/bulkinup}
+BASE=${URL:-postgres://postgres@127.0.0.1:5432/test}
+STEP=$1
+PERF=${2:-}
+S=bench_step_$$
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+URL_S="$BASE?sslmode=disable&options=-c%20search_path%3D$S"
+P=(psql -X -q -v ON_ERROR_STOP=1)
+"${P[@]}" "$BASE?sslmode=disable" -c "SET client_min_messages = warning" -c "DROP SCHEMA IF EXISTS $S CASCADE" -c "CREATE SCHEMA $S"
+"${P[@]}" "$URL_S" -f "$ROOT/examples/blog/postgres.sql"
+"${P[@]}" "$URL_S" -c "\\copy categories (id, name) FROM '$IN/categories.csv' WITH (FORMAT csv, HEADER true)"
+for t in authors profiles posts comments tags posts_tags; do
+  echo "\\copy $t ($(head -n1 "$IN/$t.csv")) FROM '$IN/$t.csv' WITH (FORMAT csv, HEADER true)"
+done > "$TMP/load.psql"
+export DATABASE_URL=$URL_S${EXTRA:-}
+BULK=(--schema "$ROOT/examples/blog/schema.toml" --root Author --timeout infinity -q)
+case $STEP in
+  copy) CMD=("${P[@]}" -1 -f "$TMP/load.psql" "$URL_S") ;;
+  insert|upsert) CMD=("$BIN" "$STEP" "${BULK[@]}" "$IN/authors.ndjson") ;;
+  upsert-existing)
+    "$BIN" upsert "${BULK[@]}" "$IN/authors.ndjson" > /dev/null
+    CMD=("$BIN" upsert "${BULK[@]}" "$IN/authors.ndjson") ;;
+  *) echo "unknown step $STEP" >&2; exit 2 ;;
+esac
+PRE=()
+if [ -n "$PERF" ]; then
+  PRE=(perf record -q -a -e cpu-clock -F 999 -o "$PERF.data" --)
+fi
+sync
+/usr/bin/time -o "$TMP/time" -f '%U %S %e %M' "${PRE[@]}" "${CMD[@]}" < /dev/null > "$TMP/out" 2>&1
+ROWS=$("${P[@]}" -tA "$URL_S" -c "select (select count(*) from authors)+(select count(*) from profiles)+(select count(*) from posts)+(select count(*) from comments)+(select count(*) from tags)+(select count(*) from posts_tags)")
+echo "$STEP${EXTRA:+ $EXTRA} | $(cat "$TMP/time") | rows $ROWS | $(tail -c 200 "$TMP/out" | tr '\n' ' ') | load $(cut -d' ' -f1 /proc/loadavg)"
+"${P[@]}" "$BASE?sslmode=disable" -c "SET client_min_messages = warning" -c "DROP SCHEMA $S CASCADE"
