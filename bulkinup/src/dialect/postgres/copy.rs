@@ -30,8 +30,10 @@
 //! `integer out of range`, `smallint out of range`, `value out of range: overflow`) for the
 //! row isolation to find, exactly as without COPY. Checks of the column itself (a numeric's
 //! precision and scale, a varchar's length, a domain's constraints) are the server's in
-//! either path. Any other table, a view, and every batch with a conflict clause are written
-//! with `unnest` as before.
+//! either path. Any other table and a view are written with `unnest` as before. An
+//! upsert's batch (a conflict clause) uses the same plan for its new rows only, the executor
+//! finding them with [`Columnar::probe`](crate::dialect::Columnar::probe) and falling back to
+//! `unnest … ON CONFLICT` when the server refuses the `COPY`.
 
 use futures::future::BoxFuture;
 use sqlx::encode::{Encode, IsNull};
