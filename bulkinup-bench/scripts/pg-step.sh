@@ -10,8 +10,9 @@
 # one). With PERF_PREFIX, `perf record -a -e cpu-clock` samples the whole machine during the
 # step (PREFIX.data; `perf report --sort comm` splits it between the server's backends,
 # bulkinup's threads and psql), so run it on an otherwise idle machine.
-# Prints: step | user s, system s, wall s, peak RSS KiB of the timed process | rows
-# written | load average.
+# Prints: step | user s, system s, wall s, peak RSS KiB of the timed process | the server's
+# CPU s (its backends that exited during the step; PGPID names the postmaster's pid file
+# if not /var/run/postgresql/*.pid) | rows written | load average.
 # Needs: psql, /usr/bin/time; a server on 127.0.0.1:5432 (user postgres, database test,
 # trust auth). URL overrides the server's URL (without a query string); EXTRA is appended to
 # bulkinup's URL only (e.g. EXTRA='&bulkinup_copy=off' for the `unnest` path).
@@ -47,8 +48,17 @@ PRE=()
 if [ -n "$PERF" ]; then
   PRE=(perf record -q -a -e cpu-clock -F 999 -o "$PERF.data" --)
 fi
+# The server's CPU: the backends that exited during the step, whose user + system time the
+# postmaster (their parent) collects (fields 16 and 17 of its /proc/PID/stat, in ticks).
+server_cpu() {
+  local pm
+  pm=$(head -n1 "${PGPID:-$(ls /var/run/postgresql/*.pid | head -n1)}" 2>/dev/null) || { echo 0; return; }
+  awk -v hz="$(getconf CLK_TCK)" '{ print ($16 + $17) / hz }' "/proc/$pm/stat" 2>/dev/null || echo 0
+}
 sync
+BEFORE=$(server_cpu)
 /usr/bin/time -o "$TMP/time" -f '%U %S %e %M' "${PRE[@]}" "${CMD[@]}" < /dev/null > "$TMP/out" 2>&1
+AFTER=$(server_cpu)
 ROWS=$("${P[@]}" -tA "$URL_S" -c "select (select count(*) from authors)+(select count(*) from profiles)+(select count(*) from posts)+(select count(*) from comments)+(select count(*) from tags)+(select count(*) from posts_tags)")
-echo "$STEP${EXTRA:+ $EXTRA} | $(cat "$TMP/time") | rows $ROWS | $(tail -c 200 "$TMP/out" | tr '\n' ' ') | load $(cut -d' ' -f1 /proc/loadavg)"
+echo "$STEP${EXTRA:+ $EXTRA} | $(cat "$TMP/time") | server $(awk -v a="$AFTER" -v b="$BEFORE" 'BEGIN { printf "%.2f", a - b }') CPU s | rows $ROWS | $(tail -c 200 "$TMP/out" | tr '\n' ' ') | load $(cut -d' ' -f1 /proc/loadavg)"
 "${P[@]}" "$BASE?sslmode=disable" -c "SET client_min_messages = warning" -c "DROP SCHEMA $S CASCADE"

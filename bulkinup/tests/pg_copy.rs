@@ -177,18 +177,19 @@ async fn a_column_of_another_type_than_its_values_is_written_with_unnest() {
 }
 
 #[tokio::test]
-async fn an_upsert_into_empty_tables_is_one_copy_per_table_and_chunk() {
+async fn an_upsert_into_empty_tables_is_one_probe_then_one_copy_per_table_and_chunk() {
     let Some(t) = TestDb::empty(Kind::Postgres).await else {
         return;
     };
     tables(&t.db, "BIGINT").await;
-    let s = bulkinup::upsert(&t.db, &registry(), "Thing", items(), &options())
+    let s = bulkinup::upsert(&t.db, &registry(), "Thing", things(4), &options())
         .await
         .expect("upsert");
-    assert_eq!(s.statements.get("notes"), Some(&1));
-    assert_eq!(s.statements.get("things"), Some(&1));
-    assert_eq!(s.rows.get("notes"), Some(&6));
-    assert_eq!(contents(&t).await, expected());
+    // Chunk 1: a probe finds nothing, one COPY; chunk 2: one COPY, no probe.
+    assert_eq!(s.statements.get("notes"), Some(&3));
+    assert_eq!(s.statements.get("things"), Some(&3));
+    assert_eq!(s.rows.get("notes"), Some(&12));
+    assert_eq!(contents(&t).await, expected_things(4));
     t.cleanup().await;
 }
 
@@ -253,7 +254,7 @@ async fn insert_things(t: &TestDb, ids: &[i64]) {
 }
 
 #[tokio::test]
-async fn an_upsert_over_existing_rows_updates_them_after_one_refused_copy_and_one_probe() {
+async fn an_upsert_over_existing_rows_probes_once_then_updates_them_with_the_conflict_clause() {
     let Some(t) = TestDb::empty(Kind::Postgres).await else {
         return;
     };
@@ -262,9 +263,9 @@ async fn an_upsert_over_existing_rows_updates_them_after_one_refused_copy_and_on
     let s = bulkinup::upsert(&t.db, &registry(), "Thing", changed(4), &options())
         .await
         .expect("upsert");
-    // Chunk 1: its notes' COPY refused (they exist), then updated two rows a statement (3);
-    // chunk 2: a probe finds all six, updated the same way (3).
-    assert_eq!(s.statements.get("notes"), Some(&8));
+    // Chunk 1: a probe finds all six notes, updated two rows a statement (3); chunk 2:
+    // straight to the conflict clause, no probe, no COPY (3).
+    assert_eq!(s.statements.get("notes"), Some(&7));
     assert_eq!(s.rows.get("notes"), Some(&12));
     assert_eq!(contents(&t).await, changed_things(4));
     t.cleanup().await;
@@ -280,9 +281,8 @@ async fn an_upsert_of_new_and_existing_rows_copies_the_new_and_updates_the_exist
     let s = bulkinup::upsert(&t.db, &registry(), "Thing", changed(4), &options())
         .await
         .expect("upsert");
-    // Chunk 1: the COPY of things 1 and 2's notes refused (1's exist), all six through the
-    // conflict clause (3); chunk 2: a probe finds thing 3's, a COPY of thing 4's, thing 3's
-    // three updated (2).
+    // Chunk 1: a probe finds thing 1's three notes, a COPY of thing 2's, thing 1's updated
+    // two rows a statement (2); chunk 2: the same for things 3 and 4.
     assert_eq!(s.statements.get("notes"), Some(&8));
     assert_eq!(s.rows.get("notes"), Some(&12));
     assert_eq!(contents(&t).await, changed_things(4));
@@ -300,9 +300,9 @@ async fn an_upsert_with_do_nothing_copies_the_new_rows_and_leaves_the_existing_a
     let s = bulkinup::upsert(&t.db, &registry(), "Thing", changed(4), &nothing)
         .await
         .expect("upsert");
-    // Chunk 1: a refused COPY, then `DO NOTHING` for all six (3); chunk 2: a probe and a COPY
-    // of thing 4's notes, thing 3's not sent again.
-    assert_eq!(s.statements.get("notes"), Some(&6));
+    // Each chunk: a probe finds thing 1's (3's) notes, a COPY of thing 2's (4's); the
+    // existing ones are not sent.
+    assert_eq!(s.statements.get("notes"), Some(&4));
     let (_, notes) = contents(&t).await;
     let (_, before) = expected_things(4);
     let (_, after) = changed_things(4);
@@ -331,8 +331,8 @@ async fn bulkinup_copy_off_upserts_with_unnest_and_its_conflict_clause() {
 }
 
 /// The race the fallback exists for: another transaction inserts a key after the probe
-/// looked for it. Note 10 exists, so chunk 1's `COPY` of the notes is refused and chunk 2's
-/// notes are probed first. The other transaction has inserted note 30 and not committed: the
+/// looked for it. Note 10 exists, so chunk 1's probe finds it and chunk 2's notes are probed
+/// as well. The other transaction has inserted note 30 and not committed: the
 /// probe cannot see it, so the call's `COPY` of chunk 2's notes waits for that transaction;
 /// when it commits, the `COPY` fails on the duplicate key, is rolled back to its savepoint,
 /// and the batch is written again with `ON CONFLICT … DO UPDATE`, which updates note 30.
@@ -370,10 +370,10 @@ async fn a_key_another_transaction_inserted_after_the_probe_is_updated_by_the_co
     assert_eq!(waiting.len(), 1, "one session waited: {waiting:?}");
     let query = waiting[0].as_str().unwrap_or_default();
     assert!(query.starts_with("COPY "), "the call waited in {query}");
-    // Chunk 1: the refused COPY, the batch through `unnest … ON CONFLICT` two rows a
-    // statement (4); chunk 2: the probe, the COPY refused after its wait, the batch the same
-    // way (5).
-    assert_eq!(s.statements.get("notes"), Some(&9));
+    // Chunk 1: the probe finds note 10, a COPY of the other five, note 10 updated (3);
+    // chunk 2: the probe, the COPY refused after its wait, the batch through `unnest … ON
+    // CONFLICT` two rows a statement (5).
+    assert_eq!(s.statements.get("notes"), Some(&8));
     assert_eq!(s.rows.get("notes"), Some(&12));
     assert_eq!(contents(&t).await, changed_things(4));
     t.cleanup().await;

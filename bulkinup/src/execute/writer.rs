@@ -58,19 +58,31 @@ type ShapeKey = (
 /// ([`Writer::copy_upsert`]), learnt from the shape's batches before it in the transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
-    /// `COPY` of every row, no probe: no row of the shape existed so far (the first batch).
-    Copy,
     /// A probe, then `COPY` of the new rows and the conflict clause for the existing ones:
-    /// after a batch where some rows existed, or whose `COPY` was refused.
-    Probe,
-    /// Straight to the conflict clause for this many more batches, then a probe again: after
-    /// a probe that found most rows existing, where `COPY` would save little.
-    Conflict(u32),
+    /// the first batch, after a batch where some rows existed, after a refused `COPY`, and
+    /// after a run of [`Route::Conflict`]. `run`: how many batches go straight to the
+    /// conflict clause if this probe finds most rows existing.
+    Probe { run: u32 },
+    /// `COPY` of every row, no probe: the last probe found no row existing.
+    Copy,
+    /// Straight to the conflict clause for `left` more batches, then a probe with `run`:
+    /// after a probe that found most rows existing, where `COPY` would save little.
+    Conflict { left: u32, run: u32 },
 }
 
-/// How many batches of a shape go straight to the conflict clause after a probe found most
-/// of a batch's rows existing.
+impl Route {
+    /// The first batch of a shape.
+    const FIRST: Route = Route::Probe { run: CONFLICT_RUN };
+}
+
+/// How many batches of a shape go straight to the conflict clause after the first probe that
+/// found most of a batch's rows existing; each further such probe doubles it, up to
+/// [`CONFLICT_RUN_MAX`], so that a load over existing rows probes a handful of times per
+/// table, whatever its size.
 const CONFLICT_RUN: u32 = 15;
+
+/// The longest run of batches straight to the conflict clause.
+const CONFLICT_RUN_MAX: u32 = 240;
 
 /// Writes batches, caching one SQL text per statement shape and row count.
 pub(crate) struct Writer<B: Backend> {
@@ -320,13 +332,14 @@ where
     }
 
     /// Writes an upsert's batch (one with a conflict clause) through the bulk loader, by the
-    /// shape's [`Route`]: `COPY` of every row inside a savepoint (while no row of the shape
-    /// existed so far), or a probe statement first, that finds the rows whose conflict target
-    /// is already in the table, then `COPY` of the others inside a savepoint and the existing
+    /// shape's [`Route`]: a probe statement first (the shape's first batch, and whenever
+    /// the batch before found rows existing), that finds the rows whose conflict target is
+    /// already in the table, then `COPY` of the others inside a savepoint and the existing
     /// ones by the columnar statement with the batch's conflict clause (`DO UPDATE`; `DO
-    /// NOTHING`: not at all, as the statement would leave them as they are), or, where most
-    /// rows existed, straight to the columnar statement for the next [`CONFLICT_RUN`]
-    /// batches.
+    /// NOTHING`: not at all, as the statement would leave them as they are); `COPY` of every
+    /// row inside a savepoint, with no probe, after a probe found none; or, after a probe
+    /// found most rows existing, straight to the columnar statement for a run of batches
+    /// ([`CONFLICT_RUN`], doubling with each such probe up to [`CONFLICT_RUN_MAX`]).
     ///
     /// When the server refuses the `COPY` ([`refuses_row`]: a key already in the table, or
     /// another transaction inserted after the probe, a key twice in the batch, any row it
@@ -345,12 +358,15 @@ where
         shape: &ShapeKey,
         batch: &mut Batch,
     ) -> Result<bool> {
-        let route = self.routes.get(shape).copied().unwrap_or(Route::Copy);
-        if let Route::Conflict(left) = route {
+        let route = self.routes.get(shape).copied().unwrap_or(Route::FIRST);
+        if let Route::Conflict { left, run } = route {
             let next = if left <= 1 {
-                Route::Probe
+                Route::Probe { run }
             } else {
-                Route::Conflict(left - 1)
+                Route::Conflict {
+                    left: left - 1,
+                    run,
+                }
             };
             self.routes.insert(shape.clone(), next);
             return Ok(false);
@@ -390,7 +406,7 @@ where
         let written = batch.rows.len();
         let mut exists = vec![false; written];
         let mut found = 0;
-        if route == Route::Probe {
+        if let Route::Probe { .. } = route {
             let keys: Vec<Vec<Value>> = batch
                 .rows
                 .iter()
@@ -436,7 +452,7 @@ where
                         error = %e,
                         "COPY refused: the batch is written with its conflict clause"
                     );
-                    self.routes.insert(shape.clone(), Route::Probe);
+                    self.routes.insert(shape.clone(), Route::FIRST);
                     true
                 }
                 Err(e) => return Err(e),
@@ -450,12 +466,13 @@ where
                 return Ok(false);
             }
         }
-        let next = if found == 0 {
-            Route::Copy
-        } else if 2 * found > written {
-            Route::Conflict(CONFLICT_RUN)
-        } else {
-            Route::Probe
+        let next = match route {
+            _ if found == 0 => Route::Copy,
+            Route::Probe { run } if 2 * found > written => Route::Conflict {
+                left: run,
+                run: (run * 2).min(CONFLICT_RUN_MAX),
+            },
+            _ => Route::FIRST,
         };
         self.routes.insert(shape.clone(), next);
         if update && !old.is_empty() {
