@@ -16,6 +16,7 @@
 # Needs: psql, /usr/bin/time; a server on 127.0.0.1:5432 (user postgres, database test,
 # trust auth). URL overrides the server's URL (without a query string); EXTRA is appended to
 # bulkinup's URL only (e.g. EXTRA='&bulkinup_copy=off' for the `unnest` path).
+# ARGS adds flags to bulkinup's command line (e.g. ARGS="--chunk-size 5000").
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 IN=${INPUTS:-/tmp/pgstep/in}
@@ -35,7 +36,7 @@ for t in authors profiles posts comments tags posts_tags; do
   echo "\\copy $t ($(head -n1 "$IN/$t.csv")) FROM '$IN/$t.csv' WITH (FORMAT csv, HEADER true)"
 done > "$TMP/load.psql"
 export DATABASE_URL=$URL_S${EXTRA:-}
-BULK=(--schema "$ROOT/examples/blog/schema.toml" --root Author --timeout infinity -q)
+BULK=(--schema "$ROOT/examples/blog/schema.toml" --root Author --timeout infinity -q ${ARGS:-})
 case $STEP in
   copy) CMD=("${P[@]}" -1 -f "$TMP/load.psql" "$URL_S") ;;
   insert|upsert) CMD=("$BIN" "$STEP" "${BULK[@]}" "$IN/authors.ndjson") ;;
@@ -46,7 +47,7 @@ case $STEP in
 esac
 PRE=()
 if [ -n "$PERF" ]; then
-  PRE=(perf record -q -a -e cpu-clock -F 999 -o "$PERF.data" --)
+  PRE=(perf record -q -a ${PERFG:-} -e cpu-clock -F 999 -o "$PERF.data" --)
 fi
 # The server's CPU: the backends that exited during the step, whose user + system time the
 # postmaster (their parent) collects (fields 16 and 17 of its /proc/PID/stat, in ticks).
@@ -60,5 +61,5 @@ BEFORE=$(server_cpu)
 /usr/bin/time -o "$TMP/time" -f '%U %S %e %M' "${PRE[@]}" "${CMD[@]}" < /dev/null > "$TMP/out" 2>&1
 AFTER=$(server_cpu)
 ROWS=$("${P[@]}" -tA "$URL_S" -c "select (select count(*) from authors)+(select count(*) from profiles)+(select count(*) from posts)+(select count(*) from comments)+(select count(*) from tags)+(select count(*) from posts_tags)")
-echo "$STEP${EXTRA:+ $EXTRA} | $(cat "$TMP/time") | server $(awk -v a="$AFTER" -v b="$BEFORE" 'BEGIN { printf "%.2f", a - b }') CPU s | rows $ROWS | $(tail -c 200 "$TMP/out" | tr '\n' ' ') | load $(cut -d' ' -f1 /proc/loadavg)"
+echo "$STEP${EXTRA:+ $EXTRA}${ARGS:+ $ARGS} | $(cat "$TMP/time") | server $(awk -v a="$AFTER" -v b="$BEFORE" 'BEGIN { printf "%.2f", a - b }') CPU s | rows $ROWS | $(tail -c 200 "$TMP/out" | tr '\n' ' ') | load $(cut -d' ' -f1 /proc/loadavg)"
 "${P[@]}" "$BASE?sslmode=disable" -c "SET client_min_messages = warning" -c "DROP SCHEMA $S CASCADE"

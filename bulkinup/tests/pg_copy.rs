@@ -330,6 +330,76 @@ async fn bulkinup_copy_off_upserts_with_unnest_and_its_conflict_clause() {
     t.cleanup().await;
 }
 
+/// Options of one chunk of 200 things (600 notes): batches larger than the probe's sample.
+fn large() -> Options {
+    Options::default().chunk_size(200)
+}
+
+#[tokio::test]
+async fn a_large_batch_of_existing_rows_is_written_by_the_conflict_clause_after_one_probe() {
+    let Some(t) = TestDb::empty(Kind::Postgres).await else {
+        return;
+    };
+    tables(&t.db, "BIGINT").await;
+    bulkinup::insert(&t.db, &registry(), "Thing", things(200), &large())
+        .await
+        .expect("the things before");
+    let s = bulkinup::upsert(&t.db, &registry(), "Thing", changed(200), &large())
+        .await
+        .expect("upsert");
+    // The sample of 64 notes all exist: 600 notes through the conflict clause, 200 a
+    // statement (3), no full probe, no COPY.
+    assert_eq!(s.statements.get("notes"), Some(&4));
+    assert_eq!(s.statements.get("things"), Some(&2));
+    assert_eq!(s.rows.get("notes"), Some(&600));
+    assert_eq!(contents(&t).await, changed_things(200));
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_large_batch_half_existing_is_probed_whole_after_its_sample() {
+    let Some(t) = TestDb::empty(Kind::Postgres).await else {
+        return;
+    };
+    tables(&t.db, "BIGINT").await;
+    bulkinup::insert(&t.db, &registry(), "Thing", things(100), &large())
+        .await
+        .expect("the things before");
+    let s = bulkinup::upsert(&t.db, &registry(), "Thing", changed(200), &large())
+        .await
+        .expect("upsert");
+    // Notes: the sample finds 32 of 64, every row probed, the 300 new copied, the 300
+    // existing updated 200 a statement (2).
+    assert_eq!(s.statements.get("notes"), Some(&5));
+    assert_eq!(s.statements.get("things"), Some(&4));
+    assert_eq!(contents(&t).await, changed_things(200));
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_existing_row_the_sample_missed_is_updated_after_the_refused_copy() {
+    let Some(t) = TestDb::empty(Kind::Postgres).await else {
+        return;
+    };
+    tables(&t.db, "BIGINT").await;
+    // Note 11 is the batch's second row; the sample takes rows 0, 9, 18, …
+    t.db.execute_script(
+        "INSERT INTO things (id) VALUES (1);
+         INSERT INTO notes (id, thing_id, body) VALUES (11, 1, 'before')",
+    )
+    .await
+    .expect("thing 1 and note 11");
+    let s = bulkinup::upsert(&t.db, &registry(), "Thing", changed(200), &large())
+        .await
+        .expect("upsert");
+    // The sample finds none, the COPY of all 600 is refused on note 11, the batch goes
+    // through the conflict clause 200 rows a statement (3).
+    assert_eq!(s.statements.get("notes"), Some(&5));
+    assert_eq!(s.rows.get("notes"), Some(&600));
+    assert_eq!(contents(&t).await, changed_things(200));
+    t.cleanup().await;
+}
+
 /// The race the fallback exists for: another transaction inserts a key after the probe
 /// looked for it. Note 10 exists, so chunk 1's probe finds it and chunk 2's notes are probed
 /// as well. The other transaction has inserted note 30 and not committed: the

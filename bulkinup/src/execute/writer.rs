@@ -84,6 +84,13 @@ const CONFLICT_RUN: u32 = 15;
 /// The longest run of batches straight to the conflict clause.
 const CONFLICT_RUN_MAX: u32 = 240;
 
+/// A batch of more rows than this is probed first for this many of them, evenly spaced: none
+/// existing, all its rows go to `COPY`; more than half, the batch (and a run after it) goes
+/// straight to the conflict clause; else every row is probed. A probe costs about as much per
+/// row as the conflict clause's update of it, so probing a whole batch only to learn that it
+/// all exists would double the work.
+const PROBE_SAMPLE: usize = 64;
+
 /// Writes batches, caching one SQL text per statement shape and row count.
 pub(crate) struct Writer<B: Backend> {
     pub(super) dialect: B,
@@ -333,7 +340,8 @@ where
 
     /// Writes an upsert's batch (one with a conflict clause) through the bulk loader, by the
     /// shape's [`Route`]: a probe statement first (the shape's first batch, and whenever
-    /// the batch before found rows existing), that finds the rows whose conflict target is
+    /// the batch before found rows existing; of a sample of [`PROBE_SAMPLE`] rows first in
+    /// a larger batch), that finds the rows whose conflict target is
     /// already in the table, then `COPY` of the others inside a savepoint and the existing
     /// ones by the columnar statement with the batch's conflict clause (`DO UPDATE`; `DO
     /// NOTHING`: not at all, as the statement would leave them as they are); `COPY` of every
@@ -405,25 +413,45 @@ where
         let table = batch.display_name();
         let written = batch.rows.len();
         let mut exists = vec![false; written];
-        let mut found = 0;
-        if let Route::Probe { .. } = route {
-            let keys: Vec<Vec<Value>> = batch
-                .rows
-                .iter()
-                .map(|row| positions.iter().map(|&i| row[i].clone()).collect())
-                .collect();
-            let probing = columnar.probe(&mut **tx, &probe, &key_columns, &keys);
-            let positions = self.statement(&table, probing).await?;
-            self.count_statement(&table);
-            for p in positions {
-                if let Some(e) = usize::try_from(p).ok().and_then(|p| exists.get_mut(p))
-                    && !*e
-                {
-                    *e = true;
-                    found += 1;
+        if let Route::Probe { run } = route {
+            let mut whole = written <= PROBE_SAMPLE;
+            if !whole {
+                let sample: Vec<usize> = (0..PROBE_SAMPLE)
+                    .map(|i| i * written / PROBE_SAMPLE)
+                    .collect();
+                let seen = self
+                    .probe_rows(
+                        tx,
+                        columnar,
+                        &probe,
+                        &key_columns,
+                        &positions,
+                        batch,
+                        &sample,
+                    )
+                    .await?;
+                let hits = seen.iter().filter(|e| **e).count();
+                if 2 * hits > sample.len() {
+                    self.routes.insert(
+                        shape.clone(),
+                        Route::Conflict {
+                            left: run,
+                            run: (run * 2).min(CONFLICT_RUN_MAX),
+                        },
+                    );
+                    return Ok(false);
                 }
+                // None of the sample exists: `COPY` of every row (a refusal falls back).
+                whole = hits > 0;
+            }
+            if whole {
+                let all: Vec<usize> = (0..written).collect();
+                exists = self
+                    .probe_rows(tx, columnar, &probe, &key_columns, &positions, batch, &all)
+                    .await?;
             }
         }
+        let found = exists.iter().filter(|e| **e).count();
         let (mut old, mut new) = (Vec::new(), Vec::new());
         for (row, e) in std::mem::take(&mut batch.rows).into_iter().zip(&exists) {
             if *e { old.push(row) } else { new.push(row) }
@@ -486,6 +514,42 @@ where
         }
         self.counts.add_rows(table, written);
         Ok(true)
+    }
+
+    /// Probes the rows `at` (indices into the batch's rows) for their conflict target (the
+    /// batch's columns `positions`, as `key_columns`) in the table, with the probe statement
+    /// `sql`: whether each of them exists. One statement.
+    #[allow(clippy::too_many_arguments)]
+    async fn probe_rows(
+        &mut self,
+        tx: &mut Transaction<'_, B::DB>,
+        columnar: &dyn Columnar<B::DB>,
+        sql: &str,
+        key_columns: &[Column],
+        positions: &[usize],
+        batch: &Batch,
+        at: &[usize],
+    ) -> Result<Vec<bool>> {
+        let keys: Vec<Vec<Value>> = at
+            .iter()
+            .map(|&r| {
+                positions
+                    .iter()
+                    .map(|&i| batch.rows[r][i].clone())
+                    .collect()
+            })
+            .collect();
+        let table = batch.display_name();
+        let probing = columnar.probe(&mut **tx, sql, key_columns, &keys);
+        let found = self.statement(&table, probing).await?;
+        self.count_statement(&table);
+        let mut exists = vec![false; at.len()];
+        for p in found {
+            if let Some(e) = usize::try_from(p).ok().and_then(|p| exists.get_mut(p)) {
+                *e = true;
+            }
+        }
+        Ok(exists)
     }
 
     /// Runs one statement and counts it.
