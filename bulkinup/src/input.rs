@@ -512,7 +512,7 @@ fn read_ndjson<R: BufRead>(
         if text.is_empty() {
             continue;
         }
-        let item = match serde_json::from_slice::<J>(text) {
+        let item = match parse(text) {
             Ok(attrs) => Ok(Item {
                 attrs,
                 origin: Some(Origin {
@@ -659,7 +659,7 @@ fn emit_element(
     index: u64,
     elem_line: u64,
 ) -> bool {
-    let parsed = serde_json::from_slice::<J>(elem);
+    let parsed = parse(elem);
     elem.clear();
     let item = match parsed {
         Ok(attrs) => Ok(Item {
@@ -678,6 +678,16 @@ fn emit_element(
     };
     let failed = item.is_err();
     sink(item) && !failed
+}
+
+/// One item's JSON. Text that is valid UTF-8 as a whole (checked in one pass) is parsed as a
+/// `str`, which spares serde_json checking each string on its own; anything else is parsed
+/// from the bytes, so that malformed input gets serde_json's own message and position.
+fn parse(bytes: &[u8]) -> serde_json::Result<J> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
+    }
 }
 
 /// Sends the error that ends the input; always `false` (stop).
@@ -738,6 +748,27 @@ mod tests {
         let e = error.expect("an error");
         assert!(e.contains("`in.json` line 3"), "{e}");
         assert!(e.contains("EOF while parsing"), "{e}");
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_line_gets_serde_json_message_and_position() {
+        let file: Arc<str> = Arc::from("in.json");
+        let mut error = None;
+        let mut sink = |r: Result<Item>| {
+            if let Err(e) = r {
+                error = Some(e.to_string());
+            }
+            true
+        };
+        read_source(
+            &b"{\"id\":1}\n{\"s\":\"a\xff\"}\n"[..],
+            &file,
+            usize::MAX,
+            &mut sink,
+        );
+        let e = error.expect("an error");
+        assert!(e.contains("`in.json` line 2"), "{e}");
+        assert!(e.contains("invalid unicode code point (column 8)"), "{e}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::Value as J;
 
-use super::{CastCtx, Changeset, cast_child, cast_value, is_blank};
+use super::{CastCtx, Changeset, cast_child, cast_value, is_blank, no_changes};
 use crate::schema::{Association, Registry, Schema};
 
 /// What the children of one association are cast with.
@@ -88,7 +88,7 @@ impl Many<'_> {
 fn link(related: &Arc<Schema>, key: usize, attrs: &J, entry: &[(usize, &J)]) -> Changeset {
     let mut cs = Changeset {
         schema: Arc::clone(related),
-        changes: vec![None; related.fields.len()],
+        changes: no_changes(related.fields.len()),
         assocs: Vec::new(),
         errors: Vec::new(),
         valid: true,

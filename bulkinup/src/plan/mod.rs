@@ -28,6 +28,7 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use foldhash::fast::FixedState;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -302,7 +303,7 @@ impl Planner {
                 order.retain(|&r| keep[r] || slots.get(r).copied().flatten().is_some());
             }
             if let Some(key_cols) = &node.order {
-                order.sort_by(|&a, &b| cmp_key(&rows[a], &rows[b], key_cols));
+                sort_rows(&mut order, &rows, key_cols);
             }
             if order.len() != rows.len() || order.iter().enumerate().any(|(i, &r)| i != r) {
                 let mut new_index = vec![usize::MAX; rows.len()];
@@ -559,15 +560,21 @@ impl Planner {
         if let Some(key_cols) = &n.dedup
             && let Some(key) = key_of(&row, key_cols)
         {
-            if let Some(&at) = n.seen.get(&key) {
-                n.rows[at] = row;
-                let kept = n.slots.get(at).copied().flatten();
-                if let (Some(new), Some(old)) = (slot, kept) {
-                    self.alias[new as usize] = old;
+            // One hash lookup, whether the key is new or not.
+            match n.seen.entry(key) {
+                Entry::Occupied(seen) => {
+                    let at = *seen.get();
+                    n.rows[at] = row;
+                    let kept = n.slots.get(at).copied().flatten();
+                    if let (Some(new), Some(old)) = (slot, kept) {
+                        self.alias[new as usize] = old;
+                    }
+                    return (at, kept.or(slot));
                 }
-                return (at, kept.or(slot));
+                Entry::Vacant(new) => {
+                    new.insert(n.rows.len());
+                }
             }
-            n.seen.insert(key, n.rows.len());
         }
         if slot.is_some() || !n.slots.is_empty() {
             n.slots.resize(n.rows.len(), None);
@@ -762,6 +769,34 @@ fn embed_json(cs: Changeset) -> J {
     J::Object(out)
 }
 
+/// Sorts `order` (row indices, ascending) by the rows' key columns `cols` as a stable sort by
+/// [`cmp_key`] does. Keys of one or two integer columns in every row (the common case) are
+/// sorted as plain numbers, each paired with its row index so that rows with equal keys keep
+/// their input order: the same order, without comparing `Value`s.
+fn sort_rows(order: &mut [usize], rows: &[Vec<Value>], cols: &[usize]) {
+    let int = |r: usize, c: usize| match rows[r][c] {
+        Value::Int(i) => Some(i),
+        _ => None,
+    };
+    let keyed: Option<Vec<(i64, i64, usize)>> = match *cols {
+        [c] => order.iter().map(|&r| Some((int(r, c)?, 0, r))).collect(),
+        [c, d] => order
+            .iter()
+            .map(|&r| Some((int(r, c)?, int(r, d)?, r)))
+            .collect(),
+        _ => None,
+    };
+    match keyed {
+        Some(mut keyed) => {
+            keyed.sort_unstable();
+            for (slot, (_, _, r)) in order.iter_mut().zip(keyed) {
+                *slot = r;
+            }
+        }
+        None => order.sort_by(|&a, &b| cmp_key(&rows[a], &rows[b], cols)),
+    }
+}
+
 /// Orders rows by their key columns, column after column, each by [`cmp_value`].
 fn cmp_key(a: &[Value], b: &[Value], cols: &[usize]) -> Ordering {
     cols.iter()
@@ -841,18 +876,28 @@ pub(crate) fn type_of(v: &Value) -> FieldType {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Key {
     Int(i64),
+    /// Two integer columns (join rows): no allocation either.
+    Int2(i64, i64),
     Parts(Vec<KeyPart>),
 }
 
 /// The key of `row` in the columns `cols`; `None` when one of them is `NULL` (NULLs never
 /// conflict).
 pub(crate) fn key_of(row: &[Value], cols: &[usize]) -> Option<Key> {
-    if let [c] = cols {
-        return match &row[*c] {
-            Value::Null => None,
-            Value::Int(i) => Some(Key::Int(*i)),
-            v => Some(Key::Parts(vec![KeyPart::from(v)])),
-        };
+    match *cols {
+        [c] => {
+            return match &row[c] {
+                Value::Null => None,
+                Value::Int(i) => Some(Key::Int(*i)),
+                v => Some(Key::Parts(vec![KeyPart::from(v)])),
+            };
+        }
+        [c, d] => {
+            if let (Value::Int(a), Value::Int(b)) = (&row[c], &row[d]) {
+                return Some(Key::Int2(*a, *b));
+            }
+        }
+        _ => {}
     }
     let mut key = Vec::with_capacity(cols.len());
     for &c in cols {
