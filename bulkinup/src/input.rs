@@ -472,7 +472,7 @@ fn read_line<R: BufRead>(reader: &mut R, buf: &mut Vec<u8>, max: usize) -> std::
                 Line::Read
             });
         }
-        let (content, taken) = match piece.iter().position(|&b| b == b'\n') {
+        let (content, taken) = match memchr::memchr(b'\n', piece) {
             Some(i) => (i, i + 1),
             None => (piece.len(), piece.len()),
         };
