@@ -114,6 +114,9 @@ pub struct DdlArgs {
     /// The database.
     #[command(flatten)]
     pub db: DbArgs,
+    /// The time limits of --apply.
+    #[command(flatten)]
+    pub limits: TimeLimitArgs,
 }
 
 /// Arguments of `bulkinup schema infer`.
@@ -138,7 +141,7 @@ pub struct InferArgs {
         long,
         value_name = "FILE",
         num_args = 1..,
-        conflicts_with_all = ["tables", "prefix"],
+        conflicts_with_all = ["tables", "prefix", "timeout", "statement_timeout", "connect_timeout"],
         help_heading = "From data"
     )]
     pub from_data: Vec<PathBuf>,
@@ -168,6 +171,9 @@ pub struct InferArgs {
     /// than `map` fields.
     #[arg(long, requires = "from_data", help_heading = "From data")]
     pub keyed: bool,
+    /// The time limits (not with --from-data, which reads no database).
+    #[command(flatten)]
+    pub limits: TimeLimitArgs,
 }
 
 impl InferArgs {
@@ -196,6 +202,9 @@ pub struct CheckArgs {
     /// The database.
     #[command(flatten)]
     pub db: DbArgs,
+    /// The time limits.
+    #[command(flatten)]
+    pub limits: TimeLimitArgs,
 }
 
 /// The database to use.
@@ -214,6 +223,37 @@ pub struct DbArgs {
         default_value = DEFAULT_DATABASE_URL
     )]
     pub database_url: String,
+}
+
+/// The time limits of a command that connects to a database: `upsert`, `insert`, `schema
+/// infer`, `schema check`, `schema ddl`. Each flag overrides the schema file's option of the
+/// same name (where the command reads one).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Time limits")]
+pub struct TimeLimitArgs {
+    /// Time limit in seconds for the whole call, and for each statement; `infinity` for
+    /// none. For upsert/insert, the transaction (per chunk with --max-concurrency), reading
+    /// the input included; for schema infer/check, all their catalog queries together; for
+    /// schema ddl --apply, its transaction. Default: none (`infinity`), each statement still
+    /// bounded by --statement-timeout; a schema file's `[options] timeout` applies when this
+    /// flag is not given. (The library's default is 15 s.)
+    #[arg(long, value_name = "SECONDS", allow_hyphen_values = true)]
+    pub timeout: Option<String>,
+
+    /// Time limit in seconds for each statement (BEGIN, each write, the commit, the prefix
+    /// checks; each catalog query of schema infer/check), enforced by the client even when
+    /// the server or the network stops answering: a statement still waiting when it (or
+    /// --timeout) runs out is abandoned, its connection closed, and the run exits 1 (an
+    /// upsert or insert with nothing committed). `infinity`: only --timeout bounds
+    /// statements [default: 60].
+    #[arg(long, value_name = "SECONDS", allow_hyphen_values = true)]
+    pub statement_timeout: Option<String>,
+
+    /// Time limit in seconds for connecting to the database: a refused connection fails at
+    /// once with the reason, a server that does not answer within it fails the run (exit
+    /// status 1, nothing written). Always finite (no `infinity`) [default: 10].
+    #[arg(long, value_name = "SECONDS", allow_hyphen_values = true)]
+    pub connect_timeout: Option<String>,
 }
 
 /// Arguments of `bulkinup demo`.
@@ -269,42 +309,9 @@ pub struct WriteArgs {
     )]
     pub max_concurrency: Option<String>,
 
-    /// Time limit in seconds for the whole transaction (per chunk with --max-concurrency),
-    /// reading the input included, and for each statement; `infinity` for none. Default:
-    /// none (`infinity`), each statement still bounded by --statement-timeout; a schema
-    /// file's `[options] timeout` applies when this flag is not given. (The library's
-    /// default is 15 s.)
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        allow_hyphen_values = true,
-        help_heading = "Write options"
-    )]
-    pub timeout: Option<String>,
-
-    /// Time limit in seconds for each statement (BEGIN, each write, the commit, the prefix
-    /// checks), enforced by the client even when the server or the network stops answering:
-    /// a statement still waiting when it (or --timeout) runs out is abandoned, its
-    /// connection closed, and the run exits 1 with nothing committed. `infinity`: only
-    /// --timeout bounds statements [default: 60].
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        allow_hyphen_values = true,
-        help_heading = "Write options"
-    )]
-    pub statement_timeout: Option<String>,
-
-    /// Time limit in seconds for connecting to the database: a refused connection fails at
-    /// once with the reason, a server that does not answer within it fails the run (exit
-    /// status 1, nothing written). Always finite (no `infinity`) [default: 10].
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        allow_hyphen_values = true,
-        help_heading = "Write options"
-    )]
-    pub connect_timeout: Option<String>,
+    /// Time limits.
+    #[command(flatten)]
+    pub limits: TimeLimitArgs,
 
     /// A value shared by every row of a schema or join table, injected before validation and
     /// replacing any per-row value. JSON value, or `now()` for the call's start time.

@@ -65,7 +65,9 @@ async fn load(
     categories: Vec<Item>,
     authors: Vec<Item>,
 ) -> Result<(), Failure> {
-    db.execute_script(ddl)
+    // Every query is bounded by the library's default time limits, as the upserts are.
+    let limits = Options::default();
+    db.execute_script_within(ddl, &limits)
         .await
         .map_err(|e| Failure::new(e, "the blog tables could not be created"))?;
     output::print_line(&format!(
@@ -107,7 +109,7 @@ async fn load(
 
     for (table, order) in TABLES {
         let rows = db
-            .fetch_json(&format!("SELECT * FROM {table} ORDER BY {order}"))
+            .fetch_json_within(&format!("SELECT * FROM {table} ORDER BY {order}"), &limits)
             .await?;
         output::print_line(&format!("\n{table} ({} rows)", rows.len()))?;
         for mut row in rows {

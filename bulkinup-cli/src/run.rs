@@ -28,9 +28,6 @@ const COMMIT_UNDER_WAY: &str =
 /// The exit status of a call interrupted by Ctrl-C: 128 + SIGINT, as shells report it.
 const INTERRUPTED_EXIT: i32 = 130;
 
-/// How long an interrupted call waits for its connections to close.
-const CLOSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// Runs the parsed command line.
 ///
 /// # Errors
@@ -148,7 +145,7 @@ async fn write(verb: Verb, args: WriteArgs) -> Result<(), Failure> {
         result = writing => result,
         _ = tokio::signal::ctrl_c() => {
             report.clear_progress();
-            let _ = tokio::time::timeout(CLOSE_LIMIT, db.close()).await;
+            db.close().await;
             remove_if_created_empty();
             match settings.options.max_concurrency {
                 Some(_) => {
@@ -246,11 +243,14 @@ async fn schema(command: SchemaCommand) -> Result<(), Failure> {
             Ok(())
         }
         SchemaCommand::Infer(args) => {
-            let db = Db::connect_read_only(&args.database_url())
+            // The time limits are checked before connecting.
+            let options = settings::infer(&args.limits)?;
+            let db = Db::connect_read_only_timeout(&args.database_url(), options.connect_timeout)
                 .await
                 .map_err(locate_url)?;
             let tables = (!args.tables.is_empty()).then_some(args.tables.as_slice());
-            let text = bulkinup::catalog::infer(&db, tables, args.prefix.as_deref()).await;
+            let text =
+                bulkinup::catalog::infer_with(&db, tables, args.prefix.as_deref(), &options).await;
             db.close().await;
             output::print_line(text?.trim_end())?;
             Ok(())
@@ -278,12 +278,13 @@ async fn schema(command: SchemaCommand) -> Result<(), Failure> {
             Ok(())
         }
         SchemaCommand::Check(args) => {
-            // The file is read and checked before the database is contacted.
-            let registry = bulkinup::Registry::from_file(&args.schema)?.registry;
-            let db = Db::connect_read_only(&args.db.database_url)
+            // The file and the time limits are checked before the database is contacted.
+            let (registry, options) = settings::check(&args)?;
+            let db = Db::connect_read_only_timeout(&args.db.database_url, options.connect_timeout)
                 .await
                 .map_err(locate_url)?;
-            let mismatches = bulkinup::catalog::check(&db, &registry, args.prefix.as_deref()).await;
+            let prefix = args.prefix.as_deref();
+            let mismatches = bulkinup::catalog::check_with(&db, &registry, prefix, &options).await;
             db.close().await;
             let mismatches = mismatches?;
             for m in &mismatches {

@@ -10,7 +10,7 @@ use bulkinup::options::{Flags, Layer, schema_file_layers};
 use bulkinup::{DbKind, Error, Options, Registry, Result, Verb};
 use chrono::Utc;
 
-use crate::args::{DdlArgs, WriteArgs};
+use crate::args::{CheckArgs, DdlArgs, TimeLimitArgs, WriteArgs};
 use crate::files::{self, Rejects};
 use bulkinup::input::Source;
 
@@ -53,9 +53,7 @@ fn flags(args: &WriteArgs) -> Flags {
     f.changeset = args.changeset.clone();
     f.chunk_size = args.chunk_size.clone();
     f.max_concurrency = args.max_concurrency.clone();
-    f.timeout = args.timeout.clone();
-    f.statement_timeout = args.statement_timeout.clone();
-    f.connect_timeout = args.connect_timeout.clone();
+    time_limit_flags(&mut f, &args.limits);
     f.max_item_bytes = args.max_item_bytes.clone();
     f.placeholders = args.placeholders.clone();
     f.recover = args.recover.clone();
@@ -70,6 +68,50 @@ fn flags(args: &WriteArgs) -> Flags {
     f.on_error = args.on_error.clone();
     f.shard = args.shard.clone();
     f
+}
+
+/// The time-limit flags of any command, as typed, into `f`.
+fn time_limit_flags(f: &mut Flags, limits: &TimeLimitArgs) {
+    f.timeout = limits.timeout.clone();
+    f.statement_timeout = limits.statement_timeout.clone();
+    f.connect_timeout = limits.connect_timeout.clone();
+}
+
+/// The layer of a schema command's time-limit flags (`--timeout`, `--statement-timeout`,
+/// `--connect-timeout`), each parsed as for `upsert`.
+fn time_limits_layer(limits: &TimeLimitArgs) -> Result<Layer> {
+    let mut f = Flags::default();
+    time_limit_flags(&mut f, limits);
+    Layer::from_flags(&f, Verb::Upsert)
+}
+
+/// The options of `schema infer`: its time-limit flags over the command line's defaults
+/// (no limit on the whole, 60 s per catalog query, 10 s to connect), as for `upsert`.
+///
+/// # Errors
+/// [`Error::InvalidOption`] naming the flag (exit status 2).
+pub fn infer(limits: &TimeLimitArgs) -> Result<Options> {
+    Layer::command_line_defaults()
+        .overlay(time_limits_layer(limits)?)
+        .to_options(false, Utc::now())
+}
+
+/// The schema file of `schema check` and its options: the time limits of its `[options]`
+/// and `[options.upsert]` under the flags, over the command line's defaults, as for
+/// `schema ddl` (the file's other options are not read).
+///
+/// # Errors
+/// [`Error::InvalidOption`] or [`Error::Schema`] (exit status 2).
+pub fn check(args: &CheckArgs) -> Result<(Registry, Options)> {
+    let path = std::path::Path::new(&args.schema);
+    let file = schema_file(path)?;
+    let (shared, per_verb) = schema_file_layers(&file, &args.schema, Verb::Upsert)?;
+    let options = Layer::command_line_defaults()
+        .overlay(shared)
+        .overlay(per_verb)
+        .overlay(time_limits_layer(&args.limits)?)
+        .to_options(false, Utc::now())?;
+    Ok((file.registry, options))
 }
 
 /// Everything one `upsert`/`insert` run needs, checked.
@@ -154,7 +196,8 @@ impl Settings {
 
 /// The database `schema ddl` writes for (from the URL, checked) and the options its schema
 /// file's `[options]` and `[options.upsert]` give over the command line's defaults: the
-/// conflict targets, the prefix, and the time limits of `--apply`.
+/// conflict targets, the prefix, and the time limits of `--apply` (which its flags
+/// override).
 ///
 /// # Errors
 /// [`Error::InvalidOption`] or [`Error::Schema`] (exit status 2).
@@ -165,7 +208,8 @@ pub fn ddl(args: &DdlArgs) -> Result<(DbKind, Registry, Options)> {
     let (shared, per_verb) = schema_file_layers(&file, &schema_path, Verb::Upsert)?;
     let merged = Layer::command_line_defaults()
         .overlay(shared)
-        .overlay(per_verb);
+        .overlay(per_verb)
+        .overlay(time_limits_layer(&args.limits)?);
     let options = merged.to_options(false, Utc::now())?;
     Ok((kind, file.registry, options))
 }

@@ -10,6 +10,27 @@
 //! the whole schema, and the tables are picked here. A prefix that does not exist is an
 //! error, not an empty catalog.
 //!
+//! ## Time limits
+//!
+//! [`infer_with`] and [`check_with`] read within the time limits of their [`Options`]
+//! (the command line's `--timeout` and `--statement-timeout`): all their queries together
+//! within `timeout`, and each one — the check that a prefix exists, the three catalog
+//! queries of each place read, the sample of each JSON column — within `min(statement_timeout,
+//! what remains of timeout)`, on the client's clock. On PostgreSQL and MySQL/MariaDB each
+//! query runs on a connection of its own; one without an answer when its limit passes (plus
+//! a grace of a tenth of `statement_timeout`, at most 1 s, when that binds) is abandoned, its
+//! connection closed, and the call fails with [`Error::Timeout`] naming the option
+//! ([`Waited::Query`]): a server or network that stops answering cannot hang it. The
+//! database is not told the limit (the queries only read). SQLite runs in the process and is
+//! never abandoned. [`infer`] and [`check`] are the same with [`Options::default()`]: 15 s
+//! for all the queries together ([`DEFAULT_TIMEOUT`]), no limit of each query's own.
+//!
+//! [`Options`]: crate::Options
+//! [`Options::default()`]: crate::Options::default
+//! [`Error::Timeout`]: crate::Error::Timeout
+//! [`Waited::Query`]: crate::Waited::Query
+//! [`DEFAULT_TIMEOUT`]: crate::options::DEFAULT_TIMEOUT
+//!
 //! ## Column types
 //!
 //! One mapping, from the column's type to a field type, serves both. Inference writes the
@@ -42,15 +63,17 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as J};
 
-pub use check::{Mismatch, check};
+pub use check::{Mismatch, check, check_with};
 pub use infer::{
     MANY_CODE_KEYS, MAX_CODE_LEN, MAX_CODE_PART, MAX_KEY_CANDIDATES, infer, infer_from_data,
+    infer_with,
 };
 
 use crate::db::Db;
 use crate::dialect::catalog_rows::{flag, int, text, unique_keys};
 use crate::dialect::{CatalogQuery, Dialect};
 use crate::error::Result;
+use crate::execute::Deadline;
 use crate::schema::FieldType;
 
 /// The tables of one schema (the connection's, or a prefix), as the catalog queries report
@@ -104,20 +127,22 @@ pub(crate) struct ForeignKey {
 
 impl Catalog {
     /// Reads the catalog of `prefix` (a PostgreSQL schema, MySQL/MariaDB database or attached
-    /// SQLite database), else of the connection's schema. `owner` is the schema whose own
-    /// `prefix` it is, for the error when it does not exist (`None`: the caller's option).
+    /// SQLite database), else of the connection's schema, each query (the prefix's check
+    /// too) bounded by `deadline`. `owner` is the schema whose own `prefix` it is, for the
+    /// error when it does not exist (`None`: the caller's option).
     pub(crate) async fn read(
         db: &Db,
         prefix: Option<&str>,
         owner: Option<&str>,
+        deadline: &Deadline,
     ) -> Result<Catalog> {
         let dialect = db.dialect();
         if let Some(p) = prefix {
-            db.check_prefix(p, owner, None).await?;
+            db.check_prefix(p, owner, deadline).await?;
         }
         let fetch = |query: CatalogQuery| async move {
             let params = vec![prefix; query.prefix_params];
-            db.fetch_json_with(&query.sql, &params, None).await
+            db.fetch_json_with(&query.sql, &params, deadline).await
         };
         let columns = fetch(dialect.catalog_columns_sql(prefix)).await?;
         let unique = fetch(dialect.catalog_unique_keys_sql(prefix)).await?;

@@ -319,7 +319,25 @@ impl Db {
     /// As [`Db::connect_timeout`], and [`Error::Connect`] naming the path of a SQLite file
     /// that does not exist.
     pub async fn connect_read_only(url: &str) -> Result<Db> {
-        Db::open(url, crate::options::DEFAULT_CONNECT_TIMEOUT, true).await
+        Db::connect_read_only_timeout(url, crate::options::DEFAULT_CONNECT_TIMEOUT).await
+    }
+
+    /// Connects as [`Db::connect_read_only`], giving up after `limit` (as
+    /// [`Db::connect_timeout`]).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// let db = bulkinup::Db::connect_read_only_timeout("sqlite::memory:", Duration::from_secs(2)).await?;
+    /// assert_eq!(db.kind(), bulkinup::DbKind::Sqlite);
+    /// # Ok::<(), bulkinup::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Db::connect_read_only`].
+    pub async fn connect_read_only_timeout(url: &str, limit: Duration) -> Result<Db> {
+        Db::open(url, limit, true).await
     }
 
     /// The file a `sqlite://PATH` URL names (`None` for another database or an in-memory
@@ -478,8 +496,11 @@ impl Db {
         self.kind().dialect()
     }
 
-    /// Runs SQL text as is, several statements allowed (DDL of fixtures and the demo).
-    /// Never pass it input: it binds nothing.
+    /// Runs SQL text as is, several statements allowed (DDL of fixtures, tests,
+    /// benchmarks). Never pass it input: it binds nothing.
+    ///
+    /// It has **no time limit**: on a server or network that stops answering it waits for
+    /// good. For a database that may stall, use [`Db::execute_script_within`].
     ///
     /// # Errors
     /// [`Error::Database`] with the database's reason.
@@ -494,7 +515,10 @@ impl Db {
     }
 
     /// Runs a query and returns its rows as JSON objects (column name → value), decoding
-    /// each column by its database type. For reports, the demo and tests.
+    /// each column by its database type. For reports and tests.
+    ///
+    /// It has **no time limit**: on a server or network that stops answering it waits for
+    /// good. For a database that may stall, use [`Db::fetch_json_within`].
     ///
     /// # Errors
     /// [`Error::Database`] with the database's reason.
@@ -509,45 +533,123 @@ impl Db {
         }
     }
 
+    /// As [`Db::fetch_json`], within the time limits of `options`: the query may wait at
+    /// most `min(statement_timeout, timeout)` ([`Options::statement_timeout`],
+    /// [`Options::timeout`]; the library's defaults: 15 s) on the client's clock. On
+    /// PostgreSQL and MySQL/MariaDB it runs on a connection of its own; one without an
+    /// answer when its limit passes (plus a grace of a tenth of `statement_timeout`, at
+    /// most 1 s, when that binds) is abandoned, its connection closed (never returned to
+    /// the pool mid-protocol), and the result is an [`Error::Timeout`] naming the option
+    /// that set the limit ([`Waited::Query`](crate::Waited::Query)). The database is not
+    /// told the limit. SQLite runs in the process and is never abandoned (a lock another
+    /// connection holds is waited for up to SQLite's busy timeout, 5 s).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use bulkinup::{Db, Options};
+    /// let db = Db::connect("sqlite::memory:").await?;
+    /// let rows = db.fetch_json_within("SELECT 1 AS one", &Options::default()).await?;
+    /// assert_eq!(rows[0]["one"], 1);
+    /// # Ok::<(), bulkinup::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Database`] with the database's reason; [`Error::Timeout`] when the limit
+    /// passes.
+    pub async fn fetch_json_within(
+        &self,
+        sql: &str,
+        options: &Options,
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+        let deadline = execute::Deadline::queries(options.timeout, options.statement_timeout);
+        self.fetch_json_with(sql, &[], &deadline).await
+    }
+
+    /// As [`Db::execute_script`], within the time limits of `options`, as
+    /// [`Db::fetch_json_within`]: the script runs outside any transaction (each statement
+    /// as the database commits it on its own), so what it had done before a stall is as the
+    /// server left it.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use bulkinup::{Db, Options};
+    /// let db = Db::connect("sqlite::memory:").await?;
+    /// db.execute_script_within("CREATE TABLE tags (id INTEGER PRIMARY KEY)", &Options::default())
+    ///     .await?;
+    /// # Ok::<(), bulkinup::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Database`] with the database's reason; [`Error::Timeout`] when the limit
+    /// passes.
+    pub async fn execute_script_within(&self, sql: &str, options: &Options) -> Result<()> {
+        let deadline = execute::Deadline::queries(options.timeout, options.statement_timeout);
+        match self {
+            Db::Sqlite(p) => {
+                execute::execute_script_within::<SqliteDialect>(p, sql, &deadline).await
+            }
+            Db::Postgres(p, _) => {
+                execute::execute_script_within::<PgDialect>(p, sql, &deadline).await
+            }
+            Db::MySql(p) => execute::execute_script_within::<MySqlDialect>(p, sql, &deadline).await,
+        }
+    }
+
     /// As [`Db::fetch_json`], binding `params` as text in order (`None` binds `NULL`), on a
-    /// connection of its own bounded by `limit` on the client's clock (`None`: no limit): a
-    /// query without an answer in time is abandoned, its connection closed, and the result
-    /// is an [`Error::Timeout`] naming `statement_timeout` or `timeout`, whichever set it.
+    /// connection of its own bounded by `deadline` on the client's clock: a query without
+    /// an answer in time is abandoned, its connection closed, and the result is an
+    /// [`Error::Timeout`] naming `statement_timeout` or `timeout`, whichever set it.
     pub(crate) async fn fetch_json_with(
         &self,
         sql: &str,
         params: &[Option<&str>],
-        limit: Option<(Duration, &'static str)>,
+        deadline: &execute::Deadline,
     ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
         match self {
             Db::Sqlite(p) => {
-                execute::fetch_json_within::<SqliteDialect>(p, sql, params, limit).await
+                execute::fetch_json_within::<SqliteDialect>(p, sql, params, deadline).await
             }
             Db::Postgres(p, _) => {
-                execute::fetch_json_within::<PgDialect>(p, sql, params, limit).await
+                execute::fetch_json_within::<PgDialect>(p, sql, params, deadline).await
             }
-            Db::MySql(p) => execute::fetch_json_within::<MySqlDialect>(p, sql, params, limit).await,
+            Db::MySql(p) => {
+                execute::fetch_json_within::<MySqlDialect>(p, sql, params, deadline).await
+            }
         }
     }
 
-    /// Closes the pool.
+    /// Closes the pool, waiting at most 5 s for its connections to close: each idle one is
+    /// told goodbye (PostgreSQL's `Terminate`, MySQL's `COM_QUIT`) and closed, and one still
+    /// in use is waited for until it comes back. What has not closed by then is dropped
+    /// (its socket closed) without more waiting, so a server or network that stops
+    /// answering cannot hang the close.
     pub async fn close(&self) {
-        match self {
-            Db::Sqlite(p) => p.close().await,
-            Db::Postgres(p, _) => p.close().await,
-            Db::MySql(p) => p.close().await,
+        let closing = async {
+            match self {
+                Db::Sqlite(p) => p.close().await,
+                Db::Postgres(p, _) => p.close().await,
+                Db::MySql(p) => p.close().await,
+            }
+        };
+        if tokio::time::timeout(CLOSE_LIMIT, closing).await.is_err() {
+            tracing::debug!(
+                limit_s = CLOSE_LIMIT.as_secs_f64(),
+                "the pool's connections did not close in time: dropped"
+            );
         }
     }
 
     /// An error unless `prefix` is a valid name that exists in the database: an
     /// [`Error::Schema`] of `owner`'s `prefix` when a schema names it, else an
-    /// [`Error::InvalidOption`] (`prefix`). The query is bounded by `limit`, as
+    /// [`Error::InvalidOption`] (`prefix`). The query is bounded by `deadline`, as
     /// [`Db::fetch_json_with`].
     pub(crate) async fn check_prefix(
         &self,
         prefix: &str,
         owner: Option<&str>,
-        limit: Option<(Duration, &'static str)>,
+        deadline: &execute::Deadline,
     ) -> Result<()> {
         let error = |message: String| match owner {
             Some(schema) => Error::schema(Some(schema), Some("prefix"), message),
@@ -556,7 +658,7 @@ impl Db {
         crate::schema::check_identifier(prefix).map_err(error)?;
         let dialect = self.dialect();
         let found = self
-            .fetch_json_with(dialect.prefix_exists_sql(), &[Some(prefix)], limit)
+            .fetch_json_with(dialect.prefix_exists_sql(), &[Some(prefix)], deadline)
             .await?;
         if found.is_empty() {
             return Err(error(format!(
@@ -589,7 +691,8 @@ impl Db {
                 (None, None) => continue,
             };
             if !checked.contains(&prefix) {
-                self.check_prefix(prefix, owner, limit).await?;
+                let deadline = execute::Deadline::of_statement(limit);
+                self.check_prefix(prefix, owner, &deadline).await?;
                 checked.push(prefix);
             }
         }
@@ -669,6 +772,9 @@ const PG_KEEPALIVES: [(&str, &str); 3] = [
     ("tcp_keepalives_interval", "10"),
     ("tcp_keepalives_count", "3"),
 ];
+
+/// The longest [`Db::close`] waits for the pool's connections to close.
+const CLOSE_LIMIT: Duration = Duration::from_secs(5);
 
 /// The longest connect timeout: a longer one is taken as this (a day), so that no deadline
 /// overflows the clock.

@@ -466,8 +466,9 @@ pub(crate) async fn missing_tables(
         if let std::collections::btree_map::Entry::Vacant(entry) = places.entry(place) {
             let query = dialect.catalog_columns_sql(place);
             let params = vec![place; query.prefix_params];
+            let deadline = crate::execute::Deadline::of_statement(limit);
             let rows = db
-                .fetch_json_with(&query.sql, &params, limit)
+                .fetch_json_with(&query.sql, &params, &deadline)
                 .await
                 .unwrap_or_default();
             let tables = rows

@@ -60,6 +60,16 @@ pub enum Waited {
     /// A lock held by another writer (SQLite: another connection's write lock, waited for
     /// up to the limit).
     Lock,
+    /// The server's answer to a query run on a connection of its own, outside any
+    /// transaction of a call — a catalog query of schema inference or of a schema check
+    /// ([`catalog::infer_with`](crate::catalog::infer_with),
+    /// [`catalog::check_with`](crate::catalog::check_with)),
+    /// [`Db::fetch_json_within`](crate::Db::fetch_json_within),
+    /// [`Db::execute_script_within`](crate::Db::execute_script_within) — which did not
+    /// come: the client abandoned the query when its limit passed and closed its
+    /// connection. There is no transaction to roll back: a query that reads wrote nothing;
+    /// what a script had done before the stall is as the server left it.
+    Query,
 }
 
 impl Waited {
@@ -67,6 +77,7 @@ impl Waited {
     pub fn outcome(self) -> &'static str {
         match self {
             Waited::CommitAnswer => "whether the transaction was committed is unknown",
+            Waited::Query => "it ran outside any transaction",
             _ => "the transaction was rolled back",
         }
     }
@@ -90,6 +101,9 @@ impl Waited {
                 "waited for a lock held by another writer until the call's time ran out".to_string()
             }
             Waited::Lock => format!("waited {seconds} s for a lock held by another writer"),
+            Waited::Query => format!(
+                "the server did not answer the query {within}, so it was abandoned and its connection closed"
+            ),
         }
     }
 }
@@ -254,7 +268,9 @@ pub enum Error {
 
     /// The call (or one chunk of it, with `max_concurrency`) took longer than `timeout`, or
     /// a statement longer than `statement_timeout`. The transaction was rolled back (nothing
-    /// of it was committed).
+    /// of it was committed). A query run on a connection of its own ([`Waited::Query`]: the
+    /// catalog reads of schema inference and checks, a bounded query of [`Db`](crate::Db))
+    /// ran outside any transaction.
     ///
     /// ```
     /// use bulkinup::{Error, Waited};
@@ -271,6 +287,14 @@ pub enum Error {
     ///      the transaction was rolled back"
     /// );
     /// assert_eq!(e.exit_code(), 1);
+    ///
+    /// let e = Error::Timeout { seconds: 3.0, option: "timeout", table: None, waited: Waited::Query };
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "timed out after 3 s (timeout): the server did not answer the query before the \
+    ///      call's time ran out, so it was abandoned and its connection closed; it ran \
+    ///      outside any transaction"
+    /// );
     /// ```
     #[error(
         "timed out after {seconds} s ({option}){}: {}; {}",
@@ -282,7 +306,8 @@ pub enum Error {
         /// The limit that passed, in seconds.
         seconds: f64,
         /// The option that set it: `timeout` (the whole call, per chunk with
-        /// `max_concurrency`) or `statement_timeout` (each statement).
+        /// `max_concurrency`; all the catalog queries of a schema inference or check) or
+        /// `statement_timeout` (each statement, each catalog query).
         option: &'static str,
         /// The table being written when the limit was reached, when known.
         table: Option<String>,

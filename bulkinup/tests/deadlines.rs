@@ -4,6 +4,8 @@
 //! closed instead of going back to the pool, and nothing is committed. The stall is a local
 //! TCP proxy in front of the real server that stops forwarding when the statement writing
 //! `posts` is sent. On SQLite, the busy wait for another writer's lock follows the limit.
+//! The catalog's reads (schema inference and checks), the bounded queries of `Db` and its
+//! close are bounded the same way.
 
 mod common;
 
@@ -21,7 +23,52 @@ on_database_servers!(blog:
     a_stalled_commit_times_out_saying_its_outcome_is_unknown,
     a_statement_the_server_cancels_at_statement_timeout_is_reported_as_the_servers_answer,
     a_call_its_caller_drops_mid_statement_closes_its_connection,
+    a_stalled_catalog_query_of_infer_times_out_naming_statement_timeout,
+    a_stalled_json_column_sample_of_infer_times_out_at_the_timeout,
+    a_stalled_catalog_query_of_check_times_out_naming_timeout,
+    a_stalled_fetch_json_within_times_out_and_closes_its_connection,
+    a_stalled_execute_script_within_times_out,
+    close_returns_within_its_limit_while_a_query_hangs_on_a_stalled_connection,
 );
+
+/// A proxy in front of the test's server that stalls when a client sends `trigger`, and a
+/// connection pool through it.
+async fn stalling_at(t: &TestDb, trigger: &[u8]) -> (StallProxy, Db) {
+    let proxy = StallProxy::start(&t.url);
+    let db = Db::connect(&proxy.url(&t.url))
+        .await
+        .expect("connects through the proxy");
+    proxy.stall_on(trigger);
+    (proxy, db)
+}
+
+/// `future`, failing the test instead of hanging it when it does not end within 20 s (what
+/// a regression of the bounds below would do).
+async fn ends<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(20), future)
+        .await
+        .expect("ended within 20 s")
+}
+
+/// The error of `failing` (shown), within [`ends`], and how long it took.
+async fn timed_error<T: std::fmt::Debug>(
+    failing: impl std::future::Future<Output = bulkinup::Result<T>>,
+) -> (Error, Duration) {
+    let started = Instant::now();
+    let err = ends(failing).await.unwrap_err();
+    let elapsed = started.elapsed();
+    eprintln!("{err} after {elapsed:?}");
+    (err, elapsed)
+}
+
+/// Whether `err` is a timeout of a query run on its own, set by `option` at `seconds`.
+fn is_query_timeout(err: &Error, option: &str, seconds: f64) -> bool {
+    matches!(
+        err,
+        Error::Timeout { option: o, seconds: s, table: None, waited: Waited::Query }
+            if *o == option && *s == seconds
+    )
+}
 
 /// One author with one post: the statement writing `posts` is the second one of the call.
 fn author_with_a_post(id: i64) -> serde_json::Value {
@@ -382,4 +429,96 @@ async fn postgres_sessions_ask_the_server_for_tcp_keepalive_probes() {
         .await;
     assert_eq!(rows, [json!("30/10/3")]);
     t.cleanup().await;
+}
+
+async fn a_stalled_catalog_query_of_infer_times_out_naming_statement_timeout(t: &TestDb) {
+    let (proxy, db) = stalling_at(t, b"column_name").await;
+    let opts = Options::default()
+        .timeout(None)
+        .statement_timeout(Some(Duration::from_secs(1)));
+    let (err, elapsed) = timed_error(bulkinup::catalog::infer_with(&db, None, None, &opts)).await;
+    assert!(proxy.stalled(), "the proxy stalled at the catalog query");
+    assert!(is_query_timeout(&err, "statement_timeout", 1.0), "{err:?}");
+    assert!(elapsed < Duration::from_secs(1 + 3), "{elapsed:?}");
+}
+
+/// The samples of the JSON columns (the blog's `address`, `social_links`) come after the
+/// catalog's queries, within what remains of the same `timeout`.
+async fn a_stalled_json_column_sample_of_infer_times_out_at_the_timeout(t: &TestDb) {
+    let (proxy, db) = stalling_at(t, b" AS c0").await;
+    let opts = Options::default().timeout(Some(Duration::from_secs(2)));
+    let (err, elapsed) = timed_error(bulkinup::catalog::infer_with(&db, None, None, &opts)).await;
+    assert!(
+        proxy.stalled(),
+        "the proxy stalled at a JSON column's sample"
+    );
+    assert!(is_query_timeout(&err, "timeout", 2.0), "{err:?}");
+    assert!(elapsed < Duration::from_secs(2 + 3), "{elapsed:?}");
+}
+
+async fn a_stalled_catalog_query_of_check_times_out_naming_timeout(t: &TestDb) {
+    let (proxy, db) = stalling_at(t, b"column_name").await;
+    let opts = Options::default().timeout(Some(Duration::from_secs(1)));
+    let registry = common::blog();
+    let (err, elapsed) =
+        timed_error(bulkinup::catalog::check_with(&db, &registry, None, &opts)).await;
+    assert!(proxy.stalled(), "the proxy stalled at the catalog query");
+    assert!(is_query_timeout(&err, "timeout", 1.0), "{err:?}");
+    assert!(elapsed < Duration::from_secs(1 + 3), "{elapsed:?}");
+}
+
+async fn a_stalled_fetch_json_within_times_out_and_closes_its_connection(t: &TestDb) {
+    let (proxy, db) = stalling_at(t, b"stall_here").await;
+    let closed_before = proxy.closed();
+    let opts = Options::default().statement_timeout(Some(Duration::from_millis(500)));
+    let err = ends(db.fetch_json_within("SELECT 1 AS stall_here", &opts))
+        .await
+        .unwrap_err();
+    assert!(is_query_timeout(&err, "statement_timeout", 0.5), "{err:?}");
+    assert!(
+        proxy.closed_by_client(closed_before + 1, Duration::from_secs(2)) > closed_before,
+        "the abandoned query's connection was closed"
+    );
+}
+
+async fn a_stalled_execute_script_within_times_out(t: &TestDb) {
+    let (proxy, db) = stalling_at(t, b"stall_here").await;
+    let opts = Options::default().timeout(Some(Duration::from_millis(500)));
+    let started = Instant::now();
+    let err = ends(db.execute_script_within("CREATE TABLE stall_here (id INTEGER)", &opts))
+        .await
+        .unwrap_err();
+    assert!(is_query_timeout(&err, "timeout", 0.5), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(proxy);
+}
+
+/// A connection still in use (an unbounded query on a stalled server) keeps the pool from
+/// closing: `Db::close` gives up on it after its 5 s.
+async fn close_returns_within_its_limit_while_a_query_hangs_on_a_stalled_connection(t: &TestDb) {
+    let (proxy, db) = stalling_at(t, b"stall_here").await;
+    let hung = db.clone();
+    let query = tokio::spawn(async move { hung.fetch_json("SELECT 1 AS stall_here").await });
+    let sent = Instant::now();
+    while !proxy.stalled() {
+        assert!(
+            sent.elapsed() < Duration::from_secs(5),
+            "the query was never sent"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = Instant::now();
+    ends(db.close()).await;
+    let elapsed = started.elapsed();
+    eprintln!("closed after {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(5 + 2), "{elapsed:?}");
+    assert!(
+        !query.is_finished(),
+        "the query still hangs: only the close gave up"
+    );
+    query.abort();
 }

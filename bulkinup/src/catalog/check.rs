@@ -10,6 +10,8 @@ use super::{Catalog, Table};
 use crate::db::Db;
 use crate::dialect::{Dialect, TableName};
 use crate::error::Result;
+use crate::execute::Deadline;
+use crate::options::Options;
 use crate::schema::{FieldType, Link, Registry, Schema};
 
 /// One difference between a schema and the database, found by [`check`]. Its `Display` says
@@ -370,8 +372,49 @@ impl fmt::Display for Mismatch {
 /// [`Error::InvalidOption`](crate::Error::InvalidOption) (`prefix`) when the given prefix
 /// does not exist (or is no valid name), [`Error::Schema`](crate::Error::Schema) (`prefix`)
 /// when a schema's own prefix does not; [`Error::Database`](crate::Error::Database) when a
-/// catalog query fails. Mismatches are data, not errors.
+/// catalog query fails; [`Error::Timeout`](crate::Error::Timeout) when its queries take
+/// more than 15 s together: it is [`check_with`] with [`Options::default()`], whose time
+/// limits are the library's defaults. Mismatches are data, not errors.
 pub async fn check(db: &Db, registry: &Registry, prefix: Option<&str>) -> Result<Vec<Mismatch>> {
+    check_with(db, registry, prefix, &Options::default()).await
+}
+
+/// As [`check`], within the time limits of `options`: all the catalog queries (of every
+/// place read, prefix checks included) together within [`Options::timeout`], each within
+/// [`Options::statement_timeout`] (and what remains of the timeout), on the client's clock
+/// ([the catalog's time limits](crate::catalog#time-limits)). Its other options are not
+/// read: the place of the schemas without a `prefix` is the `prefix` argument.
+///
+/// ```
+/// use std::time::Duration;
+/// use bulkinup::{Db, Options, Registry};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let registry = Registry::from_toml_str(r#"
+///     [schemas.Tag]
+///     source = "tags"
+///     fields = { id = "integer", name = "string" }
+///     changesets.changeset = { cast = ["id", "name"] }
+/// "#, "tags.toml")?.registry;
+/// let db = Db::connect("sqlite::memory:").await?;
+/// db.execute_script("CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT NOT NULL)").await?;
+///
+/// let options = Options::default().statement_timeout(Some(Duration::from_secs(5)));
+/// assert!(bulkinup::catalog::check_with(&db, &registry, None, &options).await?.is_empty());
+/// # Ok::<(), bulkinup::Error>(())
+/// # }).unwrap();
+/// ```
+///
+/// # Errors
+/// As [`check`], and [`Error::Timeout`](crate::Error::Timeout) (naming `timeout` or
+/// `statement_timeout`) when a query does not answer in time.
+pub async fn check_with(
+    db: &Db,
+    registry: &Registry,
+    prefix: Option<&str>,
+    options: &Options,
+) -> Result<Vec<Mismatch>> {
+    let deadline = Deadline::queries(options.timeout, options.statement_timeout);
     let schemas: Vec<&Schema> = registry
         .schema_names()
         .into_iter()
@@ -384,7 +427,7 @@ pub async fn check(db: &Db, registry: &Registry, prefix: Option<&str>) -> Result
         let place = s.prefix().or(prefix);
         if catalogs.iter().all(|(p, _)| *p != place) {
             let owner = s.prefix().map(|_| s.name());
-            catalogs.push((place, Catalog::read(db, place, owner).await?));
+            catalogs.push((place, Catalog::read(db, place, owner, &deadline).await?));
         }
     }
     let mut checker = Checker {

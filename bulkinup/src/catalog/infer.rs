@@ -6,6 +6,8 @@ use super::{Catalog, Table};
 use crate::db::Db;
 use crate::dialect::{Dialect, TableName};
 use crate::error::{Choices, Error, Result};
+use crate::execute::Deadline;
+use crate::options::Options;
 use crate::schema::{AssocDef, AssocKind, FieldType};
 
 mod data;
@@ -125,14 +127,52 @@ const JOIN_TABLE_EXTRAS: &[&str] = &["inserted_at", "updated_at", "created_at"];
 /// [`Error::InvalidOption`] (`tables`) naming a listed table the database (or the prefix)
 /// does not have; [`Error::Schema`] when it has no table (or an inferred association
 /// cannot be written as TOML); [`Error::Database`] when a catalog query, or the read of a
-/// JSON column's stored values, fails.
+/// JSON column's stored values, fails; [`Error::Timeout`] when its queries take more than
+/// 15 s together: it is [`infer_with`] with [`Options::default()`], whose time limits are
+/// the library's defaults.
 pub async fn infer(db: &Db, tables: Option<&[String]>, prefix: Option<&str>) -> Result<String> {
-    let catalog = Catalog::read(db, prefix, None).await?;
+    infer_with(db, tables, prefix, &Options::default()).await
+}
+
+/// As [`infer`], within the time limits of `options`: all the queries (the prefix's check,
+/// the catalog's, the samples of JSON columns) together within [`Options::timeout`], each
+/// within [`Options::statement_timeout`] (and what remains of the timeout), on the client's
+/// clock ([the catalog's time limits](crate::catalog#time-limits)). Its other options are
+/// not read.
+///
+/// ```
+/// use std::time::Duration;
+/// use bulkinup::{Db, Options};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let db = Db::connect("sqlite::memory:").await?;
+/// db.execute_script("CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT NOT NULL)").await?;
+///
+/// // No limit on the whole, 5 s for each query (the command line's `--timeout infinity
+/// // --statement-timeout 5`).
+/// let options = Options::default().timeout(None).statement_timeout(Some(Duration::from_secs(5)));
+/// let text = bulkinup::catalog::infer_with(&db, None, None, &options).await?;
+/// assert!(text.contains("[schemas.Tag]"));
+/// # Ok::<(), bulkinup::Error>(())
+/// # }).unwrap();
+/// ```
+///
+/// # Errors
+/// As [`infer`], and [`Error::Timeout`] (naming `timeout` or `statement_timeout`) when a
+/// query does not answer in time.
+pub async fn infer_with(
+    db: &Db,
+    tables: Option<&[String]>,
+    prefix: Option<&str>,
+    options: &Options,
+) -> Result<String> {
+    let deadline = Deadline::queries(options.timeout, options.statement_timeout);
+    let catalog = Catalog::read(db, prefix, None, &deadline).await?;
     let dialect = db.dialect();
     let selected = select(&catalog, dialect, tables, prefix)?;
     let mut inference = Inference::new(&catalog, &selected);
     inference.prefix = prefix;
-    inference.shape_json_columns(db).await?;
+    inference.shape_json_columns(db, &deadline).await?;
     inference.render(dialect.name())
 }
 
@@ -457,7 +497,8 @@ impl<'c> Inference<'c> {
     /// whose values are all arrays of objects becomes an `embeds_many` of an embedded schema
     /// with the objects' keys as fields; a column holding anything but objects stays a `map`
     /// with a note saying so. Without stored values, the column stays a `map`.
-    async fn shape_json_columns(&mut self, db: &Db) -> Result<()> {
+    /// Each read is bounded by `deadline`.
+    async fn shape_json_columns(&mut self, db: &Db, deadline: &Deadline) -> Result<()> {
         let dialect = db.dialect();
         for si in 0..self.schemas.len() {
             let s = &self.schemas[si];
@@ -481,7 +522,7 @@ impl<'c> Inference<'c> {
                 &order,
                 JSON_SAMPLE_ROWS,
             );
-            let rows = db.fetch_json(&sql).await?;
+            let rows = db.fetch_json_with(&sql, &[], deadline).await?;
             for (i, column) in columns.iter().enumerate() {
                 let values: Vec<serde_json::Value> = rows
                     .iter()

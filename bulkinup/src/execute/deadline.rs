@@ -11,6 +11,11 @@
 //! client does not rely on it: on a network database, a statement without an answer when
 //! its limit has passed (plus a grace for the server's own cancellation to arrive) is
 //! dropped, its connection is closed, and the call fails with [`Error::Timeout`].
+//!
+//! Queries that run on their own, outside any transaction — the catalog's reads of schema
+//! inference and checks, `Db::fetch_json_within`, `Db::execute_script_within` — are bounded
+//! the same way on the client's clock ([`Deadline::queries`]: one `timeout` for all of them,
+//! `statement_timeout` for each); the database is not told their limit.
 
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
@@ -56,6 +61,9 @@ pub(crate) struct Deadline {
     /// Set while a statement is under way, and left set when it is abandoned: a connection
     /// dropped then is mid-protocol and must be closed.
     in_flight: Arc<AtomicBool>,
+    /// What an abandoned statement (other than a commit) was waiting for:
+    /// [`Waited::Answer`] in a call, [`Waited::Query`] for queries run on their own.
+    abandoned: Waited,
 }
 
 /// What bounds the next statement: how long it may wait, and the limit it reports.
@@ -74,6 +82,28 @@ impl Deadline {
             call: timeout.and_then(|l| Instant::now().checked_add(l).map(|end| (l, end))),
             statement: statement_timeout,
             in_flight: Arc::new(AtomicBool::new(false)),
+            abandoned: Waited::Answer,
+        }
+    }
+
+    /// The deadlines of queries that run one after the other, each on a connection of its
+    /// own and outside any transaction (the catalog reads of schema inference and checks, a
+    /// bounded query of [`Db`](crate::Db)), starting now: `timeout` from now for all of
+    /// them, `statement_timeout` for each. One abandoned is [`Waited::Query`].
+    pub(crate) fn queries(timeout: Option<Duration>, statement_timeout: Option<Duration>) -> Self {
+        Deadline {
+            abandoned: Waited::Query,
+            ..Deadline::start(timeout, statement_timeout)
+        }
+    }
+
+    /// The deadline of one statement that starts now, bounded by `limit` (and reporting
+    /// the option that set it) as [`statement_limit`] gives it: a check a call makes before
+    /// writing (a prefix's existence, the tables `apply_ddl` creates).
+    pub(crate) fn of_statement(limit: Option<(Duration, &'static str)>) -> Self {
+        match limit {
+            Some((limit, "timeout")) => Deadline::start(Some(limit), None),
+            limit => Deadline::start(None, limit.map(|(limit, _)| limit)),
         }
     }
 
@@ -124,9 +154,10 @@ impl Deadline {
     /// Runs `statement` (a write, `BEGIN`, the commit, a check) within its bound. A
     /// statement a network database has not answered when the bound passes is dropped, the
     /// connection it ran on is left marked as mid-statement, so that it is closed ([`Held`]),
-    /// and the result is an [`Error::Timeout`] ([`Waited::Answer`], or
-    /// [`Waited::CommitAnswer`] for a commit). The mark is also what closes the connection
-    /// when the caller drops the whole call mid-statement (its own timeout, say). SQLite runs
+    /// and the result is an [`Error::Timeout`] ([`Waited::Answer`], [`Waited::Query`] for
+    /// [`Deadline::queries`], or [`Waited::CommitAnswer`] for a commit). The mark is also
+    /// what closes the connection when the caller drops the whole call mid-statement (its
+    /// own timeout, say). SQLite runs
     /// in-process and is never abandoned; its lock waits end at the limit it is told. Within
     /// the bound, the driver's result as it is.
     async fn within<T, E>(
@@ -152,7 +183,7 @@ impl Deadline {
                         waited: if commit {
                             Waited::CommitAnswer
                         } else {
-                            Waited::Answer
+                            self.abandoned
                         },
                     });
                 }
@@ -317,15 +348,15 @@ pub(super) async fn commit<B: Backend>(
 }
 
 /// Runs a query on a connection of `pool` that is its own (not a call's transaction) and
-/// decodes its rows, bounded by `limit` like a statement of a call (the limit, and the
-/// option that set it, as [`statement_limit`] gives them): a query without an answer in
+/// decodes its rows, bounded by `deadline` like a statement: a query without an answer in
 /// time is abandoned and its connection closed. For the checks a call makes before writing
-/// (a prefix's existence) and the catalog's reads.
+/// (a prefix's existence), the catalog's reads and
+/// [`Db::fetch_json_within`](crate::Db::fetch_json_within).
 pub(crate) async fn fetch_json_within<B>(
     pool: &Pool<B::DB>,
     sql: &str,
     params: &[Option<&str>],
-    limit: Option<(Duration, &'static str)>,
+    deadline: &Deadline,
 ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>>
 where
     B: Backend,
@@ -333,11 +364,26 @@ where
     <B::DB as Database>::Arguments: sqlx::IntoArguments<B::DB>,
 {
     let dialect = B::default();
-    let deadline = match limit {
-        Some((limit, "timeout")) => Deadline::start(Some(limit), None),
-        limit => Deadline::start(None, limit.map(|(limit, _)| limit)),
-    };
-    let mut conn = Held::acquire(pool, &dialect, &deadline).await?;
+    let mut conn = Held::acquire(pool, &dialect, deadline).await?;
     let query = crate::dialect::fetch_json_with::<B, _>(&mut *conn, sql, params);
     deadline.within(&dialect, None, false, query).await?
+}
+
+/// Runs SQL text as is (several statements allowed) on a connection of `pool` that is its
+/// own, outside any transaction, bounded by `deadline` like a statement: a script without
+/// an answer in time is abandoned and its connection closed
+/// ([`Db::execute_script_within`](crate::Db::execute_script_within)).
+pub(crate) async fn execute_script_within<B>(
+    pool: &Pool<B::DB>,
+    sql: &str,
+    deadline: &Deadline,
+) -> Result<()>
+where
+    B: Backend,
+    for<'e> &'e mut <B::DB as Database>::Connection: Executor<'e, Database = B::DB>,
+{
+    let dialect = B::default();
+    let mut conn = Held::acquire(pool, &dialect, deadline).await?;
+    let script = (&mut *conn).execute(sqlx::raw_sql(trusted_sql(sql)));
+    deadline.statement(&dialect, None, script).await.map(drop)
 }

@@ -33,8 +33,9 @@ use crate::item::{InputRange, Item, Ledger};
 use crate::options::{Committed, Handler, Options, Rejected, Verb};
 use crate::schema::Registry;
 use crate::summary::Summary;
-use deadline::{Deadline, Held};
-pub(crate) use deadline::{fetch_json_within, statement_limit};
+pub(crate) use deadline::Deadline;
+use deadline::Held;
+pub(crate) use deadline::{execute_script_within, fetch_json_within, statement_limit};
 use producer::{Caster, Chunk, Producer, RejectedTally, YIELD_EVERY};
 use unique::UniqueKeys;
 #[cfg(test)] // the dialect's tests check it where the executor's callers know it
