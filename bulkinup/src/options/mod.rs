@@ -16,7 +16,7 @@
 //! | `on_error` | [`Options`] ([`OnError`]) | `value` | `value` | execute (`isolate`) |
 //! | `max_skipped` | [`Options`] ([`MaxSkipped`]) | `value` (`N` or `N%`) | `value` | execute (`producer`: [`Error::TooManyInvalid`](crate::Error::TooManyInvalid)) |
 //! | `shard` | [`Options`] ([`Shard`]; the command line only, `--shard K/N`) | `Shard: FromStr` | [`Shard::new`] | execute (`producer`) |
-//! | `statement_timeout` | [`Options`] (the command line's default: [`Layer::command_line_defaults`]) | `value` (as `timeout`) | `resolve` | execute (`deadline`) |
+//! | `statement_timeout` | [`Options`] (the command line's default: [`Layer::command_line_defaults`]) | `value` (as `timeout`) | `resolve` | execute (`deadline`; with `timeout`, also the catalog's reads and `Db::*_within`) |
 //!
 //! Schema inference from data has options of its own, not a write's: [`InferOptions`]
 //! (`infer`; `--sample` parsed as `chunk_size` is), applied by
@@ -308,6 +308,12 @@ pub struct Options {
     /// checked before each statement and before the commit, and each statement (the
     /// `BEGIN`, the commit and the prefix checks too) is abandoned when it has not answered
     /// by the time the limit ends (see [`Options::statement_timeout`]).
+    ///
+    /// It bounds, the same way, all the catalog queries of
+    /// [`catalog::infer_with`](crate::catalog::infer_with) and
+    /// [`catalog::check_with`](crate::catalog::check_with) together, and the one query of
+    /// [`Db::fetch_json_within`](crate::Db::fetch_json_within) or
+    /// [`Db::execute_script_within`](crate::Db::execute_script_within).
     pub timeout: Option<Duration>,
     /// Limit for each statement of a call: its `BEGIN`, every write, the commit, and each
     /// check of a prefix before writing. `None` (the default): no limit of its own, so each
@@ -327,6 +333,12 @@ pub struct Options {
     ///   of it is committed. SQLite runs in-process and is never abandoned mid-statement
     ///   (its connection may hold the only copy of an in-memory database).
     ///
+    /// Each catalog query of [`catalog::infer_with`](crate::catalog::infer_with) and
+    /// [`catalog::check_with`](crate::catalog::check_with), and the query of
+    /// [`Db::fetch_json_within`](crate::Db::fetch_json_within) or
+    /// [`Db::execute_script_within`](crate::Db::execute_script_within), is bounded by it on
+    /// the client's clock too (the database is not told it).
+    ///
     /// The command-line tool's default is 60 s
     /// ([`CLI_DEFAULT_STATEMENT_TIMEOUT`], `--statement-timeout`).
     ///
@@ -345,7 +357,8 @@ pub struct Options {
     /// a server that refuses, or does not answer within it, fails the connection. Always
     /// finite (there is no `infinity`: a server that accepts and never answers would hang the
     /// call for good), more than 0. Default 10 s. A call itself does not connect: the
-    /// command-line tool reads it to connect.
+    /// command-line tool reads it to connect (also for `schema infer` and `schema check`,
+    /// through [`Db::connect_read_only_timeout`](crate::Db::connect_read_only_timeout)).
     pub connect_timeout: Duration,
     /// The longest input item, in bytes, that the [input reader](crate::input) accepts: a
     /// longer NDJSON line or JSON-array element is malformed input ([`Error::Input`]), found
