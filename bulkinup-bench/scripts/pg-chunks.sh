@@ -14,21 +14,11 @@
 # Inputs from `bulkinup-bench --write-inputs "$INPUTS"` (default /tmp/pgstep/in). Needs psql,
 # split, /usr/bin/time, and a server on 127.0.0.1:5432 (user postgres, database test) on this
 # machine (the backend's /proc entry is read locally).
-set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-IN=${INPUTS:-/tmp/pgstep/in}
-BASE=${URL:-postgres://postgres@127.0.0.1:5432/test}
+. "$(dirname "$0")/pg-common.sh"
 MODE=$1
 N=${NCHUNK:-20}
 case $MODE in whole|chunked|savepoint) ;; *) echo "unknown mode $MODE" >&2; exit 2 ;; esac
-S=bench_chunks_$$
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-URL_S="$BASE?sslmode=disable&options=-c%20search_path%3D$S"
-P=(psql -X -q -v ON_ERROR_STOP=1)
-"${P[@]}" "$BASE?sslmode=disable" -c "SET client_min_messages = warning" -c "DROP SCHEMA IF EXISTS $S CASCADE" -c "CREATE SCHEMA $S"
-"${P[@]}" "$URL_S" -f "$ROOT/examples/blog/postgres.sql"
-"${P[@]}" "$URL_S" -c "\\copy categories (id, name) FROM '$IN/categories.csv' WITH (FORMAT csv, HEADER true)"
+pg_scratch "bench_chunks_$$"
 T=(authors profiles tags posts comments posts_tags)
 for t in "${T[@]}"; do
   tail -n +2 "$IN/$t.csv" > "$TMP/$t.body"
@@ -59,6 +49,5 @@ copy() { echo "\\copy $1 ($(head -n1 "$IN/$1.csv")) FROM '$2' WITH (FORMAT csv)"
 "${P[@]}" "$URL_S" -c "CHECKPOINT"
 sync
 /usr/bin/time -o "$TMP/time" -f '%U %S %e' "${P[@]}" -1 -f "$TMP/load.psql" "$URL_S"
-ROWS=$("${P[@]}" -tA "$URL_S" -c "select (select count(*) from authors)+(select count(*) from profiles)+(select count(*) from posts)+(select count(*) from comments)+(select count(*) from tags)+(select count(*) from posts_tags)")
+ROWS=$(pg_rows)
 echo "$MODE (N=$N) | $(cat "$TMP/time") | backend $(cat "$TMP/backend") CPU s | rows $ROWS | load $(cut -d' ' -f1 /proc/loadavg)"
-"${P[@]}" "$BASE?sslmode=disable" -c "SET client_min_messages = warning" -c "DROP SCHEMA $S CASCADE"

@@ -17,26 +17,14 @@
 # trust auth). URL overrides the server's URL (without a query string); EXTRA is appended to
 # bulkinup's URL only (e.g. EXTRA='&bulkinup_copy=off' for the `unnest` path).
 # ARGS adds flags to bulkinup's command line (e.g. ARGS="--chunk-size 5000").
-set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-IN=${INPUTS:-/tmp/pgstep/in}
-BIN=${BULKINUP_BIN:-$ROOT/target/release/bulkinup}
-BASE=${URL:-postgres://postgres@127.0.0.1:5432/test}
+. "$(dirname "$0")/pg-common.sh"
 STEP=$1
 PERF=${2:-}
-S=bench_step_$$
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-URL_S="$BASE?sslmode=disable&options=-c%20search_path%3D$S"
-P=(psql -X -q -v ON_ERROR_STOP=1)
-"${P[@]}" "$BASE?sslmode=disable" -c "SET client_min_messages = warning" -c "DROP SCHEMA IF EXISTS $S CASCADE" -c "CREATE SCHEMA $S"
-"${P[@]}" "$URL_S" -f "$ROOT/examples/blog/postgres.sql"
-"${P[@]}" "$URL_S" -c "\\copy categories (id, name) FROM '$IN/categories.csv' WITH (FORMAT csv, HEADER true)"
+pg_scratch "bench_step_$$"
 for t in authors profiles posts comments tags posts_tags; do
   echo "\\copy $t ($(head -n1 "$IN/$t.csv")) FROM '$IN/$t.csv' WITH (FORMAT csv, HEADER true)"
 done > "$TMP/load.psql"
 export DATABASE_URL=$URL_S${EXTRA:-}
-BULK=(--schema "$ROOT/examples/blog/schema.toml" --root Author --timeout infinity -q ${ARGS:-})
 case $STEP in
   copy) CMD=("${P[@]}" -1 -f "$TMP/load.psql" "$URL_S") ;;
   insert|upsert) CMD=("$BIN" "$STEP" "${BULK[@]}" "$IN/authors.ndjson") ;;
@@ -60,6 +48,5 @@ sync
 BEFORE=$(server_cpu)
 /usr/bin/time -o "$TMP/time" -f '%U %S %e %M' "${PRE[@]}" "${CMD[@]}" < /dev/null > "$TMP/out" 2>&1
 AFTER=$(server_cpu)
-ROWS=$("${P[@]}" -tA "$URL_S" -c "select (select count(*) from authors)+(select count(*) from profiles)+(select count(*) from posts)+(select count(*) from comments)+(select count(*) from tags)+(select count(*) from posts_tags)")
+ROWS=$(pg_rows)
 echo "$STEP${EXTRA:+ $EXTRA}${ARGS:+ $ARGS} | $(cat "$TMP/time") | server $(awk -v a="$AFTER" -v b="$BEFORE" 'BEGIN { printf "%.2f", a - b }') CPU s | rows $ROWS | $(tail -c 200 "$TMP/out" | tr '\n' ' ') | load $(cut -d' ' -f1 /proc/loadavg)"
-"${P[@]}" "$BASE?sslmode=disable" -c "SET client_min_messages = warning" -c "DROP SCHEMA $S CASCADE"
