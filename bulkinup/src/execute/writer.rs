@@ -73,6 +73,23 @@ enum Route {
 impl Route {
     /// The first batch of a shape.
     const FIRST: Route = Route::Probe { run: CONFLICT_RUN };
+
+    /// After a probe with `run` that found most rows existing: `run` batches straight to the
+    /// conflict clause, the next such run twice as long (up to [`CONFLICT_RUN_MAX`]).
+    fn most_existed(run: u32) -> Route {
+        Route::Conflict {
+            left: run,
+            run: (run * 2).min(CONFLICT_RUN_MAX),
+        }
+    }
+}
+
+/// What a probe of a batch's conflict target needs: the probe statement, the target's
+/// columns (none shared), and their positions among the batch's columns.
+struct KeyProbe {
+    sql: Arc<str>,
+    columns: Vec<Column>,
+    positions: Vec<usize>,
 }
 
 /// How many batches of a shape go straight to the conflict clause after the first probe that
@@ -401,8 +418,13 @@ where
         let Some(upsert) = self.columnar_for(columnar, shape, batch) else {
             return Ok(false);
         };
-        let Some(probe) = self.probe_for(columnar, shape, batch, &key_columns) else {
+        let Some(sql) = self.probe_for(columnar, shape, batch, &key_columns) else {
             return Ok(false);
+        };
+        let probe = KeyProbe {
+            sql,
+            columns: key_columns,
+            positions,
         };
         let Some(copy) = self
             .copy_for(tx, columnar, shape, batch, &OnConflict::Raise)
@@ -420,25 +442,11 @@ where
                     .map(|i| i * written / PROBE_SAMPLE)
                     .collect();
                 let seen = self
-                    .probe_rows(
-                        tx,
-                        columnar,
-                        &probe,
-                        &key_columns,
-                        &positions,
-                        batch,
-                        &sample,
-                    )
+                    .probe_rows(tx, columnar, &probe, batch, &sample)
                     .await?;
                 let hits = seen.iter().filter(|e| **e).count();
                 if 2 * hits > sample.len() {
-                    self.routes.insert(
-                        shape.clone(),
-                        Route::Conflict {
-                            left: run,
-                            run: (run * 2).min(CONFLICT_RUN_MAX),
-                        },
-                    );
+                    self.routes.insert(shape.clone(), Route::most_existed(run));
                     return Ok(false);
                 }
                 // None of the sample exists: `COPY` of every row (a refusal falls back).
@@ -446,9 +454,7 @@ where
             }
             if whole {
                 let all: Vec<usize> = (0..written).collect();
-                exists = self
-                    .probe_rows(tx, columnar, &probe, &key_columns, &positions, batch, &all)
-                    .await?;
+                exists = self.probe_rows(tx, columnar, &probe, batch, &all).await?;
             }
         }
         let found = exists.iter().filter(|e| **e).count();
@@ -496,10 +502,7 @@ where
         }
         let next = match route {
             _ if found == 0 => Route::Copy,
-            Route::Probe { run } if 2 * found > written => Route::Conflict {
-                left: run,
-                run: (run * 2).min(CONFLICT_RUN_MAX),
-            },
+            Route::Probe { run } if 2 * found > written => Route::most_existed(run),
             _ => Route::FIRST,
         };
         self.routes.insert(shape.clone(), next);
@@ -516,31 +519,28 @@ where
         Ok(true)
     }
 
-    /// Probes the rows `at` (indices into the batch's rows) for their conflict target (the
-    /// batch's columns `positions`, as `key_columns`) in the table, with the probe statement
-    /// `sql`: whether each of them exists. One statement.
-    #[allow(clippy::too_many_arguments)]
+    /// Probes the rows `at` (indices into the batch's rows) for their conflict target in the
+    /// table with `probe`: whether each of them exists. One statement.
     async fn probe_rows(
         &mut self,
         tx: &mut Transaction<'_, B::DB>,
         columnar: &dyn Columnar<B::DB>,
-        sql: &str,
-        key_columns: &[Column],
-        positions: &[usize],
+        probe: &KeyProbe,
         batch: &Batch,
         at: &[usize],
     ) -> Result<Vec<bool>> {
         let keys: Vec<Vec<Value>> = at
             .iter()
             .map(|&r| {
-                positions
+                probe
+                    .positions
                     .iter()
                     .map(|&i| batch.rows[r][i].clone())
                     .collect()
             })
             .collect();
         let table = batch.display_name();
-        let probing = columnar.probe(&mut **tx, sql, key_columns, &keys);
+        let probing = columnar.probe(&mut **tx, &probe.sql, &probe.columns, &keys);
         let found = self.statement(&table, probing).await?;
         self.count_statement(&table);
         let mut exists = vec![false; at.len()];
