@@ -17,6 +17,7 @@
 # trust auth). URL overrides the server's URL (without a query string); EXTRA is appended to
 # bulkinup's URL only (e.g. EXTRA='&bulkinup_copy=off' for the `unnest` path).
 # ARGS adds flags to bulkinup's command line (e.g. ARGS="--chunk-size 5000").
+# FIRST_EXTRA, if set, replaces EXTRA for upsert-existing's untimed first upsert alone.
 . "$(dirname "$0")/pg-common.sh"
 STEP=$1
 PERF=${2:-}
@@ -29,7 +30,7 @@ case $STEP in
   copy) CMD=("${P[@]}" -1 -f "$TMP/load.psql" "$URL_S") ;;
   insert|upsert) CMD=("$BIN" "$STEP" "${BULK[@]}" "$IN/authors.ndjson") ;;
   upsert-existing)
-    "$BIN" upsert "${BULK[@]}" "$IN/authors.ndjson" > /dev/null
+    DATABASE_URL=$URL_S${FIRST_EXTRA-${EXTRA:-}} "$BIN" upsert "${BULK[@]}" "$IN/authors.ndjson" > /dev/null
     CMD=("$BIN" upsert "${BULK[@]}" "$IN/authors.ndjson") ;;
   *) echo "unknown step $STEP" >&2; exit 2 ;;
 esac
