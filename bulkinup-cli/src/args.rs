@@ -191,12 +191,14 @@ impl InferArgs {
 /// Arguments of `bulkinup schema check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The TOML schema file to check.
+    /// The TOML schema file to check (its `[options]` and `[options.upsert]` give the prefix
+    /// and the time limits, which the flags override).
     #[arg(long, value_name = "FILE")]
     pub schema: String,
     /// Check every schema without its own `prefix` against the tables of this PostgreSQL
     /// schema, MySQL/MariaDB database or attached SQLite database (it must exist), as
-    /// `upsert --prefix NAME` would write them.
+    /// `upsert --prefix NAME` would write them [default: the schema file's `prefix` option,
+    /// else the connection's own schema or database].
     #[arg(long, value_name = "NAME")]
     pub prefix: Option<String>,
     /// The database.
@@ -226,22 +228,24 @@ pub struct DbArgs {
 }
 
 /// The time limits of a command that connects to a database: `upsert`, `insert`, `schema
-/// infer`, `schema check`, `schema ddl`. Each flag overrides the schema file's option of the
-/// same name (where the command reads one).
+/// infer`, `schema check`, `schema ddl`, `demo`. Each flag overrides the schema file's option
+/// of the same name (where the command reads one).
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Time limits")]
 pub struct TimeLimitArgs {
     /// Time limit in seconds for the whole call, and for each statement; `infinity` for
     /// none. For upsert/insert, the transaction (per chunk with --max-concurrency), reading
     /// the input included; for schema infer/check, all their catalog queries together; for
-    /// schema ddl --apply, its transaction. Default: none (`infinity`), each statement still
+    /// schema ddl --apply, its transaction; for demo, each of its steps (the DDL script, each
+    /// upsert, each listing query). Default: none (`infinity`), each statement still
     /// bounded by --statement-timeout; a schema file's `[options] timeout` applies when this
     /// flag is not given. (The library's default is 15 s.)
     #[arg(long, value_name = "SECONDS", allow_hyphen_values = true)]
     pub timeout: Option<String>,
 
     /// Time limit in seconds for each statement (BEGIN, each write, the commit, the prefix
-    /// checks; each catalog query of schema infer/check), enforced by the client even when
+    /// checks; each catalog query of schema infer/check; the demo's DDL script and each of its
+    /// listing queries), enforced by the client even when
     /// the server or the network stops answering: a statement still waiting when it (or
     /// --timeout) runs out is abandoned, its connection closed, and the run exits 1 (an
     /// upsert or insert with nothing committed). `infinity`: only --timeout bounds
@@ -262,6 +266,9 @@ pub struct DemoArgs {
     /// The database.
     #[command(flatten)]
     pub db: DbArgs,
+    /// The time limits of each step: the DDL script, each upsert, each listing query.
+    #[command(flatten)]
+    pub limits: TimeLimitArgs,
 }
 
 /// Arguments of `bulkinup upsert` and `bulkinup insert`. Options given here override the

@@ -14,7 +14,7 @@ use serde_json::Value as J;
 
 use crate::args::DemoArgs;
 use crate::output::{self, Failure};
-use crate::settings::{database_kind, locate_url};
+use crate::settings::{self, database_kind, locate_url};
 
 const SCHEMA: &str = include_str!("../../examples/blog/schema.toml");
 const CATEGORIES: &str = include_str!("../../examples/blog/categories.ndjson");
@@ -45,29 +45,33 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
         DbKind::Postgres => POSTGRES_DDL,
         DbKind::MySql => MYSQL_DDL,
     };
+    // The time limits are checked before connecting, as for the other commands.
+    let limits = settings::time_limits(&args.limits)?;
     let registry = Registry::from_toml_str(SCHEMA, "examples/blog/schema.toml")?.registry;
     let categories = bundled(CATEGORIES, "examples/blog/categories.ndjson")?;
     let authors = bundled(AUTHORS, "examples/blog/authors.ndjson")?;
 
-    let db = Db::connect(&url)
+    let db = Db::connect_timeout(&url, limits.connect_timeout)
         .await
         .map_err(|e| Failure::new(locate_url(e), "nothing was written"))?;
-    let result = load(&db, &registry, &url, ddl, categories, authors).await;
+    let result = load(&db, &registry, &url, ddl, &limits, categories, authors).await;
     db.close().await;
-    result
+    // A database error names the database, as upsert's do.
+    result.map_err(|failure| failure.on(&url))
 }
 
+/// The demo on `db`: each step within `limits`, the time limits of the flags (the DDL script
+/// and each listing query bounded as one query each, each upsert as one call).
 async fn load(
     db: &Db,
     registry: &Registry,
     url: &str,
     ddl: &str,
+    limits: &Options,
     categories: Vec<Item>,
     authors: Vec<Item>,
 ) -> Result<(), Failure> {
-    // Every query is bounded by the library's default time limits, as the upserts are.
-    let limits = Options::default();
-    db.execute_script_within(ddl, &limits)
+    db.execute_script_within(ddl, limits)
         .await
         .map_err(|e| Failure::new(e, "the blog tables could not be created"))?;
     output::print_line(&format!(
@@ -75,14 +79,14 @@ async fn load(
         redact(url)
     ))?;
 
-    let summary = bulkinup::upsert(db, registry, "Category", categories, &Options::default())
+    let summary = bulkinup::upsert(db, registry, "Category", categories, limits)
         .await
         .map_err(|e| Failure::new(e, output::ROLLED_BACK))?;
     print_summary("Category", &summary)?;
 
     let skipped_lines = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&skipped_lines);
-    let options = Options::default().on_skipped(move |skipped| {
+    let options = limits.clone().on_skipped(move |skipped| {
         let mut lines = sink.lock().unwrap_or_else(PoisonError::into_inner);
         for s in skipped {
             lines.push(format!(
@@ -109,7 +113,7 @@ async fn load(
 
     for (table, order) in TABLES {
         let rows = db
-            .fetch_json_within(&format!("SELECT * FROM {table} ORDER BY {order}"), &limits)
+            .fetch_json_within(&format!("SELECT * FROM {table} ORDER BY {order}"), limits)
             .await?;
         output::print_line(&format!("\n{table} ({} rows)", rows.len()))?;
         for mut row in rows {

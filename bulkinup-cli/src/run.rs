@@ -244,15 +244,17 @@ async fn schema(command: SchemaCommand) -> Result<(), Failure> {
         }
         SchemaCommand::Infer(args) => {
             // The time limits are checked before connecting.
-            let options = settings::infer(&args.limits)?;
-            let db = Db::connect_read_only_timeout(&args.database_url(), options.connect_timeout)
+            let options = settings::time_limits(&args.limits)?;
+            let url = args.database_url();
+            let db = Db::connect_read_only_timeout(&url, options.connect_timeout)
                 .await
                 .map_err(locate_url)?;
             let tables = (!args.tables.is_empty()).then_some(args.tables.as_slice());
             let text =
                 bulkinup::catalog::infer_with(&db, tables, args.prefix.as_deref(), &options).await;
             db.close().await;
-            output::print_line(text?.trim_end())?;
+            let text = text.map_err(|e| Failure::from(e).on(&url))?;
+            output::print_line(text.trim_end())?;
             Ok(())
         }
         SchemaCommand::Ddl(args) => {
@@ -261,12 +263,14 @@ async fn schema(command: SchemaCommand) -> Result<(), Failure> {
             let statements = bulkinup::ddl(&registry, kind, &options)?;
             let created = match args.apply {
                 true => {
-                    let db = Db::connect_timeout(&args.db.database_url, options.connect_timeout)
+                    let url = &args.db.database_url;
+                    let db = Db::connect_timeout(url, options.connect_timeout)
                         .await
                         .map_err(locate_url)?;
                     let applied = bulkinup::apply_ddl(&db, &statements, &options).await;
                     db.close().await;
-                    Some(applied?)
+                    // A statement the database refused names the database, as upsert's do.
+                    Some(applied.map_err(|e| Failure::from(e).on(url))?)
                 }
                 false => None,
             };
@@ -278,15 +282,19 @@ async fn schema(command: SchemaCommand) -> Result<(), Failure> {
             Ok(())
         }
         SchemaCommand::Check(args) => {
-            // The file and the time limits are checked before the database is contacted.
-            let (registry, options) = settings::check(&args)?;
-            let db = Db::connect_read_only_timeout(&args.db.database_url, options.connect_timeout)
+            // The file and its options (the prefix, the time limits) are checked before the
+            // database is contacted.
+            let (registry, options, given) = settings::check(&args)?;
+            let url = &args.db.database_url;
+            let db = Db::connect_read_only_timeout(url, options.connect_timeout)
                 .await
                 .map_err(locate_url)?;
-            let prefix = args.prefix.as_deref();
+            let prefix = options.prefix.as_deref();
             let mismatches = bulkinup::catalog::check_with(&db, &registry, prefix, &options).await;
             db.close().await;
-            let mismatches = mismatches?;
+            // A prefix that does not exist is named by `--prefix` or by the schema file's key.
+            let mismatches =
+                mismatches.map_err(|e| Failure::from(given.locate(e, None)).on(url))?;
             for m in &mismatches {
                 output::print_line(&m.to_string())?;
             }

@@ -49,11 +49,10 @@ pub fn locate_url(error: Error) -> Error {
 
 /// The option flags of `upsert`/`insert`, as typed.
 fn flags(args: &WriteArgs) -> Flags {
-    let mut f = Flags::default();
+    let mut f = time_limit_flags(&args.limits);
     f.changeset = args.changeset.clone();
     f.chunk_size = args.chunk_size.clone();
     f.max_concurrency = args.max_concurrency.clone();
-    time_limit_flags(&mut f, &args.limits);
     f.max_item_bytes = args.max_item_bytes.clone();
     f.placeholders = args.placeholders.clone();
     f.recover = args.recover.clone();
@@ -70,48 +69,57 @@ fn flags(args: &WriteArgs) -> Flags {
     f
 }
 
-/// The time-limit flags of any command, as typed, into `f`.
-fn time_limit_flags(f: &mut Flags, limits: &TimeLimitArgs) {
+/// The time-limit flags of any command (`--timeout`, `--statement-timeout`,
+/// `--connect-timeout`), as typed.
+fn time_limit_flags(limits: &TimeLimitArgs) -> Flags {
+    let mut f = Flags::default();
     f.timeout = limits.timeout.clone();
     f.statement_timeout = limits.statement_timeout.clone();
     f.connect_timeout = limits.connect_timeout.clone();
+    f
 }
 
-/// The layer of a schema command's time-limit flags (`--timeout`, `--statement-timeout`,
-/// `--connect-timeout`), each parsed as for `upsert`.
-fn time_limits_layer(limits: &TimeLimitArgs) -> Result<Layer> {
-    let mut f = Flags::default();
-    time_limit_flags(&mut f, limits);
-    Layer::from_flags(&f, Verb::Upsert)
-}
-
-/// The options of `schema infer`: its time-limit flags over the command line's defaults
-/// (no limit on the whole, 60 s per catalog query, 10 s to connect), as for `upsert`.
+/// The options of `schema infer` (from the database) and `demo`, which read no schema file:
+/// their time-limit flags over the command line's defaults (no limit on the whole, 60 s per
+/// statement or catalog query, 10 s to connect), as for `upsert`.
 ///
 /// # Errors
 /// [`Error::InvalidOption`] naming the flag (exit status 2).
-pub fn infer(limits: &TimeLimitArgs) -> Result<Options> {
+pub fn time_limits(limits: &TimeLimitArgs) -> Result<Options> {
     Layer::command_line_defaults()
-        .overlay(time_limits_layer(limits)?)
+        .overlay(Layer::from_flags(&time_limit_flags(limits), Verb::Upsert)?)
         .to_options(false, Utc::now())
 }
 
-/// The schema file of `schema check` and its options: the time limits of its `[options]`
-/// and `[options.upsert]` under the flags, over the command line's defaults, as for
-/// `schema ddl` (the file's other options are not read).
+/// The schemas of a schema command's schema file (`schema check`, `schema ddl`) and its
+/// options merged: the file's `[options]` and `[options.upsert]` over the command line's
+/// defaults, `flags` over them, each checked in the order `upsert` checks them.
+fn schema_file_options(path: &std::path::Path, flags: &Flags) -> Result<(Registry, Layer)> {
+    let file = schema_file(path)?;
+    let (shared, per_verb) = schema_file_layers(&file, &path.display().to_string(), Verb::Upsert)?;
+    let merged = Layer::command_line_defaults()
+        .overlay(shared)
+        .overlay(per_verb)
+        .overlay(Layer::from_flags(flags, Verb::Upsert)?);
+    Ok((file.registry, merged))
+}
+
+/// The schema file of `schema check`, its options and where each came from: `--prefix` and
+/// the time-limit flags over the file's `[options.upsert]` and `[options]` (their `prefix`,
+/// `timeout`, `statement_timeout` and `connect_timeout`; its other keys are not used), over
+/// the command line's defaults: the tables are looked for where `schema ddl` creates them
+/// and `upsert` writes them. The layer names the flag or the schema-file key (with its
+/// position) of an option the library refuses once connected (a prefix that does not
+/// exist, [`Layer::locate`]).
 ///
 /// # Errors
 /// [`Error::InvalidOption`] or [`Error::Schema`] (exit status 2).
-pub fn check(args: &CheckArgs) -> Result<(Registry, Options)> {
-    let path = std::path::Path::new(&args.schema);
-    let file = schema_file(path)?;
-    let (shared, per_verb) = schema_file_layers(&file, &args.schema, Verb::Upsert)?;
-    let options = Layer::command_line_defaults()
-        .overlay(shared)
-        .overlay(per_verb)
-        .overlay(time_limits_layer(&args.limits)?)
-        .to_options(false, Utc::now())?;
-    Ok((file.registry, options))
+pub fn check(args: &CheckArgs) -> Result<(Registry, Options, Layer)> {
+    let mut flags = time_limit_flags(&args.limits);
+    flags.prefix = args.prefix.clone();
+    let (registry, given) = schema_file_options(std::path::Path::new(&args.schema), &flags)?;
+    let options = given.to_options(false, Utc::now())?;
+    Ok((registry, options, given))
 }
 
 /// Everything one `upsert`/`insert` run needs, checked.
@@ -203,15 +211,9 @@ impl Settings {
 /// [`Error::InvalidOption`] or [`Error::Schema`] (exit status 2).
 pub fn ddl(args: &DdlArgs) -> Result<(DbKind, Registry, Options)> {
     let kind = database_kind(&args.db.database_url)?;
-    let file = schema_file(&args.schema)?;
-    let schema_path = args.schema.display().to_string();
-    let (shared, per_verb) = schema_file_layers(&file, &schema_path, Verb::Upsert)?;
-    let merged = Layer::command_line_defaults()
-        .overlay(shared)
-        .overlay(per_verb)
-        .overlay(time_limits_layer(&args.limits)?);
+    let (registry, merged) = schema_file_options(&args.schema, &time_limit_flags(&args.limits))?;
     let options = merged.to_options(false, Utc::now())?;
-    Ok((kind, file.registry, options))
+    Ok((kind, registry, options))
 }
 
 /// The schema file of `--schema`, loaded and checked; a file that cannot be read is an

@@ -92,6 +92,7 @@ on_every_database!(blog:
     schema_infer_prints_a_file_that_loads_the_blog_unchanged,
     schema_check_names_a_missing_column_and_exits_2,
     schema_infer_and_check_with_a_prefix_read_that_prefix_and_a_missing_one_exits_2,
+    schema_check_reads_the_schema_file_prefix_and_the_flag_overrides_it,
 );
 
 mod demo {
@@ -1003,14 +1004,21 @@ async fn schema_infer_prints_a_file_that_loads_the_blog_unchanged(t: &TestDb) {
     );
 }
 
-async fn schema_infer_and_check_with_a_prefix_read_that_prefix_and_a_missing_one_exits_2(
-    t: &TestDb,
-) {
-    // The blog tables are in the test's own place, the events tables in a second prefix.
+/// The events tables (`common::events_ddl`) in a second prefix beside the test's own place:
+/// the prefix, a connection on which it exists, and that connection's URL.
+async fn events_in_a_second_prefix(t: &TestDb) -> (String, bulkinup::Db, String) {
     let (prefix, db, url) = t.second_prefix_with_url().await;
     db.execute_script(&common::events_ddl(t.kind, &prefix))
         .await
         .unwrap();
+    (prefix, db, url)
+}
+
+async fn schema_infer_and_check_with_a_prefix_read_that_prefix_and_a_missing_one_exits_2(
+    t: &TestDb,
+) {
+    // The blog tables are in the test's own place, the events tables in a second prefix.
+    let (prefix, db, url) = events_in_a_second_prefix(t).await;
     let run = |args: &[&str]| {
         let mut args = args.to_vec();
         args.extend(["--database-url", url.as_str()]);
@@ -1063,6 +1071,64 @@ async fn schema_infer_and_check_with_a_prefix_read_that_prefix_and_a_missing_one
             .assert_stderr(&["prefix `bulkinup_no_such_prefix` does not exist"]);
         assert_eq!(out.stdout, "", "{args:?}");
     }
+    db.close().await;
+}
+
+/// A schema file of the events table (`common::events_ddl`) whose `[options] prefix` is
+/// `prefix`, the schema having none of its own.
+fn events_with_file_prefix(prefix: &str) -> String {
+    format!(
+        "[options]\nprefix = \"{prefix}\"\n\n[schemas.Event]\nsource = \"events\"\n\
+         fields = {{ id = \"integer\", name = \"string\" }}\n\
+         changesets.changeset = {{ cast = [\"id\", \"name\"], required = [\"name\"] }}\n"
+    )
+}
+
+async fn schema_check_reads_the_schema_file_prefix_and_the_flag_overrides_it(t: &TestDb) {
+    // The events tables are in a second prefix only, not in the test's own place.
+    let (prefix, db, url) = events_in_a_second_prefix(t).await;
+    let run = |args: &[&str]| t.run_at(&url, args);
+    let file = t
+        .dir
+        .write("events.toml", &events_with_file_prefix(&prefix));
+    let out = run(&["schema", "check", "--schema", &file]);
+    out.assert_code(0);
+    assert_eq!(out.stdout, "");
+
+    // `--prefix` overrides the file's: the test's own place has no events table.
+    let own = t.default_prefix();
+    let out = run(&["schema", "check", "--schema", &file, "--prefix", own]);
+    out.assert_code(2).assert_stderr(&["1 mismatch(es)"]);
+    assert_eq!(
+        out.stdout,
+        format!(
+            "schema `Event`: table `{own}.events` does not exist (create it, or fix the \
+             schema's `source`)\n"
+        )
+    );
+
+    // A file prefix that does not exist is named by its key and position, the flag by itself.
+    let missing = t.dir.write(
+        "missing.toml",
+        &events_with_file_prefix("bulkinup_no_such_prefix"),
+    );
+    let out = run(&["schema", "check", "--schema", &missing]);
+    out.assert_code(2).assert_stderr(&[
+        "invalid option `options.prefix`: prefix `bulkinup_no_such_prefix` does not exist",
+        "(at missing.toml:2:1 in the schema file)",
+    ]);
+    assert_eq!(out.stdout, "");
+    let out = run(&[
+        "schema",
+        "check",
+        "--schema",
+        &file,
+        "--prefix",
+        "bulkinup_no_such",
+    ]);
+    out.assert_code(2)
+        .assert_stderr(&["invalid option `--prefix`: prefix `bulkinup_no_such` does not exist"]);
+    run(&["schema", "check", "--schema", &missing, "--prefix", &prefix]).assert_code(0);
     db.close().await;
 }
 

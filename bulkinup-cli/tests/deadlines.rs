@@ -5,7 +5,8 @@
 //! `statement_timeout` and `timeout` apply and the flags override them; bad values exit 2.
 //! The schema commands take the same flags: `schema infer` and `schema check` against a
 //! server that stops answering once connected (the proxy stalls at the first catalog query)
-//! exit 1 within the limit, naming the option; `schema ddl --apply` follows its flags.
+//! exit 1 within the limit, naming the option and the database; `schema ddl --apply` follows
+//! its flags, and so does `demo`.
 
 mod common;
 
@@ -23,6 +24,7 @@ on_database_servers!(blog:
     schema_check_exits_1_at_the_timeout_when_the_server_stops_answering,
     schema_check_follows_the_schema_file_statement_timeout_and_the_flag_overrides_it,
     schema_ddl_apply_follows_the_statement_timeout_flag_over_the_schema_file,
+    the_demo_exits_1_at_its_time_limit_flags_and_the_hint_names_them,
 );
 
 const ITEM: &str = "{\"id\": 1, \"name\": \"Alice\", \"posts\": [{\"id\": 1, \"author_id\": 1, \"title\": \"t\"}]}\n";
@@ -200,7 +202,12 @@ async fn schema_infer_exits_1_at_the_timeout_when_the_server_stops_answering(t: 
     let message = "timed out after 2 s (timeout): the server did not answer the query before \
                    the call's time ran out, so it was abandoned and its connection closed; it \
                    ran outside any transaction";
-    assert_failed_in_time(&out, elapsed, 2, &[message, "--timeout SECONDS"]);
+    assert_failed_in_time(
+        &out,
+        elapsed,
+        2,
+        &[message, "\ndatabase: ", "--timeout SECONDS"],
+    );
 }
 
 /// The command line's default leaves the whole unbounded; each query still has its limit.
@@ -234,6 +241,7 @@ async fn schema_check_exits_1_at_the_timeout_when_the_server_stops_answering(t: 
         2,
         &[
             "timed out after 2 s (timeout): the server did not answer the query",
+            "\ndatabase: ",
             "--timeout SECONDS",
         ],
     );
@@ -292,8 +300,41 @@ async fn schema_ddl_apply_follows_the_statement_timeout_flag_over_the_schema_fil
     assert!(elapsed < Duration::from_secs(1 + 5), "{elapsed:?}");
 }
 
+/// `demo` on a server that stops answering at its DDL script: `--timeout` and
+/// `--statement-timeout` bound it, and the hint names the flag that would allow more time.
+async fn the_demo_exits_1_at_its_time_limit_flags_and_the_hint_names_them(t: &TestDb) {
+    for (flag, option, hint) in [
+        (
+            "--timeout",
+            "timeout",
+            "allow more time with --timeout SECONDS",
+        ),
+        (
+            "--statement-timeout",
+            "statement_timeout",
+            "allow each statement more time with --statement-timeout SECONDS",
+        ),
+    ] {
+        let (out, elapsed, proxy) = stalled_run(t, &["demo", flag, "1"], b"CREATE TABLE");
+        assert_failed_in_time(
+            &out,
+            elapsed,
+            1,
+            &[
+                &format!(
+                    "bulkinup: error: timed out after 1 s ({option}): the server did not answer the query"
+                ),
+                "\ndatabase: ",
+                "\nthe blog tables could not be created\n",
+                &format!("\n{hint}"),
+            ],
+        );
+        drop(proxy);
+    }
+}
+
 #[test]
-fn the_schema_commands_refuse_a_zero_or_malformed_time_limit_naming_the_flag() {
+fn the_schema_commands_and_the_demo_refuse_a_zero_or_malformed_time_limit_naming_the_flag() {
     let dir = Dir::new();
     let s = schema();
     let url = "postgres://user@127.0.0.1:1/x";
@@ -303,6 +344,7 @@ fn the_schema_commands_refuse_a_zero_or_malformed_time_limit_naming_the_flag() {
         ("--connect-timeout", "infinity", "infinity"),
     ] {
         for command in [
+            vec!["demo", flag, bad],
             vec!["schema", "infer", flag, bad],
             vec!["schema", "check", "--schema", &s, flag, bad],
             vec!["schema", "ddl", "--schema", &s, "--apply", flag, bad],

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Dir, TestDb, blog_schema};
+use common::{Dir, Kind, TestDb, blog_schema};
 use serde_json::json;
 
 fn schema() -> String {
@@ -12,6 +12,7 @@ fn schema() -> String {
 
 on_every_database!(empty:
     the_blog_applied_takes_its_upsert_passes_the_check_and_applies_again,
+    a_statement_the_database_refuses_exits_1_naming_the_database,
 );
 
 async fn the_blog_applied_takes_its_upsert_passes_the_check_and_applies_again(t: &TestDb) {
@@ -57,6 +58,46 @@ async fn the_blog_applied_takes_its_upsert_passes_the_check_and_applies_again(t:
         .assert_stderr(&["bulkinup: created no table: every table existed"]);
     assert_eq!(t.count("comments").await, 1);
     t.run(&["schema", "check", "--schema", &s]).assert_code(0);
+}
+
+/// `schema ddl --apply` whose `CREATE TABLE posts` the database refuses: SQLite, for an
+/// index already named `posts`; PostgreSQL and MariaDB, for a foreign key to an `authors`
+/// that exists without a key on `id`. The failure names the database as an upsert's does,
+/// its password hidden (the PostgreSQL test server trusts local connections, whatever the
+/// password).
+async fn a_statement_the_database_refuses_exits_1_naming_the_database(t: &TestDb) {
+    let setup = match t.kind {
+        Kind::Sqlite => "CREATE TABLE other (x INTEGER); CREATE INDEX posts ON other (x)",
+        _ => "CREATE TABLE authors (id BIGINT)",
+    };
+    t.db.execute_script(setup).await.unwrap();
+    let file = t.dir.write(
+        "blog.toml",
+        r#"
+[schemas.Author]
+source = "authors"
+fields = { id = "id" }
+associations.posts = { kind = "has_many", related = "Post" }
+[schemas.Post]
+source = "posts"
+fields = { id = "id", author_id = "id" }
+"#,
+    );
+    let url = match t.kind {
+        Kind::Postgres => t.url.replacen("://postgres@", "://postgres:secret@", 1),
+        _ => t.url.clone(),
+    };
+    let out = t.run_at(&url, &["schema", "ddl", "--schema", &file, "--apply"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.starts_with("bulkinup: error: database error"),
+        "{}",
+        out.stderr
+    );
+    let database = format!("\ndatabase: {}\n", bulkinup::redact(&url));
+    assert!(out.stderr.ends_with(&database), "{}", out.stderr);
+    assert!(!out.stderr.contains("secret"), "{}", out.stderr);
+    assert_eq!(out.stdout, "");
 }
 
 /// `schema ddl --schema FILE --database-url URL` in `dir`.
