@@ -25,6 +25,7 @@ on_database_servers!(blog:
     schema_check_follows_the_schema_file_statement_timeout_and_the_flag_overrides_it,
     schema_ddl_apply_follows_the_statement_timeout_flag_over_the_schema_file,
     the_demo_exits_1_at_its_time_limit_flags_and_the_hint_names_them,
+    schema_ddl_apply_exits_1_at_the_statement_timeout_when_its_catalog_read_stalls_and_runs_no_statement,
 );
 
 const ITEM: &str = "{\"id\": 1, \"name\": \"Alice\", \"posts\": [{\"id\": 1, \"author_id\": 1, \"title\": \"t\"}]}\n";
@@ -45,6 +46,13 @@ fn stalled_upsert(t: &TestDb, schema: &str, extra: &[&str]) -> (Out, Duration, S
 fn stalled_run(t: &TestDb, args: &[&str], trigger: &[u8]) -> (Out, Duration, StallProxy) {
     let proxy = StallProxy::start(&t.url);
     proxy.stall_on(trigger);
+    let (out, elapsed) = run_through(t, args, &proxy);
+    assert!(proxy.stalled(), "the proxy stalled at {trigger:?}");
+    (out, elapsed, proxy)
+}
+
+/// The binary with `args` through `proxy`: the output, and how long the run took.
+fn run_through(t: &TestDb, args: &[&str], proxy: &StallProxy) -> (Out, Duration) {
     let mut cmd = t.command(args);
     cmd.env("DATABASE_URL", proxy.url(&t.url));
     let started = Instant::now();
@@ -54,8 +62,7 @@ fn stalled_run(t: &TestDb, args: &[&str], trigger: &[u8]) -> (Out, Duration, Sta
         "{:?}: exit {} after {elapsed:?}: {}",
         t.kind, out.code, out.stderr
     );
-    assert!(proxy.stalled(), "the proxy stalled at {trigger:?}");
-    (out, elapsed, proxy)
+    (out, elapsed)
 }
 
 /// A run that exited 1 with every fragment on standard error and nothing on standard
@@ -331,6 +338,37 @@ async fn the_demo_exits_1_at_its_time_limit_flags_and_the_hint_names_them(t: &Te
         );
         drop(proxy);
     }
+}
+
+/// `schema ddl --apply` whose catalog read (of the tables that exist) gets no answer on its
+/// connection, while other connections would: the command fails there, before any
+/// statement, instead of taking the catalog for empty and applying.
+async fn schema_ddl_apply_exits_1_at_the_statement_timeout_when_its_catalog_read_stalls_and_runs_no_statement(
+    t: &TestDb,
+) {
+    let proxy = StallProxy::start(&t.url);
+    proxy.stall_connection_on(CATALOG_QUERY);
+    proxy.stall_on(b"CREATE TABLE");
+    let s = schema();
+    let args = [
+        "schema",
+        "ddl",
+        "--schema",
+        &s,
+        "--apply",
+        "--statement-timeout",
+        "1",
+    ];
+    let (out, elapsed) = run_through(t, &args, &proxy);
+    assert_failed_in_time(
+        &out,
+        elapsed,
+        1,
+        &[
+            "bulkinup: error: timed out after 1 s (statement_timeout): the server did not answer the query within 1 s, so it was abandoned",
+        ],
+    );
+    assert_eq!(proxy.triggered(), 1, "only the catalog query was sent");
 }
 
 #[test]

@@ -656,17 +656,26 @@ impl Db {
             None => Error::option("prefix", message, None),
         };
         crate::schema::check_identifier(prefix).map_err(error)?;
-        let dialect = self.dialect();
-        let found = self
-            .fetch_json_with(dialect.prefix_exists_sql(), &[Some(prefix)], deadline)
-            .await?;
-        if found.is_empty() {
+        if !self.prefix_exists(prefix, deadline).await? {
             return Err(error(format!(
                 "prefix `{prefix}` does not exist in the database: a prefix is {}",
-                dialect.prefix_help()
+                self.dialect().prefix_help()
             )));
         }
         Ok(())
+    }
+
+    /// Whether `prefix` exists in the database: a PostgreSQL schema, a MySQL/MariaDB
+    /// database, an attached SQLite database. The query is bounded by `deadline`, as
+    /// [`Db::fetch_json_with`]; its failure is the error.
+    pub(crate) async fn prefix_exists(
+        &self,
+        prefix: &str,
+        deadline: &execute::Deadline,
+    ) -> Result<bool> {
+        let sql = self.dialect().prefix_exists_sql();
+        let found = self.fetch_json_with(sql, &[Some(prefix)], deadline).await?;
+        Ok(!found.is_empty())
     }
 
     /// Checks, before anything is written, that every prefix a call writes in exists: the

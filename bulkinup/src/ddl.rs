@@ -3,6 +3,7 @@
 //! options' conflict targets, put in dependency order, and rendered by the database's
 //! [`Dialect`]; [`apply_ddl`] runs them.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::db::{Db, DbKind};
@@ -11,6 +12,8 @@ use crate::dialect::{
     ColumnDef, Dialect, ForeignKeyDef, MySqlDialect, PgDialect, SqliteDialect, TableDef, TableName,
 };
 use crate::error::{Error, Result};
+use crate::execute::Deadline;
+use crate::execute::ddl::apply;
 use crate::options::Options;
 use crate::schema::{DEFAULT_CHANGESET, DefaultValue, FieldType, Link, Registry, Required, Schema};
 
@@ -399,15 +402,21 @@ impl Tables {
     }
 }
 
-/// Runs the statements of [`ddl`] (or any others) in order, in one
-/// transaction, and commits: the whole within `options.timeout`, each statement (the
-/// `BEGIN` and the commit included) within `options.statement_timeout`, on the client's
-/// clock as a write is. Returns the tables it created (as their statements'
-/// [objects](DdlStatement::object)): those of `ddl` that did not exist before,
-/// read from the catalog first. On PostgreSQL and SQLite, whose DDL is transactional, a failure
-/// leaves nothing behind; MySQL/MariaDB commit each DDL statement on its own, so there the
-/// statements before the failing one stay (their `IF NOT EXISTS` makes a second run
-/// safe).
+/// Runs the statements of [`ddl`] (or any others) in order, in one transaction, and
+/// commits. Returns the tables it created (as their statements'
+/// [objects](DdlStatement::object)): those of `ddl` that did not exist before, read from the
+/// catalog before the first statement runs, each place's catalog once. A prefix that does
+/// not exist yet has no tables (its catalog is not read): its statement creates it —
+/// except on SQLite, whose prefixes are the databases the URL attaches, where the first
+/// statement of a table in it then fails.
+///
+/// One deadline bounds the whole call, on the client's clock as a write is:
+/// `options.timeout`, from the call's start, for the catalog reads and the transaction
+/// together; `options.statement_timeout` for each catalog query and each statement (the
+/// `BEGIN` and the commit included), never past what remains of `options.timeout`. On
+/// PostgreSQL and SQLite, whose DDL is transactional, a failure leaves nothing behind;
+/// MySQL/MariaDB commit each DDL statement on its own, so there the statements before the
+/// failing one stay (their `IF NOT EXISTS` makes a second run safe).
 ///
 /// ```
 /// use bulkinup::{Db, Options, Registry};
@@ -429,33 +438,36 @@ impl Tables {
 /// ```
 ///
 /// # Errors
-/// [`Error::Database`] naming the statement's [object](DdlStatement::object) as
-/// its table when the database refuses one; [`Error::Timeout`] when a limit passes.
+/// A catalog read that fails — the connection refused or lost, a permission refused, no
+/// answer in time — fails the call before any statement runs: nothing is created.
+/// [`Error::Database`] with the database's reason, naming the statement's
+/// [object](DdlStatement::object) as its table when the database refuses a statement;
+/// [`Error::Timeout`] when a limit passes: [`Waited::Query`](crate::Waited::Query) for a
+/// catalog query (abandoned, its connection closed), else what the transaction waited for.
 pub async fn apply_ddl(
     db: &Db,
     statements: &[DdlStatement],
     options: &Options,
 ) -> Result<Vec<String>> {
-    let missing = missing_tables(db, statements, options).await;
+    let deadline = Deadline::start(options.timeout, options.statement_timeout);
+    let missing = missing_tables(db, statements, &deadline.for_queries()).await?;
     match db {
-        Db::Sqlite(p) => crate::execute::ddl::apply::<SqliteDialect>(p, statements, options).await,
-        Db::Postgres(p, _) => crate::execute::ddl::apply::<PgDialect>(p, statements, options).await,
-        Db::MySql(p) => crate::execute::ddl::apply::<MySqlDialect>(p, statements, options).await,
+        Db::Sqlite(p) => apply::<SqliteDialect>(p, statements, &deadline).await,
+        Db::Postgres(p, _) => apply::<PgDialect>(p, statements, &deadline).await,
+        Db::MySql(p) => apply::<MySqlDialect>(p, statements, &deadline).await,
     }?;
     Ok(missing)
 }
 
 /// The tables of `statements` that do not exist in `db` yet (as their
-/// [objects](DdlStatement::object)), each place's catalog read once, bounded like a
-/// statement of the call. A place whose catalog cannot be read (a prefix still to be created)
-/// has none.
-pub(crate) async fn missing_tables(
+/// [objects](DdlStatement::object)), each place's tables read once ([`tables_in`]), every
+/// query bounded by `deadline`, the call's. A failed read is the error.
+async fn missing_tables(
     db: &Db,
     statements: &[DdlStatement],
-    options: &Options,
-) -> Vec<String> {
+    deadline: &Deadline,
+) -> Result<Vec<String>> {
     let dialect = db.dialect();
-    let limit = crate::execute::statement_limit(options.timeout, options.statement_timeout);
     let mut places: BTreeMap<Option<&str>, Vec<String>> = BTreeMap::new();
     let mut missing = Vec::new();
     for s in statements {
@@ -463,29 +475,37 @@ pub(crate) async fn missing_tables(
             continue;
         };
         let place = prefix.as_deref();
-        if let std::collections::btree_map::Entry::Vacant(entry) = places.entry(place) {
-            let query = dialect.catalog_columns_sql(place);
-            let params = vec![place; query.prefix_params];
-            let deadline = crate::execute::Deadline::of_statement(limit);
-            let rows = db
-                .fetch_json_with(&query.sql, &params, &deadline)
-                .await
-                .unwrap_or_default();
-            let tables = rows
-                .iter()
-                .filter_map(|r| crate::dialect::catalog_rows::text(r, "table_name"))
-                .collect();
-            entry.insert(tables);
-        }
-        let exists = places.get(&place).is_some_and(|t| {
-            t.iter()
-                .any(|t| dialect.catalog_name_matches(t, name, true))
-        });
-        if !exists {
+        let tables = match places.entry(place) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(entry) => entry.insert(tables_in(db, place, deadline).await?),
+        };
+        if !tables
+            .iter()
+            .any(|t| dialect.catalog_name_matches(t, name, true))
+        {
             missing.push(s.object.clone());
         }
     }
-    missing
+    Ok(missing)
+}
+
+/// The tables of `prefix` (else of the connection's schema) as the catalog lists them: none
+/// when the prefix does not exist (the one catalog that cannot be read for a good reason:
+/// SQLite's query of an attached database that is not there fails; PostgreSQL's and
+/// MySQL's list nothing). Each query bounded by `deadline`; its failure is the error.
+async fn tables_in(db: &Db, prefix: Option<&str>, deadline: &Deadline) -> Result<Vec<String>> {
+    if let Some(p) = prefix
+        && !db.prefix_exists(p, deadline).await?
+    {
+        return Ok(Vec::new());
+    }
+    let query = db.dialect().catalog_columns_sql(prefix);
+    let params = vec![prefix; query.prefix_params];
+    let rows = db.fetch_json_with(&query.sql, &params, deadline).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| crate::dialect::catalog_rows::text(r, "table_name"))
+        .collect())
 }
 
 /// A table as messages name it: `prefix.table` in a prefix.

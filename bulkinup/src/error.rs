@@ -63,7 +63,8 @@ pub enum Waited {
     /// The server's answer to a query run on a connection of its own, outside any
     /// transaction of a call — a catalog query of schema inference or of a schema check
     /// ([`catalog::infer_with`](crate::catalog::infer_with),
-    /// [`catalog::check_with`](crate::catalog::check_with)),
+    /// [`catalog::check_with`](crate::catalog::check_with)), the catalog read of
+    /// [`apply_ddl`](crate::apply_ddl) before its transaction,
     /// [`Db::fetch_json_within`](crate::Db::fetch_json_within),
     /// [`Db::execute_script_within`](crate::Db::execute_script_within) — which did not
     /// come: the client abandoned the query when its limit passed and closed its
@@ -269,8 +270,8 @@ pub enum Error {
     /// The call (or one chunk of it, with `max_concurrency`) took longer than `timeout`, or
     /// a statement longer than `statement_timeout`. The transaction was rolled back (nothing
     /// of it was committed). A query run on a connection of its own ([`Waited::Query`]: the
-    /// catalog reads of schema inference and checks, a bounded query of [`Db`](crate::Db))
-    /// ran outside any transaction.
+    /// catalog reads of schema inference and checks and of [`apply_ddl`](crate::apply_ddl),
+    /// a bounded query of [`Db`](crate::Db)) ran outside any transaction.
     ///
     /// ```
     /// use bulkinup::{Error, Waited};

@@ -1,5 +1,8 @@
 //! `bulkinup::ddl` and `bulkinup::apply_ddl` on every database: the tables created take the
-//! writes of their schemas, pass the schema check, and refuse what the schema forbids.
+//! writes of their schemas, pass the schema check, and refuse what the schema forbids. The
+//! catalog read of the tables that exist comes first: on a server that stalls or drops it,
+//! the call fails before any statement; the call's `timeout` bounds it and the statements
+//! together; a prefix that does not exist yet is created with its tables.
 
 mod common;
 
@@ -189,4 +192,174 @@ mod transactional {
             assert!(left.is_err(), "no table is left behind: {left:?}");
         }
     }
+}
+
+/// The catalog read that finds the tables that exist comes before any statement, within the
+/// call's deadline: one that fails is the call's error and nothing is created; the call's
+/// `timeout` bounds the read and the statements together. The server's failures are a
+/// local TCP proxy in front of it, acting when the catalog's column query is sent.
+mod catalog_read {
+    use std::time::Duration;
+
+    use bulkinup::{Db, Waited};
+
+    use crate::common::{StallProxy, timed_error};
+
+    use super::*;
+
+    on_database_servers!(empty:
+        a_stalled_catalog_read_times_out_at_statement_timeout_and_creates_no_table,
+        a_catalog_read_whose_connection_drops_fails_with_the_database_error_and_creates_no_table,
+        the_timeout_bounds_the_catalog_read_and_the_statements_together,
+        a_prefix_that_does_not_exist_yet_is_created_with_its_tables_returned_as_created,
+    );
+
+    /// Sent in the catalog's column query of every database, in no DDL statement.
+    const CATALOG_QUERY: &[u8] = b"column_name";
+
+    /// A proxy in front of the test's server, and a connection pool through it.
+    async fn through_proxy(t: &TestDb) -> (StallProxy, Db) {
+        let proxy = StallProxy::start(&t.url);
+        let db = Db::connect(&proxy.url(&t.url))
+            .await
+            .expect("connects through the proxy");
+        (proxy, db)
+    }
+
+    /// How many tables the test's own schema (PostgreSQL) or database (MySQL) has.
+    async fn tables(t: &TestDb) -> Vec<serde_json::Value> {
+        let place = match t.kind {
+            Kind::Postgres => "current_schema()",
+            _ => "DATABASE()",
+        };
+        t.column(&format!(
+            "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = {place}"
+        ))
+        .await
+    }
+
+    /// Only the catalog read's connection stalls: the statements, on another, would go
+    /// through if the call ran them.
+    async fn a_stalled_catalog_read_times_out_at_statement_timeout_and_creates_no_table(
+        t: &TestDb,
+    ) {
+        let (proxy, db) = through_proxy(t).await;
+        proxy.stall_connection_on(CATALOG_QUERY);
+        let opts = options()
+            .timeout(Some(Duration::from_secs(60)))
+            .statement_timeout(Some(Duration::from_secs(1)));
+        let statements = bulkinup::ddl(&registry(), db.kind(), &opts).expect("ddl");
+        let (err, elapsed) = timed_error(bulkinup::apply_ddl(&db, &statements, &opts)).await;
+        assert_eq!(proxy.triggered(), 1, "the catalog query was sent once");
+        assert!(
+            matches!(
+                &err,
+                Error::Timeout { seconds, option: "statement_timeout", table: None, waited: Waited::Query }
+                    if *seconds == 1.0
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "timed out after 1 s (statement_timeout): the server did not answer the query \
+             within 1 s, so it was abandoned and its connection closed; it ran outside any \
+             transaction"
+        );
+        // The limit and its grace (a tenth).
+        assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+        assert_eq!(tables(t).await, [json!(0)]);
+    }
+
+    async fn a_catalog_read_whose_connection_drops_fails_with_the_database_error_and_creates_no_table(
+        t: &TestDb,
+    ) {
+        let (proxy, db) = through_proxy(t).await;
+        proxy.close_on(CATALOG_QUERY);
+        let statements = bulkinup::ddl(&registry(), db.kind(), &options()).expect("ddl");
+        let (err, _) = timed_error(bulkinup::apply_ddl(&db, &statements, &options())).await;
+        assert_eq!(proxy.triggered(), 1, "the catalog query was sent once");
+        assert!(
+            matches!(&err, Error::Database { table: None, .. }),
+            "{err:?}"
+        );
+        assert_eq!(tables(t).await, [json!(0)]);
+    }
+
+    /// The catalog read answers after 2 s of a 3 s `timeout`; the first `CREATE TABLE` then
+    /// gets what remains (about 1 s), not 3 s of its own.
+    async fn the_timeout_bounds_the_catalog_read_and_the_statements_together(t: &TestDb) {
+        let (proxy, db) = through_proxy(t).await;
+        proxy.delay_on(CATALOG_QUERY, Duration::from_secs(2));
+        proxy.stall_on(b"CREATE TABLE");
+        let opts = options()
+            .timeout(Some(Duration::from_secs(3)))
+            .statement_timeout(None);
+        let statements = bulkinup::ddl(&registry(), db.kind(), &opts).expect("ddl");
+        let (err, elapsed) = timed_error(bulkinup::apply_ddl(&db, &statements, &opts)).await;
+        assert!(
+            proxy.stalled(),
+            "the proxy stalled at the first CREATE TABLE"
+        );
+        assert!(
+            matches!(
+                &err,
+                Error::Timeout { seconds, option: "timeout", table: Some(table), waited: Waited::Answer }
+                    if *seconds == 3.0 && table == "countries"
+            ),
+            "{err:?}"
+        );
+        assert!(elapsed >= Duration::from_secs(2), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
+        drop(proxy); // the server sees the session end
+        assert_eq!(tables(t).await, [json!(0)]);
+    }
+
+    /// A PostgreSQL schema or MySQL database that does not exist: its catalog lists no
+    /// table, and the statements create it and its tables.
+    async fn a_prefix_that_does_not_exist_yet_is_created_with_its_tables_returned_as_created(
+        t: &TestDb,
+    ) {
+        // The test's second place, which its cleanup drops.
+        let prefix = format!("{}_x", t.default_prefix());
+        let opts = options().prefix(prefix.as_str());
+        let statements = bulkinup::ddl(&registry(), t.db.kind(), &opts).expect("ddl");
+        let created = bulkinup::apply_ddl(&t.db, &statements, &opts)
+            .await
+            .expect("apply");
+        let expected: Vec<String> = ["countries", "borders", "readings", "settings"]
+            .iter()
+            .map(|table| format!("{prefix}.{table}"))
+            .collect();
+        assert_eq!(created, expected);
+        assert_eq!(
+            crate::common::count_in(&t.db, &format!("{prefix}.settings")).await,
+            0
+        );
+        assert!(
+            bulkinup::apply_ddl(&t.db, &statements, &opts)
+                .await
+                .expect("apply again")
+                .is_empty(),
+            "every table exists"
+        );
+    }
+}
+
+/// SQLite's prefixes are the databases the URL attaches: the statements cannot create one.
+#[tokio::test]
+async fn sqlite_a_prefix_not_attached_fails_at_its_first_table_naming_it() {
+    let Some(t) = TestDb::empty(Kind::Sqlite).await else {
+        return;
+    };
+    let opts = options().prefix("aux");
+    let statements = bulkinup::ddl(&registry(), t.db.kind(), &opts).expect("ddl");
+    let err = bulkinup::apply_ddl(&t.db, &statements, &opts)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Database { table: Some(table), message, .. }
+            if table == "aux.countries" && message.contains("unknown database")),
+        "{err:?}"
+    );
+    t.cleanup().await;
 }

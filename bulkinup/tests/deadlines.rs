@@ -12,7 +12,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bulkinup::{Db, Error, Options, Waited};
-use common::{Kind, StallProxy, TestDb};
+use common::{Kind, StallProxy, TestDb, ends, timed_error};
 use serde_json::json;
 use sqlx::Connection;
 
@@ -40,25 +40,6 @@ async fn stalling_at(t: &TestDb, trigger: &[u8]) -> (StallProxy, Db) {
         .expect("connects through the proxy");
     proxy.stall_on(trigger);
     (proxy, db)
-}
-
-/// `future`, failing the test instead of hanging it when it does not end within 20 s (what
-/// a regression of the bounds below would do).
-async fn ends<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), future)
-        .await
-        .expect("ended within 20 s")
-}
-
-/// The error of `failing` (shown), within [`ends`], and how long it took.
-async fn timed_error<T: std::fmt::Debug>(
-    failing: impl std::future::Future<Output = bulkinup::Result<T>>,
-) -> (Error, Duration) {
-    let started = Instant::now();
-    let err = ends(failing).await.unwrap_err();
-    let elapsed = started.elapsed();
-    eprintln!("{err} after {elapsed:?}");
-    (err, elapsed)
 }
 
 /// Whether `err` is a timeout of a query run on its own, set by `option` at `seconds`.

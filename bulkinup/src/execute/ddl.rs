@@ -6,26 +6,24 @@ use sqlx::{Database, Executor, Pool};
 use super::deadline::{self, Deadline, Held};
 use crate::dialect::{Backend, DdlStatement, trusted_sql};
 use crate::error::Result;
-use crate::options::Options;
 
 /// Runs `statements` in order in one transaction on a connection of `pool`, within
-/// `options.timeout` for the whole and `options.statement_timeout` for each statement (the
-/// `BEGIN` and the commit included), and commits. A failure rolls back what the database
-/// can roll back (PostgreSQL and SQLite: everything; MySQL/MariaDB commit each DDL
-/// statement on its own).
+/// `deadline` — the call's, started before its catalog reads, so that what remains of
+/// `timeout` bounds the whole, and `statement_timeout` each statement (the `BEGIN` and the
+/// commit included) — and commits. A failure rolls back what the database can roll back
+/// (PostgreSQL and SQLite: everything; MySQL/MariaDB commit each DDL statement on its own).
 pub(crate) async fn apply<B>(
     pool: &Pool<B::DB>,
     statements: &[DdlStatement],
-    options: &Options,
+    deadline: &Deadline,
 ) -> Result<()>
 where
     B: Backend,
     for<'e> &'e mut <B::DB as Database>::Connection: Executor<'e, Database = B::DB>,
 {
     let dialect = B::default();
-    let deadline = Deadline::start(options.timeout, options.statement_timeout);
-    let mut conn = Held::acquire(pool, &dialect, &deadline).await?;
-    let mut tx = deadline::begin::<B>(&mut conn, &deadline).await?;
+    let mut conn = Held::acquire(pool, &dialect, deadline).await?;
+    let mut tx = deadline::begin::<B>(&mut conn, deadline).await?;
     for s in statements {
         deadline.check(Some(&s.object))?;
         deadline
@@ -36,5 +34,5 @@ where
             )
             .await?;
     }
-    deadline::commit::<B>(tx, &deadline).await
+    deadline::commit::<B>(tx, deadline).await
 }

@@ -15,7 +15,9 @@
 //! Queries that run on their own, outside any transaction — the catalog's reads of schema
 //! inference and checks, `Db::fetch_json_within`, `Db::execute_script_within` — are bounded
 //! the same way on the client's clock ([`Deadline::queries`]: one `timeout` for all of them,
-//! `statement_timeout` for each); the database is not told their limit.
+//! `statement_timeout` for each); the database is not told their limit. The catalog reads
+//! `apply_ddl` makes before its transaction count against that transaction's `timeout`
+//! ([`Deadline::for_queries`]).
 
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
@@ -97,9 +99,21 @@ impl Deadline {
         }
     }
 
+    /// The same limits — the same end of `timeout`, the same `statement_timeout` — for the
+    /// queries a call runs on connections of their own before its transaction (the catalog
+    /// reads of `apply_ddl`): what they take counts against the call's `timeout`, and one
+    /// abandoned is [`Waited::Query`].
+    pub(crate) fn for_queries(&self) -> Self {
+        Deadline {
+            in_flight: Arc::new(AtomicBool::new(false)),
+            abandoned: Waited::Query,
+            ..self.clone()
+        }
+    }
+
     /// The deadline of one statement that starts now, bounded by `limit` (and reporting
     /// the option that set it) as [`statement_limit`] gives it: a check a call makes before
-    /// writing (a prefix's existence, the tables `apply_ddl` creates).
+    /// writing (a prefix's existence).
     pub(crate) fn of_statement(limit: Option<(Duration, &'static str)>) -> Self {
         match limit {
             Some((limit, "timeout")) => Deadline::start(Some(limit), None),

@@ -496,6 +496,25 @@ macro_rules! on_database_servers {
     };
 }
 
+/// `future`, failing the test instead of hanging it when it does not end within 20 s (what
+/// a regression of a deadline would do).
+pub async fn ends<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(20), future)
+        .await
+        .expect("ended within 20 s")
+}
+
+/// The error of `failing` (shown), within [`ends`], and how long it took.
+pub async fn timed_error<T: std::fmt::Debug>(
+    failing: impl std::future::Future<Output = bulkinup::Result<T>>,
+) -> (bulkinup::Error, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let err = ends(failing).await.unwrap_err();
+    let elapsed = started.elapsed();
+    eprintln!("{err} after {elapsed:?}");
+    (err, elapsed)
+}
+
 mod proxy;
 #[allow(unused_imports)] // the tests of deadlines use it
 pub use proxy::StallProxy;

@@ -1,6 +1,8 @@
 //! A TCP proxy in front of a real database server, with a switch that stalls it: a network
 //! (or a server) that stops answering in the middle of a call, for the tests of the
-//! client's deadlines.
+//! client's deadlines. Triggers — bytes a client sends — stall the proxy, or only the
+//! connection that sent them, close that connection, or hold what carries them back for a
+//! while: a server that hangs, drops or is slow on one query.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -26,14 +28,30 @@ pub struct StallProxy {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// What the proxy does when a client sends a trigger's bytes.
+#[derive(Debug, Clone, Copy)]
+enum OnTrigger {
+    /// Stalls every connection, and every one opened later; the bytes are not forwarded.
+    Stall,
+    /// Stalls the connection that sent them only (the bytes are not forwarded); the others,
+    /// and those opened later, are forwarded as before.
+    StallConnection,
+    /// Closes the connection that sent them, both ends, without forwarding them.
+    Close,
+    /// Forwards them after this long.
+    Delay(Duration),
+}
+
 #[derive(Default)]
 struct State {
     /// Whether connections opened from now on are stalled.
     stall_new: AtomicBool,
     /// The stall switch of every connection so far.
     connections: Mutex<Vec<Arc<AtomicBool>>>,
-    /// Bytes that, sent by a client, stall the proxy (they are not forwarded).
-    trigger: Mutex<Option<Vec<u8>>>,
+    /// Bytes that, sent by a client, make the proxy act.
+    triggers: Mutex<Vec<(Vec<u8>, OnTrigger)>>,
+    /// How many times a trigger's bytes were sent.
+    triggered: AtomicUsize,
     /// Connections whose client closed its end.
     closed_by_client: AtomicUsize,
 }
@@ -121,26 +139,54 @@ impl StallProxy {
     /// Stalls the proxy when a client sends `bytes` (e.g. the name of a table in the
     /// statement that writes it): the data carrying them is not forwarded.
     pub fn stall_on(&self, bytes: &[u8]) {
-        *self
-            .state
-            .trigger
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(bytes.to_vec());
+        self.on(bytes, OnTrigger::Stall);
     }
 
-    /// Forwards connections opened from now on; those already stalled stay stalled.
+    /// Stalls the connection that sends `bytes`, and only it: the data carrying them is
+    /// not forwarded, nothing more is in either direction, and every other connection
+    /// (those opened later too) is forwarded as before.
+    pub fn stall_connection_on(&self, bytes: &[u8]) {
+        self.on(bytes, OnTrigger::StallConnection);
+    }
+
+    /// Closes the connection that sends `bytes` (its client's end and the server's),
+    /// without forwarding them: a server or network that drops the session.
+    pub fn close_on(&self, bytes: &[u8]) {
+        self.on(bytes, OnTrigger::Close);
+    }
+
+    /// Holds the data carrying `bytes` back for `delay` before forwarding it: a slow answer.
+    pub fn delay_on(&self, bytes: &[u8], delay: Duration) {
+        self.on(bytes, OnTrigger::Delay(delay));
+    }
+
+    fn on(&self, bytes: &[u8], action: OnTrigger) {
+        self.state
+            .triggers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((bytes.to_vec(), action));
+    }
+
+    /// Forwards connections opened from now on, and forgets the triggers; those already
+    /// stalled stay stalled.
     pub fn resume_new(&self) {
         self.state.stall_new.store(false, Ordering::SeqCst);
-        *self
-            .state
-            .trigger
+        self.state
+            .triggers
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = None;
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     /// Whether the proxy was stalled.
     pub fn stalled(&self) -> bool {
         self.state.stall_new.load(Ordering::SeqCst)
+    }
+
+    /// How many times a client sent a trigger's bytes so far.
+    pub fn triggered(&self) -> usize {
+        self.state.triggered.load(Ordering::SeqCst)
     }
 
     /// How many connections their client has closed so far.
@@ -202,32 +248,32 @@ async fn serve(client: TcpStream, target: String, state: Arc<State>) {
         return;
     };
     let (server_read, server_write) = server.into_split();
+    let close = tokio::sync::Notify::new();
     let up = pump(
         client_read,
         server_write,
         Arc::clone(&stalled),
         Arc::clone(&state),
-        true,
+        Some(&close),
     );
-    let down = pump(
-        server_read,
-        client_write,
-        stalled,
-        Arc::clone(&state),
-        false,
-    );
-    tokio::join!(up, down);
+    let down = pump(server_read, client_write, stalled, Arc::clone(&state), None);
+    // Returning drops both ends' sockets, which closes them.
+    tokio::select! {
+        _ = async { tokio::join!(up, down) } => {}
+        () = close.notified() => {}
+    }
 }
 
 /// Forwards `from` to `to` until the switch is set, then reads and drops what `from` sends.
-/// From the client (`from_client`), each read is checked for the trigger.
+/// From the client (with the connection's `close`), each read is checked for the triggers.
 async fn pump(
     mut from: OwnedReadHalf,
     mut to: OwnedWriteHalf,
     stalled: Arc<AtomicBool>,
     state: Arc<State>,
-    from_client: bool,
+    close: Option<&tokio::sync::Notify>,
 ) {
+    let from_client = close.is_some();
     let mut buf = vec![0u8; 64 * 1024];
     // The end of what came before, for a trigger split across two reads.
     let mut tail: Vec<u8> = Vec::new();
@@ -247,21 +293,38 @@ async fn pump(
             }
             Ok(n) => n,
         };
-        if from_client {
-            let trigger = state
-                .trigger
+        if let Some(close) = close {
+            let triggers = state
+                .triggers
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone();
-            if let Some(t) = trigger.filter(|t| !t.is_empty()) {
-                let mut seen = std::mem::take(&mut tail);
-                seen.extend_from_slice(&buf[..n]);
-                if seen.windows(t.len()).any(|w| w == t.as_slice()) {
-                    state.stall();
+            let before = tail.len();
+            let mut seen = std::mem::take(&mut tail);
+            seen.extend_from_slice(&buf[..n]);
+            for (t, action) in triggers.iter().filter(|(t, _)| !t.is_empty()) {
+                // A match that ends in this read's bytes (one wholly in the tail was seen).
+                let found = seen
+                    .windows(t.len())
+                    .enumerate()
+                    .any(|(at, w)| at + t.len() > before && w == t.as_slice());
+                if !found {
+                    continue;
                 }
-                let keep = seen.len().saturating_sub(t.len() - 1);
-                tail = seen.split_off(keep);
+                state.triggered.fetch_add(1, Ordering::SeqCst);
+                match action {
+                    OnTrigger::Stall => state.stall(),
+                    OnTrigger::StallConnection => stalled.store(true, Ordering::SeqCst),
+                    OnTrigger::Close => {
+                        close.notify_one();
+                        return;
+                    }
+                    OnTrigger::Delay(delay) => tokio::time::sleep(*delay).await,
+                }
             }
+            let longest = triggers.iter().map(|(t, _)| t.len()).max().unwrap_or(0);
+            let keep = seen.len().saturating_sub(longest.saturating_sub(1));
+            tail = seen.split_off(keep);
         }
         if stalled.load(Ordering::SeqCst) {
             continue; // dropped
